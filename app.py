@@ -1,0 +1,1 @@
+"""CranioScan dashboard entry point: ``streamlit run app.py``."""

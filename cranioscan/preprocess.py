@@ -1,0 +1,148 @@
+"""Model input: Hounsfield slices -> three-window, square, resized tensors.
+
+``to_model_input`` is the only path from HU to the network, used by training
+and inference alike. Slices are padded with air to a square (so the aspect
+ratio is kept), resized with an anti-aliased separable linear filter, then
+windowed into three channels (brain, subdural, bone). ``restore_to_slice``
+undoes the geometry for maps computed at model resolution (Grad-CAM).
+"""
+
+__all__ = [
+    "AIR_HU",
+    "resize_matrix",
+    "resize_stack",
+    "pad_to_square",
+    "to_model_input",
+    "restore_to_slice",
+]
+
+import functools
+
+import numpy as np
+
+from .windowing import MODEL_WINDOWS, PRESETS, apply_window
+
+#: Value used for padding outside the image, in HU.
+AIR_HU = -1000.0
+
+
+@functools.lru_cache(maxsize=64)
+def resize_matrix(n_in, n_out):
+    """Return the ``(n_out, n_in)`` float32 matrix of a 1-D anti-aliased resize.
+
+    A linear (triangle) kernel whose support widens by the downscale factor,
+    as PIL's and scikit-image's anti-aliased resizes do; each row sums to 1.
+    Pixel centres are aligned (``x_out = (i + 0.5) * n_in / n_out - 0.5``).
+    """
+    n_in, n_out = int(n_in), int(n_out)
+    if n_in < 1 or n_out < 1:
+        raise ValueError(f"sizes must be at least 1, got n_in={n_in}, n_out={n_out}")
+    scale = n_in / n_out
+    support = max(scale, 1.0)
+    centres = (np.arange(n_out) + 0.5) * scale - 0.5
+    taps = np.arange(n_in)
+    weights = 1.0 - np.abs(taps[None, :] - centres[:, None]) / support
+    np.clip(weights, 0.0, None, out=weights)
+    weights /= weights.sum(axis=1, keepdims=True)
+    weights = weights.astype(np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
+@functools.lru_cache(maxsize=64)
+def _resize_taps(n_in, n_out):
+    """Sparse form of ``resize_matrix``: ``(index, weight)``, each ``(n_out, k)``."""
+    matrix = resize_matrix(n_in, n_out)
+    k = int((matrix > 0).sum(axis=1).max())
+    index = np.argsort(matrix <= 0, axis=1, kind="stable")[:, :k]
+    weight = np.take_along_axis(matrix, index, axis=1)
+    return index, weight
+
+
+def _resize_axis(images, n_out, axis):
+    index, weight = _resize_taps(images.shape[axis], n_out)
+    shape = [1] * images.ndim
+    shape[axis] = n_out
+    out = None
+    for tap in range(index.shape[1]):
+        term = np.take(images, index[:, tap], axis=axis)
+        term *= weight[:, tap].reshape(shape)
+        out = term if out is None else np.add(out, term, out=out)
+    return out
+
+
+def resize_stack(images, rows_out, cols_out):
+    """Resize a stack of images with the anti-aliased linear filter.
+
+    Separable and sparse: each output pixel mixes only the few input pixels
+    under the kernel (the same weights as ``resize_matrix``).
+
+    Args:
+        images: ``(n, rows, cols)`` array.
+        rows_out, cols_out: output size in pixels.
+
+    Returns:
+        float32 ``(n, rows_out, cols_out)``.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim != 3:
+        raise ValueError(f"expected (n, rows, cols), got shape {images.shape}")
+    return _resize_axis(_resize_axis(images, int(rows_out), 1), int(cols_out), 2)
+
+
+def _square_offsets(rows, cols):
+    side = max(rows, cols)
+    return side, (side - rows) // 2, (side - cols) // 2
+
+
+def pad_to_square(hu_slices, fill=AIR_HU):
+    """Centre ``(n, rows, cols)`` slices in a square of ``fill`` (air).
+
+    Returns a new float32 ``(n, side, side)`` array, ``side = max(rows, cols)``;
+    square input is returned as a float32 copy.
+    """
+    hu_slices = np.asarray(hu_slices, dtype=np.float32)
+    n, rows, cols = hu_slices.shape
+    side, top, left = _square_offsets(rows, cols)
+    if rows == cols:
+        return hu_slices.copy()
+    out = np.full((n, side, side), fill, dtype=np.float32)
+    out[:, top:top + rows, left:left + cols] = hu_slices
+    return out
+
+
+def to_model_input(hu_slices, size=224):
+    """Turn Hounsfield slices into the network's input.
+
+    Args:
+        hu_slices: ``(rows, cols)`` or ``(n, rows, cols)`` HU array.
+        size: output side in pixels.
+
+    Returns:
+        float32 ``(n, size, size, 3)`` in [0, 1]; channels are the brain
+        (40/80), subdural (80/200) and bone (600/2800) windows.
+    """
+    hu = np.asarray(hu_slices, dtype=np.float32)
+    if hu.ndim == 2:
+        hu = hu[None]
+    if hu.ndim != 3 or hu.shape[1] < 1 or hu.shape[2] < 1:
+        raise ValueError(f"expected (n, rows, cols) HU slices, got shape {hu.shape}")
+    resized = resize_stack(pad_to_square(hu) if hu.shape[1] != hu.shape[2] else hu, size, size)
+    out = np.empty(resized.shape + (len(MODEL_WINDOWS),), dtype=np.float32)
+    for channel, name in enumerate(MODEL_WINDOWS):
+        out[..., channel] = apply_window(resized, *PRESETS[name])
+    return out
+
+
+def restore_to_slice(model_map, rows, cols):
+    """Map a ``(h, w)`` array at model resolution back onto a slice's pixels.
+
+    Inverse geometry of ``to_model_input``: resize to the padded square, then
+    crop the padding. Returns float32 ``(rows, cols)``.
+    """
+    model_map = np.asarray(model_map, dtype=np.float32)
+    if model_map.ndim != 2:
+        raise ValueError(f"expected a 2-D map, got shape {model_map.shape}")
+    side, top, left = _square_offsets(int(rows), int(cols))
+    square = resize_stack(model_map[None], side, side)[0]
+    return np.ascontiguousarray(square[top:top + rows, left:left + cols])

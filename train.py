@@ -1,0 +1,1 @@
+"""Train the CranioScan model: ``python train.py --data phantom|rsna --out runs/NAME``."""
