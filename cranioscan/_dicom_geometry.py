@@ -148,8 +148,8 @@ def gap_warnings(positions):
     out = []
     if missing:
         out.append(
-            f"Missing slices: about {n_missing} slice{'s' if n_missing != 1 else ''} "
-            f"seem to be missing (expected spacing {mm(median)} mm): "
+            f"Missing slices: about {n_missing} slice{'s seem' if n_missing != 1 else ' seems'} "
+            f"to be missing (expected spacing {mm(median)} mm): "
             + _places(missing)
             + "."
         )

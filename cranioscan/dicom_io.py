@@ -639,7 +639,8 @@ def load_series(
                 "the slice spacing is unknown."
             )
         if tilt >= 0.1:
-            along_table = float(np.linalg.norm(ipp[-1] - ipp[0]) / (n - 1)) if n > 1 else None
+            along_table = (float(np.median(np.linalg.norm(np.diff(ipp, axis=0), axis=1)))
+                           if n > 1 else None)
             spacing_note = (
                 f" (slice spacing {mm(float(np.median(gaps)))} mm along the normal, "
                 f"{mm(along_table)} mm along the table)" if along_table else ""

@@ -1,0 +1,8 @@
+"""``python -m cranioscan``: the command line (see :mod:`cranioscan.cli`)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
