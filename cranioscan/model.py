@@ -1,0 +1,331 @@
+"""The CranioScan network: ResNet50 stages -> Transformer encoder -> 6 sigmoids.
+
+A hybrid in the manner of the Vision Transformer paper's R50+ViT: the
+ResNet50 of ``keras.applications`` cut after stage 4 (``conv4_block6_out``,
+stride 16) gives a grid of feature vectors that a 1x1 convolution projects to
+``d_model``-wide tokens; a learned class token and position embeddings are
+added and pre-norm Transformer blocks mix them; the class token gives six
+logits (layer ``"logits"``) and their sigmoids (layer ``"probabilities"``,
+the model's last layer) in ``cranioscan.labels.CLASSES`` order.
+
+The model is one flat functional graph: every ResNet layer (for example
+``conv3_block4_out`` or ``conv4_block6_out``) is a layer of the model itself,
+so Grad-CAM (tf-keras-vis) can take gradients at any of them.
+
+Input: float32 ``(n, size, size, 3)`` in [0, 1], the three CT windows of
+``cranioscan.preprocess.to_model_input``. The model normalises it itself
+(layer ``"input_scaling"``): to [-1, 1] when trained from scratch, caffe-style
+(0..255, BGR, minus the ImageNet means) with ImageNet ResNet50 weights.
+"""
+
+__all__ = [
+    "STAGE_OUTPUTS",
+    "build_model",
+    "model_input_size",
+    "model_classes",
+    "token_grid_shape",
+    "attention_model",
+    "predict_attentions",
+    "weighted_bce",
+    "WeightedBinaryCrossentropy",
+    "ClassAUC",
+    "compile_model",
+    "save_for_inference",
+    "load_model",
+]
+
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from .labels import CLASSES, RSNA_WEIGHTS
+from .layers import ClassToken, InputScaling, PositionEmbedding, TakeToken, TransformerBlock
+
+#: Name of the ResNet50 layer each selectable stage ends with, and its stride.
+STAGE_OUTPUTS = {
+    3: ("conv3_block4_out", 8),
+    4: ("conv4_block6_out", 16),
+    5: ("conv5_block3_out", 32),
+}
+
+
+def build_model(input_size=224, stage=4, d_model=256, depth=4, num_heads=8, mlp_dim=512,
+                dropout=0.1, attention_dropout=0.0, num_classes=6, weights=None,
+                input_mode=None, name="cranioscan_r50_transformer"):
+    """Build the R50 + Transformer hybrid as one flat functional ``keras.Model``.
+
+    Args:
+        input_size: side of the square input in pixels (a multiple of the
+            stage's stride keeps the token grid exact: 16 for stage 4).
+        stage: last ResNet50 stage kept: 4 (``conv4_block6_out``, default) or
+            5 (``conv5_block3_out``); 3 (``conv3_block4_out``) also works.
+        d_model: token width (1x1 projection of the ResNet features).
+        depth: number of Transformer encoder blocks (0 keeps none).
+        num_heads: attention heads per block; must divide ``d_model``.
+        mlp_dim: hidden width of each block's MLP.
+        dropout: dropout after attention and in the MLPs.
+        attention_dropout: dropout on the attention weights.
+        num_classes: number of sigmoid outputs (6: ``CLASSES``).
+        weights: ``None`` (random init), ``"imagenet"`` or a path to a
+            ResNet50 no-top weights file; passed to
+            ``keras.applications.ResNet50``.
+        input_mode: ``"symmetric"`` ([0, 1] -> [-1, 1]) or ``"caffe"``
+            (ImageNet preprocessing); ``None`` picks ``"caffe"`` when
+            ``weights`` is given and ``"symmetric"`` otherwise.
+        name: model name.
+
+    Returns:
+        ``keras.Model`` mapping float32 ``(n, input_size, input_size, 3)`` in
+        [0, 1] to float32 ``(n, num_classes)`` probabilities. Layers of note:
+        ``"input_scaling"``, the ResNet layers, ``"projection"``,
+        ``"class_token"``, ``"position_embedding"``, ``"encoder_block_{i}"``,
+        ``"encoder_norm"``, ``"logits"``, ``"probabilities"`` (last).
+    """
+    if stage not in STAGE_OUTPUTS:
+        raise ValueError(f"stage must be one of {sorted(STAGE_OUTPUTS)}, got {stage!r}")
+    cut_name, stride = STAGE_OUTPUTS[stage]
+    input_size = int(input_size)
+    if input_size < 32:
+        raise ValueError(f"input_size must be at least 32 pixels, got {input_size}")
+    if d_model % num_heads:
+        raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
+    if input_mode is None:
+        input_mode = "symmetric" if weights is None else "caffe"
+
+    inputs = keras.Input(shape=(input_size, input_size, 3), dtype="float32", name="image")
+    scaled = InputScaling(mode=input_mode, name="input_scaling")(inputs)
+    # input_tensor= puts the ResNet layers into this graph; continuing from one
+    # of its layers' outputs keeps the final model flat (no nested Model).
+    backbone = keras.applications.ResNet50(include_top=False, weights=weights, input_tensor=scaled)
+    features = backbone.get_layer(cut_name).output
+
+    x = keras.layers.Conv2D(d_model, 1, name="projection")(features)
+    grid_h, grid_w = int(x.shape[1]), int(x.shape[2])
+    x = keras.layers.Reshape((grid_h * grid_w, d_model), name="tokens")(x)
+    x = ClassToken(name="class_token")(x)
+    x = PositionEmbedding(name="position_embedding")(x)
+    x = keras.layers.Dropout(dropout, name="embedding_dropout")(x)
+    for i in range(int(depth)):
+        x = TransformerBlock(num_heads=num_heads, mlp_dim=mlp_dim, dropout=dropout,
+                             attention_dropout=attention_dropout,
+                             name=f"encoder_block_{i}")(x)
+    x = keras.layers.LayerNormalization(epsilon=1e-6, name="encoder_norm")(x)
+    x = TakeToken(0, name="class_token_output")(x)
+    logits = keras.layers.Dense(num_classes, name="logits")(x)
+    outputs = keras.layers.Activation("sigmoid", dtype="float32", name="probabilities")(logits)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def model_input_size(model):
+    """Return the square input side, in pixels, a model expects."""
+    shape = model.inputs[0].shape
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2]:
+        raise ValueError(f"expected a square (n, size, size, 3) model input, got {shape}")
+    return int(shape[1])
+
+
+def model_classes(model):
+    """Return the class names of a model's outputs (``CLASSES`` for 6 outputs)."""
+    n = int(model.outputs[0].shape[-1])
+    if n != len(CLASSES):
+        raise ValueError(f"model has {n} outputs; CranioScan models have {len(CLASSES)}")
+    return CLASSES
+
+
+def _encoder_blocks(model):
+    return [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
+
+
+def token_grid_shape(model):
+    """Return ``(h, w)`` of the model's patch-token grid (14x14 at 224, stage 4)."""
+    shape = model.get_layer("tokens").input.shape
+    return int(shape[1]), int(shape[2])
+
+
+def attention_model(model):
+    """Build a model giving the attention weights of every encoder block.
+
+    The new model shares the layers (and weights) of ``model``; each
+    Transformer block is called a second time on its own input with
+    ``attention_only=True``. Build it once and reuse it: every call adds
+    nodes to the shared layers.
+
+    Returns:
+        ``keras.Model`` whose ``predict(images)`` gives a list of ``depth``
+        float32 arrays, each ``(n, heads, t, t)`` with ``t = h * w + 1``
+        (class token first), rows summing to 1 -- the input of
+        ``cranioscan.attention.attention_rollout``.
+    """
+    blocks = _encoder_blocks(model)
+    if not blocks:
+        raise ValueError(f"model {model.name!r} has no TransformerBlock layers")
+    scores = [block(block.input, attention_only=True) for block in blocks]
+    return keras.Model(model.inputs, scores, name=f"{model.name}_attention")
+
+
+def predict_attentions(attn_model, images, batch_size=8):
+    """Run an ``attention_model`` and always return a list, one array per block.
+
+    Args:
+        attn_model: the model from ``attention_model``.
+        images: float32 ``(n, size, size, 3)`` in [0, 1].
+        batch_size: images per forward pass.
+
+    Returns:
+        list of ``depth`` float32 arrays ``(n, heads, t, t)`` (Keras returns a
+        bare array for a single output; this does not).
+    """
+    out = attn_model.predict(images, batch_size=batch_size, verbose=0)
+    if isinstance(out, (list, tuple)):
+        return [np.asarray(a) for a in out]
+    return [np.asarray(out)]
+
+
+@keras.saving.register_keras_serializable(package="cranioscan", name="weighted_bce")
+def weighted_bce(y_true, y_pred, class_weights=RSNA_WEIGHTS, from_logits=False, epsilon=1e-7):
+    """Per-sample class-weighted binary cross-entropy (the RSNA 2019 loss).
+
+    ``loss_i = sum_c w_c * bce(y_ic, p_ic) / sum_c w_c``; its mean over samples
+    is the RSNA weighted multi-label log loss when ``w = (2, 1, 1, 1, 1, 1)``.
+
+    Args:
+        y_true: ``(b, c)`` 0/1 labels.
+        y_pred: ``(b, c)`` probabilities (or logits with ``from_logits``).
+        class_weights: ``c`` weights, ``RSNA_WEIGHTS`` by default.
+        from_logits: ``y_pred`` holds logits (computed stably).
+        epsilon: probabilities are clipped to ``[epsilon, 1 - epsilon]``.
+
+    Returns:
+        ``(b,)`` losses.
+    """
+    y_pred = ops.convert_to_tensor(y_pred)
+    y_true = ops.cast(y_true, y_pred.dtype)
+    weights = ops.convert_to_tensor(class_weights, dtype=y_pred.dtype)
+    if from_logits:
+        per_class = (ops.maximum(y_pred, 0.0) - y_pred * y_true
+                     + ops.log1p(ops.exp(-ops.abs(y_pred))))
+    else:
+        p = ops.clip(y_pred, epsilon, 1.0 - epsilon)
+        per_class = -(y_true * ops.log(p) + (1.0 - y_true) * ops.log(1.0 - p))
+    return ops.sum(per_class * weights, axis=-1) / ops.sum(weights)
+
+
+@keras.saving.register_keras_serializable(package="cranioscan")
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """``weighted_bce`` as a ``keras.losses.Loss`` (mean over the batch)."""
+
+    def __init__(self, class_weights=RSNA_WEIGHTS, from_logits=False, epsilon=1e-7,
+                 name="weighted_bce", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.class_weights = tuple(float(w) for w in class_weights)
+        self.from_logits = bool(from_logits)
+        self.epsilon = float(epsilon)
+
+    def call(self, y_true, y_pred):
+        return weighted_bce(y_true, y_pred, self.class_weights, self.from_logits, self.epsilon)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "class_weights": list(self.class_weights),
+            "from_logits": self.from_logits,
+            "epsilon": self.epsilon,
+        })
+        return config
+
+
+@keras.saving.register_keras_serializable(package="cranioscan")
+class ClassAUC(keras.metrics.AUC):
+    """ROC AUC of one output column (``class_index``) of a multi-label model."""
+
+    def __init__(self, class_index, name=None, **kwargs):
+        kwargs.pop("multi_label", None)
+        kwargs.pop("num_labels", None)
+        super().__init__(name=name or f"auc_{class_index}", **kwargs)
+        self.class_index = int(class_index)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        y_true = ops.take(ops.convert_to_tensor(y_true), self.class_index, axis=-1)
+        y_pred = ops.take(ops.convert_to_tensor(y_pred), self.class_index, axis=-1)
+        return super().update_state(y_true, y_pred, sample_weight=sample_weight)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"class_index": self.class_index})
+        return config
+
+
+def compile_model(model, learning_rate=1e-4, weight_decay=1e-4, class_weights=RSNA_WEIGHTS,
+                  decay_steps=None, warmup_steps=0, clipnorm=1.0, per_class_auc=False,
+                  class_names=CLASSES, jit_compile="auto"):
+    """Compile ``model`` with AdamW and the class-weighted BCE; return it.
+
+    Args:
+        model: a model from ``build_model``.
+        learning_rate: AdamW (peak) learning rate, a float or a schedule.
+        weight_decay: AdamW decoupled weight decay; biases, normalisation
+            scales and offsets, the class token and the position embedding
+            are not decayed.
+        class_weights: weights of ``WeightedBinaryCrossentropy``
+            (``RSNA_WEIGHTS``: 2 for ``any``, 1 for each subtype).
+        decay_steps: when given, the learning rate follows a cosine decay to 0
+            over this many optimizer steps (after the warmup).
+        warmup_steps: linear warmup from 0 to ``learning_rate`` first (only
+            with ``decay_steps``).
+        clipnorm: gradient norm clipping (``None`` for none).
+        per_class_auc: also track one ROC AUC per class, named
+            ``auc_<class>``, besides the mean multi-label ``auc``.
+        class_names: names used for the per-class AUC metrics.
+        jit_compile: passed to ``model.compile``.
+    """
+    num_classes = int(model.outputs[0].shape[-1])
+    if len(class_weights) != num_classes:
+        raise ValueError(
+            f"class_weights has {len(class_weights)} entries for {num_classes} outputs")
+    metrics = [keras.metrics.AUC(multi_label=True, num_labels=num_classes, name="auc")]
+    if per_class_auc:
+        if len(class_names) != num_classes:
+            raise ValueError(f"class_names has {len(class_names)} entries for {num_classes} outputs")
+        for c, class_name in enumerate(class_names):
+            metrics.append(ClassAUC(c, name=f"auc_{class_name}"))
+    if decay_steps:
+        if warmup_steps:
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                0.0, int(decay_steps), warmup_target=float(learning_rate),
+                warmup_steps=int(warmup_steps))
+        else:
+            learning_rate = keras.optimizers.schedules.CosineDecay(
+                float(learning_rate), int(decay_steps))
+    optimizer = keras.optimizers.AdamW(learning_rate=learning_rate, weight_decay=weight_decay,
+                                       clipnorm=clipnorm)
+    optimizer.exclude_from_weight_decay(var_names=["bias", "gamma", "beta", "token", "embedding"])
+    model.compile(optimizer=optimizer, loss=WeightedBinaryCrossentropy(class_weights),
+                  metrics=metrics, jit_compile=jit_compile)
+    return model
+
+
+def save_for_inference(model, path):
+    """Save ``model`` as a ``.keras`` file without optimizer state or compile settings.
+
+    Keras 3 ignores ``include_optimizer`` for ``.keras`` files, so an
+    uncompiled copy holding the same weights is saved instead (about a third
+    of the size of a file with Adam's moments). Reload with ``load_model``.
+
+    Returns:
+        the path written, as a str.
+    """
+    path = os.fspath(path)
+    if not path.endswith(".keras"):
+        raise ValueError(f"inference models are saved as .keras files, got {path!r}")
+    # from_config builds an uncompiled twin (clone_model would recompile it).
+    copy = type(model).from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    copy.save(path)
+    return path
+
+
+def load_model(path, compile=False):
+    """Load a CranioScan ``.keras`` model in safe mode (custom layers registered)."""
+    return keras.saving.load_model(os.fspath(path), compile=compile, safe_mode=True)
