@@ -17,10 +17,12 @@ The order of operations in ``stored_to_hu`` (``s`` = stored value):
    ``s' = s_min + s_max - s`` (``2**BitsStored - 1 - s`` unsigned,
    ``-1 - s`` signed), as GDCM / ITK do before rescaling;
 4. the RSNA 2019 12-bit intercept defect (BitsStored 12, unsigned,
-   RescaleIntercept > -100; about 1 in 20 slices of that data set, stored as
-   two's-complement-like 12-bit values with a wrong intercept) is undone as
-   in the competition's published fix: ``HU = slope * ((s + 1000) mod 4096)
-   - 1000``;
+   RescaleIntercept > -100: some slices of that data set hold HU + 1000
+   wrapped into 12 bits, with a wrong intercept) is undone as in the fix
+   published during the Kaggle competition, which re-wraps the values and
+   sets the intercept to -1000: ``HU = slope * ((s + 1000) mod 4096) - 1000``
+   (so ``s`` in 0..3095 -> ``slope * s``, 3096..4095 -> ``slope * (s - 4096)``
+   for slope 1, i.e. -1000..-1 HU);
    otherwise ``HU = slope * s + intercept`` (or the Modality LUT Sequence);
 5. padded pixels, and any pixel below ``OUTSIDE_FOV_HU`` (-1500 HU: the
    -2000 / -3024 values scanners put outside the reconstruction circle),

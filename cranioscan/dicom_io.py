@@ -57,6 +57,8 @@ from ._dicom_pixels import (
 from ._dicom_sources import MAX_ZIP_BYTES, MAX_ZIP_FILES, DicomLoadError, collect, describe
 
 _MAX_LISTED = 6
+#: Direction cosines differing by more than this mean another orientation.
+_IOP_TOL = 0.01
 
 
 @dataclass(frozen=True)
@@ -281,11 +283,12 @@ def _choose(infos, series_uid, label):
     best = max(candidates, key=lambda info: info.n_files)  # first among equals
     notes = []
     if len(infos) > 1:
+        rest = [i for i in infos if i is not best]
         others = "; ".join(
-            f"{i.label()}: {i.modality or '?'}, {i.n_files} file{'s' if i.n_files != 1 else ''}"
+            f"{i.label()}: {i.modality or '?'}, {_plural(i.n_files, 'file')}"
             + (f" ({i.problem})" if i.problem else "")
-            for i in infos if i is not best
-        )
+            for i in rest[:_MAX_LISTED]
+        ) + (f"; and {len(rest) - _MAX_LISTED} more" if len(rest) > _MAX_LISTED else "")
         notes.append(
             f"This source holds {len(infos)} series; loaded the CT series with the most "
             f"slices, {best.label()} with {best.n_files} files. Also found: {others}. "
@@ -341,9 +344,13 @@ def _filter_members(members, info, skipped, warns):
         raise DicomLoadError(f"The {info.label()} holds no CT slices (only localizer images).")
     with_iop = [h for h in kept if _floats(h.f["ImageOrientationPatient"], 6)]
     if with_iop and len(with_iop) == len(kept):
-        keys = [tuple(np.round(h.f["ImageOrientationPatient"], 3)) for h in kept]
+        iops = np.array([h.f["ImageOrientationPatient"] for h in kept], dtype=np.float64)
+        # the most common orientation (rounded) names the series'; compare within _IOP_TOL
+        keys = [tuple(row) for row in np.round(iops, 2)]
         common = collections.Counter(keys).most_common(1)[0][0]
-        off = [h for h, k in zip(kept, keys) if k != common]
+        ref = iops[keys.index(common)]
+        same = np.abs(iops - ref).max(axis=1) <= _IOP_TOL
+        off = [h for h, agree in zip(kept, same) if not agree]
         if off:
             for h in off:
                 skipped.append((h.name, "different orientation from the rest of the series "
@@ -352,7 +359,7 @@ def _filter_members(members, info, skipped, warns):
                 f"{_plural(len(off), 'file')} of the series had a different orientation from "
                 f"the rest and {'was' if len(off) == 1 else 'were'} left out: {_names(off)}."
             )
-            kept = [h for h, k in zip(kept, keys) if k == common]
+            kept = [h for h, agree in zip(kept, same) if agree]
     sizes = collections.OrderedDict()
     for h in kept:
         sizes.setdefault((h.rows, h.cols), []).append(h)

@@ -271,6 +271,20 @@ def test_localizer_in_series_is_skipped(tmp_path):
         "localizer (scout) image, not an axial slice"]
 
 
+def test_slice_with_other_orientation_is_left_out(tmp_path):
+    dss = make_series(4, pixels=ramp)
+    sagittal = make_ct_slice(ramp(9), position=(0, 0, 7.5), orientation=(0, 1, 0, 0, 0, -1),
+                             instance=9)
+    write_series(dss, tmp_path)
+    write(sagittal, tmp_path / "sag.dcm")
+    series = load_series(tmp_path)
+    assert series.n_slices == 4
+    assert series.hu[:, 0, 0].tolist() == pytest.approx([-1024, -924, -824, -724])
+    assert [r for n, r in series.skipped if n.endswith("sag.dcm")] == [
+        "different orientation from the rest of the series (localizer or reformatted image?)"]
+    assert any("different orientation" in w and "sag.dcm" in w for w in series.warnings)
+
+
 def test_mixed_image_sizes_name_files_and_sizes(tmp_path):
     dss = make_series(3, pixels=ramp)
     odd = make_ct_slice(np.zeros((8, 6)), position=(0, 0, 15), instance=4)
@@ -362,8 +376,8 @@ def _compressed(ds, uid):
     if uid == "jpeg-lossless":
         return jpeg_lossless_dataset(ds)
     if not encoder_available(uid):
-        pytest.skip(f"no pydicom encoder installed for {uid.name} (decoder path still used "
-                    "by the JPEG Lossless case)")
+        pytest.skip(f"no pydicom encoder installed for {uid.name}; its decoder is tested "
+                    "on pydicom's bundled codestream instead")
     ds.compress(uid)
     return ds
 
@@ -386,6 +400,26 @@ def test_compressed_transfer_syntaxes_decode_to_same_hu(tmp_path, uid, signed):
     assert series.hu == pytest.approx(hu.astype(np.float32))
 
 
+def test_jpeg_ls_codestream_from_pydicom_test_data(tmp_path):
+    """JPEG-LS decoding without an encoder: pydicom ships a lossless JPEG-LS slice
+    (MR_small, 64x64 signed 16-bit) and its uncompressed twin; re-wrap it as CT."""
+    from pydicom.data import get_testdata_file
+
+    jls, plain = (get_testdata_file(n) for n in ("MR_small_jpeg_ls_lossless.dcm", "MR_small.dcm"))
+    if not (jls and plain):
+        pytest.skip("pydicom's bundled test files are not installed")
+    src, ref = pydicom.dcmread(jls), pydicom.dcmread(plain)
+    stored = ref.pixel_array.astype(np.int64)
+    ds = make_ct_slice(stored, signed=True, bits_stored=int(src.BitsStored), intercept=-1024.0)
+    ds.PixelData = src.PixelData
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.file_meta.TransferSyntaxUID = JPEGLSLossless
+    series = _one(ds, tmp_path)
+    assert series.meta["transfer_syntax"] == JPEGLSLossless.name
+    assert series.hu[0] == pytest.approx(stored - 1024.0)
+
+
 @pytest.mark.parametrize("syntax", [ImplicitVRLittleEndian, ExplicitVRBigEndian,
                                     DeflatedExplicitVRLittleEndian],
                          ids=["implicit-le", "explicit-be", "deflated"])
@@ -405,8 +439,13 @@ def test_native_transfer_syntaxes(tmp_path, syntax):
 def test_files_without_preamble_load(tmp_path):
     write_series(make_series(3, pixels=ramp), tmp_path, preamble=False)
     assert (tmp_path / "slice_000.dcm").read_bytes()[128:132] != b"DICM"
+    no_pixels = make_ct_slice(ramp(0), position=(0, 0, 50))
+    del no_pixels.PixelData
+    write(no_pixels, tmp_path / "header_only.dcm", preamble=False)
     series = load_series(tmp_path)
     assert series.hu[:, 1, 1].tolist() == pytest.approx([-1019, -919, -819])
+    assert dict((n.rsplit("/", 1)[-1], r) for n, r in series.skipped) == {
+        "header_only.dcm": "has no image data (the Pixel Data element is missing)"}
 
 
 # --- sources: zip, uploads, bytes ------------------------------------------------
