@@ -100,7 +100,7 @@ class SeriesInfo:
         return f"series {desc} (UID {self.uid or 'missing'})"
 
 
-@dataclass(repr=False)
+@dataclass(repr=False, eq=False)
 class Series:
     """A loaded CT series in Hounsfield units, slices inferior -> superior.
 
