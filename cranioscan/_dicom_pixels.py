@@ -13,9 +13,11 @@ The order of operations in ``stored_to_hu`` (``s`` = stored value):
    extended from BitsStored (signed);
 2. the padding mask is taken on ``s``: PixelPaddingValue, or the closed
    range up to PixelPaddingRangeLimit;
-3. MONOCHROME1: ``s`` is inverted within its stored range,
-   ``s' = s_min + s_max - s`` (``2**BitsStored - 1 - s`` unsigned,
-   ``-1 - s`` signed), as GDCM / ITK do before rescaling;
+3. MONOCHROME1 changes nothing here: the standard (PS3.3 C.7.6.3.1.2)
+   applies its inversion at display time, after the Modality LUT, so HU is
+   the rescaled stored value as for MONOCHROME2 (pydicom agrees; GDCM / ITK
+   invert before rescaling, which gives wrong HU); CranioScan then shows HU
+   with the usual CT grey scale (air dark);
 4. the RSNA 2019 12-bit intercept defect (BitsStored 12, unsigned,
    RescaleIntercept > -100: some slices of that data set hold HU + 1000
    wrapped into 12 bits, with a wrong intercept) is undone as in the fix
@@ -347,8 +349,6 @@ def stored_to_hu(stored, out, params):
             notes.add("padding")
 
     if params.monochrome1:
-        work = (lo + hi) - work.astype(np.int64)
-        s_min, s_max = lo + hi - s_max, lo + hi - s_min
         notes.add("monochrome1")
 
     slope, intercept = params.slope, params.intercept

@@ -531,8 +531,9 @@ def _meta(header, modality):
 
 _NOTE_TEXT = {
     "monochrome1": (
-        "{n} shown MONOCHROME1 (inverted grey scale): stored values were inverted "
-        "before rescaling to HU, as GDCM/ITK do."
+        "{n} stored as MONOCHROME1 (inverted grey scale): HU come from the rescale "
+        "as the DICOM standard defines, and are shown with the usual CT grey scale "
+        "(air dark, bone bright)."
     ),
     "rsna_12bit": (
         "{n} had the known 12-bit Rescale Intercept defect (as in the RSNA 2019 "

@@ -345,17 +345,18 @@ def test_padding_outside_fov_without_tag_becomes_air(tmp_path):
     assert _one(ds, tmp_path).hu[0] == pytest.approx(np.array([[-1000, -1024], [-1000, 40]]))
 
 
-def test_monochrome1_is_inverted_before_rescale(tmp_path):
-    # unsigned 12-bit: s' = 4095 - s; then HU = s' - 1024 (what GDCM/ITK give)
+def test_monochrome1_hu_is_the_rescaled_stored_value(tmp_path):
+    # PS3.3 C.7.6.3.1.2: MONOCHROME1 inverts at display, after the Modality
+    # LUT, so HU = slope * s + intercept exactly as for MONOCHROME2.
     u = make_ct_slice([[0, 1024], [1064, 3000]], signed=False, bits_stored=12,
                       photometric="MONOCHROME1")
-    # signed 16-bit: s' = -1 - s
     s = make_ct_slice([[0, -1025], [-1065, 100]], signed=True, intercept=-1024.0,
                       photometric="MONOCHROME1")
     a = _one(u, tmp_path / "u")
     b = _one(s, tmp_path / "s")
-    assert a.hu[0] == pytest.approx(np.array([[3071, 2047], [2007, 71]]))
-    assert b.hu[0] == pytest.approx(np.array([[-1025, 0], [40, -1125]]))
+    assert a.hu[0] == pytest.approx(np.array([[-1024, 0], [40, 1976]]))
+    # -2049 and -2089 HU lie outside the field of view: air.
+    assert b.hu[0] == pytest.approx(np.array([[-1024, -1000], [-1000, -924]]))
     assert any("MONOCHROME1" in w for w in a.warnings)
 
 
