@@ -1,1 +1,114 @@
-"""Train the CranioScan model: ``python train.py --data phantom|rsna --out runs/NAME``."""
+"""Train the CranioScan ResNet50 + Transformer slice classifier.
+
+    python train.py --data phantom --out runs/demo
+    python train.py --data rsna --data-dir /data/rsna --out runs/rsna-r50
+
+Writes into the run folder: config.json, split.csv, data_report.txt,
+history.csv, best_model.keras (best epoch by --monitor, no optimizer state),
+val_predictions.csv, metrics.json, roc.json, pr.json, roc.png, pr.png.
+Interrupt it at any time: the same command resumes from the last epoch.
+"""
+
+import argparse
+import os
+import sys
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", choices=("phantom", "rsna"), required=True,
+                      help="synthetic phantoms generated on the fly, or an RSNA-layout folder")
+    data.add_argument("--data-dir", default=None,
+                      help="RSNA layout: folder with stage_2_train.csv and the .dcm files "
+                           "(default: none)")
+    data.add_argument("--labels", default=None,
+                      help="labels CSV if not <data-dir>/stage_2_train.csv (default: none)")
+    data.add_argument("--images", default=None,
+                      help="DICOM folder if not <data-dir> (default: none)")
+    data.add_argument("--phantom-studies", type=int, default=120,
+                      help="phantom studies to generate (default: 120)")
+    data.add_argument("--phantom-seed", type=int, default=1000,
+                      help="seed of the first phantom study (default: 1000)")
+    data.add_argument("--phantom-slices", type=int, default=None,
+                      help="slices per phantom study (default: the generator's 24-40)")
+    data.add_argument("--cache-dir", default=None,
+                      help="preprocessed slice cache (default: <out>/cache)")
+    data.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                      help="processes decoding DICOM into the cache (default: all cores)")
+    data.add_argument("--val-fraction", type=float, default=0.2,
+                      help="fraction of patients/studies held out (default: 0.2)")
+    data.add_argument("--split-by", choices=("patient", "study"), default="patient",
+                      help="grouping that never straddles the split (default: patient)")
+    data.add_argument("--split-seed", type=int, default=0, help="split seed (default: 0)")
+
+    model = parser.add_argument_group("model")
+    model.add_argument("--input-size", type=int, default=224,
+                       help="model input side in pixels (default: 224)")
+    model.add_argument("--stage", type=int, choices=(4, 5), default=4,
+                       help="ResNet50 stage the transformer reads (default: 4)")
+    model.add_argument("--d-model", type=int, default=256, help="token width (default: 256)")
+    model.add_argument("--depth", type=int, default=4, help="encoder blocks (default: 4)")
+    model.add_argument("--heads", type=int, default=8, help="attention heads (default: 8)")
+    model.add_argument("--mlp-dim", type=int, default=512, help="MLP width (default: 512)")
+    model.add_argument("--dropout", type=float, default=0.1, help="dropout (default: 0.1)")
+    model.add_argument("--weights", default=None,
+                       help="ResNet50 weights: a .h5 file or 'imagenet' if available "
+                            "offline (default: random init)")
+
+    train = parser.add_argument_group("training")
+    train.add_argument("--epochs", type=int, default=10, help="epochs (default: 10)")
+    train.add_argument("--steps-per-epoch", type=int, default=None,
+                       help="batches per epoch (default: one pass over the training split)")
+    train.add_argument("--batch-size", type=int, default=16,
+                       help="global batch size (default: 16)")
+    train.add_argument("--lr", type=float, default=3e-4,
+                       help="peak learning rate, cosine decay (default: 3e-4)")
+    train.add_argument("--weight-decay", type=float, default=1e-4,
+                       help="AdamW weight decay (default: 1e-4)")
+    train.add_argument("--monitor", default="val_auc",
+                       help="validation metric that picks the best epoch (default: val_auc)")
+    train.add_argument("--monitor-mode", choices=("max", "min"), default="max",
+                       help="whether --monitor is better high or low (default: max)")
+    train.add_argument("--no-augment", action="store_true",
+                       help="turn off rotation/zoom/shift/brightness/flip augmentation")
+    train.add_argument("--rotation", type=float, default=10.0,
+                       help="max rotation in degrees (default: 10)")
+    train.add_argument("--zoom", type=float, default=0.1, help="max zoom fraction (default: 0.1)")
+    train.add_argument("--shift", type=float, default=0.1,
+                       help="max shift, fraction of the side (default: 0.1)")
+    train.add_argument("--brightness", type=float, default=0.1,
+                       help="max brightness change on the [0, 1] scale (default: 0.1)")
+    train.add_argument("--seed", type=int, default=0, help="global seed (default: 0)")
+    train.add_argument("--bootstrap", type=int, default=1000,
+                       help="bootstrap resamples for AUC intervals (default: 1000)")
+
+    dist = parser.add_argument_group("devices")
+    dist.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                      default="default",
+                      help="one device, all local GPUs, or TF_CONFIG workers (default: default)")
+    dist.add_argument("--mixed-precision", action="store_true",
+                      help="float16 compute with float32 weights (GPUs; default: off)")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", required=True, help="run folder")
+    out.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from cranioscan import trainer
+
+    try:
+        trainer.run(vars(args))
+    except trainer.DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Input pipeline: slices -> preprocessed cache -> augmented ``tf.data`` batches.
+
+Decoding DICOM and windowing is the slow part of training on CT, so it is done
+once into a cache: a folder holding ``images.npy`` (uint8
+``(n, size, size, 3)``, the output of ``to_model_input`` times 255, memory
+mapped), ``labels.npy`` (uint8 ``(n, 6)``), ``done.npy`` (bool ``(n,)``,
+which rows are written, so an interrupted build resumes) and ``meta.json``.
+Training then reads batches from the memory map, and augments training
+batches only with Keras preprocessing layers.
+"""
+
+__all__ = [
+    "SliceCache",
+    "create_cache",
+    "open_cache",
+    "fill_cache",
+    "decode_dicom_slice",
+    "make_augmenter",
+    "make_dataset",
+]
+
+import dataclasses
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+
+import numpy as np
+
+from .labels import CLASSES
+from .preprocess import to_model_input
+
+_CACHE_VERSION = 1
+
+
+@dataclasses.dataclass
+class SliceCache:
+    """A preprocessed slice cache on disk (see module docstring)."""
+
+    path: str
+    images: np.ndarray  # uint8 memmap (n, size, size, 3)
+    labels: np.ndarray  # uint8 (n, 6)
+    done: np.ndarray  # bool memmap (n,)
+    meta: dict
+
+    @property
+    def size(self):
+        return int(self.images.shape[1])
+
+    @property
+    def complete(self):
+        return bool(self.done.all())
+
+    def __len__(self):
+        return int(self.images.shape[0])
+
+    def flush(self):
+        self.images.flush()
+        self.done.flush()
+
+
+def create_cache(path, labels, size, meta=None):
+    """Create (or reopen, when it matches) a cache for ``len(labels)`` slices.
+
+    Args:
+        path: cache folder.
+        labels: uint8 ``(n, 6)`` labels, row order = cache row order.
+        size: image side in pixels.
+        meta: extra JSON-serializable facts identifying the source (e.g. the
+            dataset fingerprint); a cache whose meta differs is rebuilt.
+
+    Returns:
+        ``SliceCache``; rows already marked done are kept.
+    """
+    labels = np.asarray(labels, dtype=np.uint8)
+    full_meta = {"version": _CACHE_VERSION, "n": int(len(labels)), "size": int(size),
+                 "classes": list(CLASSES), **(meta or {})}
+    if os.path.isfile(os.path.join(path, "meta.json")):
+        cache = open_cache(path)
+        if cache.meta == full_meta and np.array_equal(cache.labels, labels):
+            return cache
+    os.makedirs(path, exist_ok=True)
+    images = np.lib.format.open_memmap(os.path.join(path, "images.npy"), mode="w+",
+                                       dtype=np.uint8, shape=(len(labels), size, size, 3))
+    done = np.lib.format.open_memmap(os.path.join(path, "done.npy"), mode="w+",
+                                     dtype=bool, shape=(len(labels),))
+    np.save(os.path.join(path, "labels.npy"), labels)
+    with open(os.path.join(path, "meta.json"), "w") as handle:
+        json.dump(full_meta, handle, indent=1)
+    return SliceCache(path, images, labels, done, full_meta)
+
+
+def open_cache(path, writable=True):
+    """Open an existing cache folder (memory-mapped, nothing read up front)."""
+    with open(os.path.join(path, "meta.json")) as handle:
+        meta = json.load(handle)
+    mode = "r+" if writable else "r"
+    return SliceCache(
+        path,
+        np.load(os.path.join(path, "images.npy"), mmap_mode=mode),
+        np.load(os.path.join(path, "labels.npy")),
+        np.load(os.path.join(path, "done.npy"), mmap_mode=mode),
+        meta,
+    )
+
+
+def to_uint8(model_input):
+    """``[0, 1]`` float model input -> uint8 for the cache (rounded)."""
+    return np.rint(np.asarray(model_input) * 255.0).astype(np.uint8)
+
+
+def decode_dicom_slice(path, size):
+    """Read one DICOM slice and return its model input as uint8 ``(size, size, 3)``.
+
+    Uses ``cranioscan.dicom_io`` so every scanner fix (RSNA intercept defect,
+    padding, MONOCHROME1, codecs) applies to training exactly as to inference.
+    """
+    from .dicom_io import load_series  # local: keeps worker start-up light
+
+    series = load_series([path])
+    return to_uint8(to_model_input(series.hu[:1], size=size))[0]
+
+
+def _decode_chunk(args):
+    paths, size = args
+    out, errors = [], []
+    for path in paths:
+        try:
+            out.append(decode_dicom_slice(path, size))
+            errors.append(None)
+        except Exception as exc:  # noqa: BLE001 - reported per file, run continues
+            out.append(np.zeros((size, size, 3), np.uint8))
+            errors.append(f"{type(exc).__name__}: {exc}")
+    return np.stack(out), errors
+
+
+def fill_cache(cache, paths, workers=1, chunk=64, progress=None):
+    """Decode the DICOM files behind a cache's missing rows, in parallel.
+
+    Args:
+        cache: ``SliceCache`` whose row ``i`` belongs to ``paths[i]``.
+        paths: one path per cache row.
+        workers: decoding processes (one per core is right).
+        chunk: slices per task; progress is saved after each.
+        progress: optional ``progress(done, total)``.
+
+    Returns:
+        list of ``(path, reason)`` for files that failed to decode (their rows
+        stay marked not done).
+    """
+    if len(paths) != len(cache):
+        raise ValueError(f"{len(paths)} paths for a cache of {len(cache)} rows")
+    todo = np.flatnonzero(~np.asarray(cache.done))
+    tasks = [todo[i:i + chunk] for i in range(0, len(todo), chunk)]
+    failures = []
+    finished = len(cache) - len(todo)
+
+    def store(rows, result):
+        nonlocal finished
+        images, errors = result
+        ok = np.array([e is None for e in errors])
+        cache.images[rows[ok]] = images[ok]
+        cache.done[rows[ok]] = True
+        failures.extend((paths[r], e) for r, e in zip(rows, errors) if e is not None)
+        finished += len(rows)
+        cache.flush()
+        if progress is not None:
+            progress(finished, len(cache))
+
+    jobs = (([paths[r] for r in rows], cache.size) for rows in tasks)
+    if workers <= 1:
+        for rows, job in zip(tasks, jobs):
+            store(rows, _decode_chunk(job))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for rows, result in zip(tasks, pool.map(_decode_chunk, jobs)):
+                store(rows, result)
+    return failures
+
+
+def make_augmenter(seed=0, rotation_deg=10.0, zoom=0.1, shift=0.1, brightness=0.1, flip=True):
+    """Keras preprocessing layers for training batches (identity at inference).
+
+    Rotation ±``rotation_deg`` degrees, zoom ±``zoom`` (fraction), horizontal
+    and vertical shifts ±``shift`` (fraction of the side), brightness
+    ±``brightness`` (on the [0, 1] scale) and left-right flips. Empty space
+    is filled with 0, which is air in all three windows.
+
+    Returns:
+        ``keras.Sequential`` taking and returning float ``(b, h, w, 3)`` in [0, 1].
+    """
+    import keras
+
+    layers = []
+    if flip:
+        layers.append(keras.layers.RandomFlip("horizontal", seed=seed))
+    if rotation_deg:
+        layers.append(keras.layers.RandomRotation(rotation_deg / 360.0, fill_mode="constant",
+                                                  fill_value=0.0, seed=seed + 1))
+    if zoom:
+        layers.append(keras.layers.RandomZoom(zoom, zoom, fill_mode="constant",
+                                              fill_value=0.0, seed=seed + 2))
+    if shift:
+        layers.append(keras.layers.RandomTranslation(shift, shift, fill_mode="constant",
+                                                     fill_value=0.0, seed=seed + 3))
+    if brightness:
+        layers.append(keras.layers.RandomBrightness(brightness, value_range=(0.0, 1.0),
+                                                    seed=seed + 4))
+    return keras.Sequential(layers, name="augmentation")
+
+
+def make_dataset(images, labels, rows=None, batch_size=16, shuffle=False, augmenter=None,
+                 seed=0, repeat=False):
+    """A ``tf.data.Dataset`` of ``(float32 images in [0, 1], float32 labels)`` batches.
+
+    Args:
+        images: uint8 ``(n, size, size, 3)`` array or memmap (e.g. a cache's).
+        labels: uint8 ``(n, 6)``.
+        rows: the row indices to serve (default: all), e.g. one split.
+        batch_size: slices per batch.
+        shuffle: reshuffle every epoch (training).
+        augmenter: optional model from ``make_augmenter``; applied with
+            ``training=True`` (training batches only).
+        seed: shuffle seed.
+        repeat: repeat forever (for step-based schedules).
+    """
+    import tensorflow as tf
+
+    rows = np.arange(len(labels)) if rows is None else np.asarray(rows, dtype=np.int64)
+    size = int(images.shape[1])
+    labels = np.asarray(labels, dtype=np.float32)
+
+    def load(batch_rows):
+        order = np.sort(batch_rows)  # sorted reads are sequential on a memmap
+        return np.asarray(images[order]), labels[order]
+
+    def read(batch_rows):
+        x, y = tf.numpy_function(load, [batch_rows], (tf.uint8, tf.float32))
+        x = tf.cast(tf.ensure_shape(x, (None, size, size, 3)), tf.float32) / 255.0
+        return x, tf.ensure_shape(y, (None, labels.shape[1]))
+
+    ds = tf.data.Dataset.from_tensor_slices(rows)
+    if shuffle:
+        ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        ds = ds.repeat()
+    ds = ds.batch(batch_size).map(read, num_parallel_calls=tf.data.AUTOTUNE)
+    if augmenter is not None:
+        ds = ds.map(lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 1.0), y),
+                    num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)

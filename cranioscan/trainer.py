@@ -1,0 +1,215 @@
+"""One training run, end to end, as ``train.py`` drives it.
+
+``run(config)`` takes the resolved command-line options (a dict) and writes
+the run folder: data -> preprocessed cache -> split by patient/study ->
+model -> fit with resumable state -> best epoch -> validation predictions ->
+reports. Each step calls the module that owns it.
+"""
+
+__all__ = ["DataError", "run", "prepare_data", "PreparedData"]
+
+import dataclasses
+import json
+import math
+import os
+
+import numpy as np
+import pandas as pd
+
+from . import pipeline, reports
+from .labels import CLASSES
+
+
+class DataError(RuntimeError):
+    """The training data cannot be used (message says why, with counts)."""
+
+
+@dataclasses.dataclass
+class PreparedData:
+    """Slices ready for training: ids, labels, cache, and the split."""
+
+    ids: pd.DataFrame  # image_id, patient, study, position, path (rsna)
+    cache: pipeline.SliceCache
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    report_lines: list
+
+
+def _phantom_table(config):
+    """Generate phantom studies in memory straight into a cache (no DICOM)."""
+    from .phantom import make_study
+    from .preprocess import to_model_input
+
+    n, seed0 = int(config["phantom_studies"]), int(config["phantom_seed"])
+    studies, ids = [], []
+    # Labels first (cheap to keep), pixels streamed into the cache below.
+    for k in range(n):
+        study = make_study(seed0 + k, matrix=256, n_slices=config.get("phantom_slices"))
+        studies.append(study)
+        for z in range(study.hu.shape[0]):
+            ids.append({"image_id": f"PH{seed0 + k:06d}_{z:03d}", "patient": f"PH{seed0 + k:06d}",
+                        "study": f"PH{seed0 + k:06d}", "position": float(study.positions[z])})
+    labels = np.concatenate([s.labels for s in studies])
+    cache_dir = config["cache_dir"] or os.path.join(config["out"], "cache")
+    cache = pipeline.create_cache(cache_dir, labels, config["input_size"],
+                                  meta={"source": "phantom", "studies": n, "seed": seed0,
+                                        "slices": config.get("phantom_slices")})
+    row = 0
+    for study in studies:
+        rows = slice(row, row + study.hu.shape[0])
+        if not np.asarray(cache.done[rows]).all():
+            cache.images[rows] = pipeline.to_uint8(to_model_input(study.hu, config["input_size"]))
+            cache.done[rows] = True
+        row = rows.stop
+    cache.flush()
+    lines = [f"{n} phantom studies (seeds {seed0}-{seed0 + n - 1}), {len(ids)} slices, "
+             f"positives per class: " + ", ".join(
+                 f"{c} {int(v)}" for c, v in zip(CLASSES, labels.sum(axis=0)))]
+    return pd.DataFrame(ids), cache, lines
+
+
+def _rsna_table(config):
+    from .datasets import LabelFormatError, load_rsna
+
+    data_dir = config.get("data_dir")
+    labels_csv = config.get("labels") or (data_dir and os.path.join(data_dir, "stage_2_train.csv"))
+    images_dir = config.get("images") or data_dir
+    if not labels_csv or not images_dir:
+        raise DataError("--data rsna needs --data-dir (or --labels and --images)")
+    cache_dir = config["cache_dir"] or os.path.join(config["out"], "cache")
+    try:
+        table = load_rsna(labels_csv, images_dir,
+                          index_cache=os.path.join(cache_dir, "header_index.csv"),
+                          workers=max(4, config["workers"]),
+                          progress=_progress("reading DICOM headers"))
+    except (LabelFormatError, FileNotFoundError, ValueError) as exc:
+        raise DataError(str(exc)) from exc
+    lines = table.report.lines()
+    print("\n".join(lines))
+    cache = pipeline.create_cache(cache_dir, table.labels, config["input_size"],
+                                  meta={"source": "rsna", "labels": os.path.abspath(labels_csv),
+                                        "n_images": len(table)})
+    if not cache.complete:
+        failures = pipeline.fill_cache(cache, list(table.frame["path"]), workers=config["workers"],
+                                       progress=_progress("decoding slices into the cache"))
+        if failures:
+            lines.append(f"{len(failures):>9,d} slices failed to decode (dropped), "
+                         f"e.g. {failures[0][0]}: {failures[0][1]}")
+            print(lines[-1])
+    return table.frame.drop(columns=list(CLASSES)), cache, lines
+
+
+def _progress(label):
+    from tqdm import tqdm
+
+    bar = {"bar": None}
+
+    def update(done, total):
+        if bar["bar"] is None:
+            bar["bar"] = tqdm(total=total, desc=label, unit="slice")
+        bar["bar"].n = done
+        bar["bar"].refresh()
+        if done >= total:
+            bar["bar"].close()
+
+    return update
+
+
+def prepare_data(config):
+    """Load or generate the data, fill the cache, split by patient or study."""
+    if config["data"] == "phantom":
+        ids, cache, lines = _phantom_table(config)
+    else:
+        ids, cache, lines = _rsna_table(config)
+    from .datasets import split_by_group
+
+    usable = np.flatnonzero(np.asarray(cache.done))
+    groups = ids[config["split_by"]].to_numpy()
+    try:
+        train_rows, val_rows = split_by_group(groups, config["val_fraction"], config["split_seed"])
+    except ValueError as exc:
+        raise DataError(str(exc)) from exc
+    train_rows = np.intersect1d(train_rows, usable)
+    val_rows = np.intersect1d(val_rows, usable)
+    for name, rows in (("training", train_rows), ("validation", val_rows)):
+        positives = cache.labels[rows].sum(axis=0)
+        lines.append(f"{name}: {len(rows)} slices from {ids.iloc[rows][config['split_by']].nunique()} "
+                     f"{config['split_by']}s; positives " +
+                     ", ".join(f"{c} {int(p)}" for c, p in zip(CLASSES, positives)))
+        if not len(rows):
+            raise DataError(f"the {name} split is empty\n" + "\n".join(lines))
+    return PreparedData(ids, cache, train_rows, val_rows, lines)
+
+
+def _write_config(config):
+    path = os.path.join(config["out"], "config.json")
+    if os.path.isfile(path):
+        with open(path) as handle:
+            previous = json.load(handle)
+        keys = ("data", "input_size", "stage", "d_model", "depth", "heads", "mlp_dim")
+        changed = [k for k in keys if previous.get(k) != config.get(k)]
+        if changed:
+            raise DataError(f"{config['out']} holds a run with different {', '.join(changed)}; "
+                            "use a new --out folder")
+    with open(path, "w") as handle:
+        json.dump(config, handle, indent=1, sort_keys=True)
+
+
+def run(config):
+    """Train as ``config`` says and write the run folder; returns the metrics dict."""
+    import keras
+
+    from . import model as model_lib
+    from . import training
+
+    os.makedirs(config["out"], exist_ok=True)
+    _write_config(config)
+    keras.utils.set_random_seed(config["seed"])
+    data = prepare_data(config)
+    with open(os.path.join(config["out"], "data_report.txt"), "w") as handle:
+        handle.write("\n".join(data.report_lines) + "\n")
+    print("\n".join(data.report_lines[-2:]))
+    split = data.ids[["image_id", "patient", "study"]].copy()
+    split["split"] = ""
+    split.loc[data.train_rows, "split"] = "train"
+    split.loc[data.val_rows, "split"] = "val"
+    split[split["split"] != ""].to_csv(os.path.join(config["out"], "split.csv"), index=False)
+
+    training.set_precision(config["mixed_precision"])
+    strategy = training.make_strategy(config["strategy"])
+    steps = config["steps_per_epoch"] or math.ceil(len(data.train_rows) / config["batch_size"])
+    with strategy.scope():
+        net = model_lib.build_model(
+            input_size=config["input_size"], stage=config["stage"], d_model=config["d_model"],
+            depth=config["depth"], num_heads=config["heads"], mlp_dim=config["mlp_dim"],
+            dropout=config["dropout"], weights=config["weights"])
+        model_lib.compile_model(net, learning_rate=config["lr"],
+                                weight_decay=config["weight_decay"],
+                                decay_steps=steps * config["epochs"])
+    augmenter = None if config["no_augment"] else pipeline.make_augmenter(
+        config["seed"], config["rotation"], config["zoom"], config["shift"], config["brightness"])
+    train_ds = pipeline.make_dataset(data.cache.images, data.cache.labels, data.train_rows,
+                                     config["batch_size"], shuffle=True, augmenter=augmenter,
+                                     seed=config["seed"], repeat=True)
+    val_ds = pipeline.make_dataset(data.cache.images, data.cache.labels, data.val_rows,
+                                   config["batch_size"])
+    best_path = os.path.join(config["out"], "best_model.keras")
+    callbacks = [
+        keras.callbacks.BackupAndRestore(os.path.join(config["out"], "backup")),
+        training.EpochProgressLog(),
+        training.BestModelSaver(best_path, config["monitor"], config["monitor_mode"],
+                                model_lib.save_for_inference),
+        keras.callbacks.CSVLogger(os.path.join(config["out"], "history.csv"), append=True),
+    ]
+    net.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], steps_per_epoch=steps,
+            callbacks=callbacks, verbose=0 if config["quiet"] else 1)
+
+    best = model_lib.load_model(best_path)
+    probs = best.predict(val_ds, verbose=0)
+    ids = data.ids.iloc[data.val_rows]
+    reports.write_val_predictions(os.path.join(config["out"], reports.PREDICTIONS_FILE),
+                                  ids, data.cache.labels[data.val_rows], probs)
+    summary = reports.write_reports(config["out"], n_boot=config["bootstrap"],
+                                    seed=config["seed"], title=os.path.basename(config["out"]))
+    print(json.dumps({c: summary["classes"][c]["auc"] for c in CLASSES}, indent=1))
+    return summary
