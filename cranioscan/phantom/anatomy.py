@@ -16,7 +16,8 @@ __all__ = [
     "Head",
     "sample_head",
     "TISSUE_HU",
-    "skull_fields",
+    "vault_distance",
+    "skull_shape",
     "ellipsoid_depth",
     "capsule_depth",
     "box_depth",
@@ -168,7 +169,7 @@ def sample_head(rng, fov):
         atrophy=atrophy, vent_scale=max(vent_scale, 0.7),
         csf_t=float(0.7 + 2.6 * atrophy + rng.uniform(0.0, 0.6)),
         sulcal_hw=float(0.3 + 1.0 * atrophy + rng.uniform(0.0, 0.2)),
-        gyri=_unit_waves(rng, 16, 34.0, 44.0),
+        gyri=_unit_waves(rng, 12, 34.0, 44.0),
         sulcal_depth=_unit_waves(rng, 4, 3.0, 6.0),
         folia=(float(rng.uniform(4.0, 5.5)), float(rng.uniform(0, 2 * np.pi))),
         hu=hu,
@@ -260,29 +261,44 @@ def falx_lower_edge(head, v):
     return np.float32(27.0) - np.float32(44.0) * t
 
 
-def skull_fields(head, u, v, w, with_base=True):
-    """Distance fields of the cranial cavity and its bony walls.
+def vault_distance(head, u, v, w):
+    """Outward distance (mm) to the ellipsoidal inner table, and its normalised radius.
 
-    Returns a dict of float32 arrays (mm): ``D_ell`` (outward distance to the
-    ellipsoidal inner table of the vault), ``D_floor`` (height below the
-    floor of the cranial fossae), ``D_cav`` (outward distance to the cavity:
-    the larger of the two), ``t`` (local vault thickness), ``t_base`` (skull
-    base thickness below the floor), ``q`` (normalised ellipsoid radius, 1 on
-    the inner table) and the fossa weights ``s_ant``, ``s_post``. Without
-    ``with_base`` (slices above the skull base) the floor is left out.
+    Returns ``(D_ell, q)``: first-order signed distance (positive outside the
+    cavity) and ``q`` (1 on the inner table), float32 arrays.
+    """
+    af = np.float32
+    inv_a = af(1.0 / head.a) / (af(1.0) + af(head.egg / head.b) * v)
+    inv_c = np.where(w >= 0, af(1.0 / head.c_up), af(1.0 / head.c_low))
+    x = u * inv_a
+    y = v * af(1.0 / head.b)
+    z = w * inv_c
+    q = np.sqrt(x * x + y * y + z * z)
+    np.maximum(q, af(1e-3), out=q)
+    x *= inv_a
+    y *= af(1.0 / head.b)
+    z *= inv_c
+    g = np.sqrt(x * x + y * y + z * z)
+    return (q - af(1.0)) * q / g, q
+
+
+def skull_shape(head, u, v, w, with_base=True):
+    """Smooth fields (mm) that shape the skull, scalp and skull base.
+
+    Smooth enough to be evaluated on a coarse grid and interpolated. Returns
+    a dict of float32 arrays: ``t`` (vault thickness), ``temporal`` (weight
+    of the temporal fossa, where the temporalis muscle thickens the scalp),
+    ``frontal`` (weight of the frontal convexity) and, ``with_base``,
+    ``floor`` (height ``w`` of the floor of the cranial fossae) and
+    ``t_base`` (skull base thickness below the floor).
     """
     a, b = head.a, head.b
     af = np.float32
-    a_eff = af(a) * (af(1.0) + af(head.egg) * v * af(1.0 / b))
     c = np.where(w >= 0, af(head.c_up), af(head.c_low))
-    x = u / a_eff
+    x = u / (af(a) * (af(1.0) + af(head.egg) * v * af(1.0 / b)))
     y = v * af(1.0 / b)
     z = w / c
-    q = np.sqrt(x * x + y * y + z * z)
-    np.maximum(q, af(1e-3), out=q)
-    g = np.sqrt((x / a_eff) ** 2 + (y * af(1.0 / b)) ** 2 + (z / c) ** 2) / q
-    d_ell = (q - af(1.0)) / g
-    # Unit direction on the (normalised) ellipsoid, for thickness variation.
+    q = np.maximum(np.sqrt(x * x + y * y + z * z), af(1e-3))
     nx, ny, nz = x / q, y / q, z / q
     k = head.skull_var
     t = af(head.skull_t) * (
@@ -290,10 +306,10 @@ def skull_fields(head, u, v, w, with_base=True):
         + af(k[0]) * nx + af(k[1]) * ny + af(k[2]) * nz + af(k[3]) * nx * ny + af(k[4]) * ny * nz
         + af(k[5]) * nx * nz)
     np.maximum(t, af(2.2), out=t)
-    out = {"D_ell": d_ell, "D_cav": d_ell, "t": t, "q": q, "nx": nx, "ny": ny, "nz": nz}
+    out = {"t": t, "temporal": nx * nx * np.exp(-((nz - af(0.1)) * af(1 / 0.35)) ** 2),
+           "frontal": np.clip(-ny, 0, 1)}
     if not with_base:
         return out
-
     au = np.abs(u)
     v_sph = af(-0.22 * b) - af(0.25 * b) * np.minimum(au * af(1 / (0.7 * a)), af(1.0))
     v_pet = petrous_ridge_v(head, au)
@@ -310,13 +326,11 @@ def skull_fields(head, u, v, w, with_base=True):
     floor = s_ant * f_ant + (af(1.0) - s_ant) * ((af(1.0) - s_post) * f_mid + s_post * f_post)
     floor += af(12.0) * np.exp(-((v - v_pet) * af(0.25)) ** 2) * lateral
     floor += af(4.0) * np.exp(-((v - v_sph) * af(1 / 3.0)) ** 2)
-    d_floor = floor - w
     petrous = af(22.0) * np.exp(-((v - v_pet - af(7.0)) * af(1 / 8.0)) ** 2) * lateral * (
         au < af(0.85 * a))
     clivus_bone = af(9.0) * np.exp(-(u * af(1 / 12.0)) ** 2) * s_post
-    t_base = s_ant * af(2.5) + (af(1.0) - s_ant) * (af(5.0) + petrous + clivus_bone)
-    out.update(D_floor=d_floor, D_cav=np.maximum(d_ell, d_floor), t_base=t_base, s_ant=s_ant,
-               s_post=s_post, floor=floor)
+    out["floor"] = floor
+    out["t_base"] = s_ant * af(2.5) + (af(1.0) - s_ant) * (af(5.0) + petrous + clivus_bone)
     return out
 
 

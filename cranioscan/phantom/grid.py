@@ -11,6 +11,8 @@ study drawn on a coarser grid shows the same anatomy.
 
 __all__ = ["SliceGrid", "upsample", "coarse_taps", "interpolate_coarse"]
 
+import math
+
 import numpy as np
 
 from ..preprocess import resize_stack
@@ -26,6 +28,7 @@ class SliceGrid:
         z: scanner-frame z of the slice plane (mm).
         rotation: ``(3, 3)`` matrix taking head-frame vectors to the scanner frame.
         center: ``(3,)`` scanner-frame position of the head-frame origin (mm).
+        cache: dict shared by the grids of one head pose (box extents).
 
     Attributes:
         shape: ``(rows, cols)``.
@@ -34,7 +37,8 @@ class SliceGrid:
             for a supine patient); ``x``: float32 ``(1, cols)`` scanner x.
     """
 
-    def __init__(self, n, spacing, x0, y0, z, rotation, center):
+    def __init__(self, n, spacing, x0, y0, z, rotation, center, cache=None):
+        self._cache = {} if cache is None else cache  # head-frame box -> scanner extent
         self.pix = float(spacing)
         self.z = float(z)
         self._rotation = np.asarray(rotation, dtype=np.float64)
@@ -62,6 +66,7 @@ class SliceGrid:
         rs, cs = roi
         sub = object.__new__(SliceGrid)
         sub.pix, sub.z, sub._rotation, sub._center = self.pix, self.z, self._rotation, self._center
+        sub._cache = self._cache
         sub._x0 = self._x0 + cs.start * self.pix
         sub._y0 = self._y0 + rs.start * self.pix
         sub.u, sub.v, sub.w = self.u[rs, cs], self.v[rs, cs], self.w[rs, cs]
@@ -81,6 +86,7 @@ class SliceGrid:
         ``None`` when the slice plane misses the box (exact); otherwise the
         bounding box of the box's corners projected on the slice (a superset
         of the exact section, tight for small tilts), clipped to the grid.
+        Box extents are cached per head pose, so repeated boxes are cheap.
 
         Args:
             lo, hi: ``(3,)`` head-frame corners of the box (mm).
@@ -89,18 +95,21 @@ class SliceGrid:
         Returns:
             ``(row_slice, col_slice)``, or ``None``.
         """
-        corners = np.array([[lo[0], lo[1], lo[2]], [hi[0], lo[1], lo[2]], [lo[0], hi[1], lo[2]],
-                            [hi[0], hi[1], lo[2]], [lo[0], lo[1], hi[2]], [hi[0], lo[1], hi[2]],
-                            [lo[0], hi[1], hi[2]], [hi[0], hi[1], hi[2]]], dtype=np.float64)
-        scanner = corners @ self._rotation.T + self._center
-        if scanner[:, 2].min() > self.z or scanner[:, 2].max() < self.z:
+        key = (tuple(lo), tuple(hi))
+        ext = self._cache.get(key)
+        if ext is None:
+            corners = np.array([[x, y, z] for x in (key[0][0], key[1][0]) for y in (key[0][1], key[1][1])
+                                for z in (key[0][2], key[1][2])])
+            scanner = corners @ self._rotation.T + self._center
+            ext = self._cache[key] = (*scanner.min(axis=0).tolist(), *scanner.max(axis=0).tolist())
+        xmin, ymin, zmin, xmax, ymax, zmax = ext
+        if zmin > self.z or zmax < self.z:
             return None
-        rows = (scanner[:, 1] - self._y0) / self.pix
-        cols = (scanner[:, 0] - self._x0) / self.pix
-        r0 = max(int(np.floor(rows.min())) - margin, 0)
-        r1 = min(int(np.ceil(rows.max())) + margin + 1, self.shape[0])
-        c0 = max(int(np.floor(cols.min())) - margin, 0)
-        c1 = min(int(np.ceil(cols.max())) + margin + 1, self.shape[1])
+        inv = 1.0 / self.pix
+        r0 = max(math.floor((ymin - self._y0) * inv) - margin, 0)
+        r1 = min(math.ceil((ymax - self._y0) * inv) + margin + 1, self.shape[0])
+        c0 = max(math.floor((xmin - self._x0) * inv) - margin, 0)
+        c1 = min(math.ceil((xmax - self._x0) * inv) + margin + 1, self.shape[1])
         if r0 >= r1 or c0 >= c1:
             return None
         return slice(r0, r1), slice(c0, c1)
@@ -143,8 +152,18 @@ def coarse_taps(fine_n, coarse_n, index_slice):
 
 
 def interpolate_coarse(values, row_taps, col_taps):
-    """Apply :func:`coarse_taps` along rows and columns of ``(k, rows, cols)`` values."""
-    i0, t = row_taps
-    tmp = values[:, i0] * (1.0 - t)[:, None] + values[:, i0 + 1] * t[:, None]
+    """Apply :func:`coarse_taps` along rows and columns of ``(k, rows, cols)`` values.
+
+    Returns a list of ``k`` float32 arrays.
+    """
     j0, s = col_taps
-    return tmp[:, :, j0] * (1.0 - s) + tmp[:, :, j0 + 1] * s
+    i0, t = row_taps
+    t0, t1 = (1.0 - t)[:, None], t[:, None]
+    out = []
+    for channel in values:
+        tmp = channel[:, j0] * (1.0 - s)
+        tmp += channel[:, j0 + 1] * s
+        fine = tmp[i0] * t0
+        fine += tmp[i0 + 1] * t1
+        out.append(fine)
+    return out

@@ -49,7 +49,7 @@ SIZE_RANGES_MM = {
     "subdural": {"thickness": (2.5, 19.0), "arc": (50.0, 95.0)},
     "subarachnoid": {"radius": (14.0, 45.0)},
     "intraparenchymal": {"radius": (4.0, 24.0)},
-    "intraventricular": {"level": (2.5, 14.0), "clot": (7.0, 26.0)},
+    "intraventricular": {"level": (4.5, 15.0), "clot": (8.0, 26.0)},
 }
 
 _F = np.float32
@@ -423,7 +423,7 @@ def _dependent_y(head, side):
     best = -np.inf
     for name in ("atrium", "occipital_tip", "body"):
         p = np.array(nodes[name][:3])
-        y = (head.rotation @ p + head.center)[1] + nodes[name][3] * 0.9
+        y = (head.rotation @ p + head.center)[1] + nodes[name][3]
         best = max(best, float(y))
     return best
 

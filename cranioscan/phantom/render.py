@@ -30,9 +30,14 @@ PARENCHYMA = tuple(ANATOMY_LABELS[k] for k in ("gray", "white", "deep_gray", "br
 #: Subarachnoid spaces: sulci, fissures and cisterns (where subarachnoid blood lies).
 CSF_SPACES = (ANATOMY_LABELS["csf"],)
 
+_PAR_LUT = np.zeros(256, dtype=bool)
+_PAR_LUT[list(PARENCHYMA)] = True
+_WHITE_LUT = np.zeros(256, dtype=bool)
+_WHITE_LUT[[ANATOMY_LABELS["white"], ANATOMY_LABELS["deep_gray"]]] = True
+
 #: Side of the coarse grid (over the field of view) on which the smooth gyral
 #: fields are evaluated before bilinear interpolation to the pixels.
-COARSE_N = 128
+COARSE_N = 96
 _L = ANATOMY_LABELS
 _F = np.float32
 
@@ -65,7 +70,8 @@ def _ramp(d, pix):
     """Partial-volume fraction of a pixel whose centre is ``d`` mm inside an edge."""
     out = d * _F(1.0 / pix)
     out += _F(0.5)
-    return np.clip(out, 0.0, 1.0, out=out)
+    np.maximum(out, _F(0.0), out=out)
+    return np.minimum(out, _F(1.0), out=out)
 
 
 def _paint(img, lab, roi, alpha, value, code=None):
@@ -92,16 +98,24 @@ def _box_roi(grid, center, semi, margin=2):
     return grid.roi(lo, hi, margin)
 
 
-def coarse_fields(head, grid_coarse):
-    """Smooth gyral fields on a coarse grid: ``(2, rows, cols)`` float32 (mm).
+COARSE_CHANNELS = ("sulcus", "sulcal_depth", "t", "skin", "floor", "t_base")
 
-    Channel 0 is the signed in-plane distance (mm) to the nearest sulcus
+
+def coarse_fields(head, u, v, w, step, with_base=True):
+    """Smooth fields on coarse grids: ``(..., k, rows, cols)`` float32, ``COARSE_CHANNELS`` order.
+
+    ``u, v, w``: head-frame coordinates ``(..., rows, cols)`` of coarse
+    pixel centres ``step`` mm apart (a stack of slices is fine).
+
+    ``sulcus`` is the signed in-plane distance (mm) to the nearest sulcus
     (the zero set of a random gyral pattern ``G`` divided by its in-plane
-    gradient); channel 1 the local depth of the sulci (mm). ``G`` is a
-    function of the direction from the centre of the brain, bent a little
+    gradient), ``sulcal_depth`` the local depth of the sulci (mm); ``G`` is
+    a function of the direction from the centre of the brain, bent a little
     with depth, so sulci run roughly perpendicular to the surface and curve.
+    ``t`` is the vault thickness, ``skin`` the distance from the inner table
+    to the skin (bone, scalp and temporalis), ``floor`` and ``t_base`` the
+    skull base (only ``with_base``), from :func:`.anatomy.skull_shape`.
     """
-    u, v, w = grid_coarse.u, grid_coarse.v, grid_coarse.w
     x = u * _F(1.0 / head.a)
     y = v * _F(1.0 / head.b)
     z = (w + _F(10.0)) * _F(1.0 / head.c_up)
@@ -119,8 +133,8 @@ def coarse_fields(head, grid_coarse):
     for kx, ky, kz, ph in head.gyri:
         g += np.cos(x * _F(kx) + y * _F(ky) + z * _F(kz) + _F(ph))
     g *= _F(np.sqrt(2.0 / len(head.gyri)))
-    if min(g.shape) >= 2:
-        gr, gc = np.gradient(g, grid_coarse.pix)
+    if min(g.shape[-2:]) >= 2:
+        gr, gc = np.gradient(g, step, axis=(-2, -1))
         slope = np.sqrt(gr * gr + gc * gc)
     else:
         slope = np.ones_like(g)
@@ -132,7 +146,63 @@ def coarse_fields(head, grid_coarse):
         dep += np.cos(x * _F(kx) + y * _F(ky) + z * _F(kz) + _F(ph))
     dep = _F(12.0) + _F(3.5) * dep * _F(np.sqrt(2.0 / len(head.sulcal_depth)))
     np.clip(dep, 6.0, 20.0, out=dep)
-    return np.stack([dist, dep])
+    shape = anatomy.skull_shape(head, u, v, w, with_base=with_base)
+    skin = shape["t"] + _F(head.scalp_t) + _F(head.temporalis) * shape["temporal"]
+    extra = [shape["floor"], shape["t_base"]] if with_base else []
+    return np.stack([dist, dep, shape["t"], skin] + extra, axis=-3)
+
+
+def head_roi(head, grid):
+    """Pixel box of a slice grid holding the head (None when the slice misses it)."""
+    ext = head.skull_t * 1.4 + head.scalp_t + head.temporalis + 4.0
+    return grid.roi((-head.a * 1.12 - ext, -head.b * 1.1 - ext - 6.0, -head.c_low - 40.0),
+                    (head.a * 1.12 + ext, head.b * 1.1 + ext, head.c_up + ext))
+
+
+def needs_base(head, grid):
+    """Whether a slice reaches the skull base (its field of view dips below w = -4 mm)."""
+    rt = head.rotation.T[2]
+    n, pix = grid.shape[0], grid.pix
+    lo_x, lo_y = grid.x[0, 0] - pix / 2, grid.y[0, 0] - pix / 2
+    hi_x, hi_y = lo_x + n * pix, lo_y + n * pix
+    w = [rt @ (np.array([x, y, grid.z]) - head.center) for x in (lo_x, hi_x) for y in (lo_y, hi_y)]
+    return min(w) < -4.0
+
+
+def _coarse_grid(head, grid):
+    n = grid.shape[0]
+    step = grid.pix * n / COARSE_N
+    x0 = grid.x[0, 0] - grid.pix / 2 + step / 2
+    y0 = grid.y[0, 0] - grid.pix / 2 + step / 2
+    return SliceGrid(COARSE_N, step, x0, y0, grid.z, head.rotation, head.center)
+
+
+def coarse_for_slices(head, grids):
+    """Coarse fields of each slice, ready for interpolation over its head box.
+
+    (Evaluated slice by slice: small arrays stay in cache.)
+
+    Args:
+        head: :class:`.anatomy.Head`.
+        grids: full-slice :class:`.grid.SliceGrid` of each slice.
+
+    Returns:
+        per slice ``None`` (no head on it) or ``(values, row_taps, col_taps)``
+        for :func:`.grid.interpolate_coarse` over the slice's :func:`head_roi`.
+    """
+    out = []
+    for grid in grids:
+        roi = head_roi(head, grid)
+        if roi is None:
+            out.append(None)
+            continue
+        n = grid.shape[0]
+        rs, ri, rt = coarse_taps(n, COARSE_N, roi[0])
+        cs, ci, ct = coarse_taps(n, COARSE_N, roi[1])
+        cg = _coarse_grid(head, grid).crop((rs, cs))
+        values = coarse_fields(head, cg.u, cg.v, cg.w, cg.pix, with_base=needs_base(head, grid))
+        out.append((values, (ri, rt), (ci, ct)))
+    return out
 
 
 def _warp(head, effects, u, v, w, dd):
@@ -158,7 +228,7 @@ def _diploe_texture(head, u, v, w):
     return t
 
 
-def render_slice(head, lesions, grid, effects=MassEffect()):
+def render_slice(head, lesions, grid, effects=MassEffect(), coarse=None):
     """Draw one axial slice.
 
     Args:
@@ -167,6 +237,8 @@ def render_slice(head, lesions, grid, effects=MassEffect()):
         grid: :class:`.grid.SliceGrid` of the whole slice (square, field of
             view centred on the isocentre).
         effects: :class:`MassEffect` of the study.
+        coarse: this slice's entry of :func:`coarse_for_slices` (computed
+            here when None).
 
     Returns:
         :class:`RenderedSlice`.
@@ -176,46 +248,35 @@ def render_slice(head, lesions, grid, effects=MassEffect()):
     alphas = {}
     if head.headrest:
         _draw_headrest(head, grid, img, lab)
-    ext = head.skull_t * 1.4 + head.scalp_t + head.temporalis + 4.0
-    hroi = grid.roi((-head.a * 1.12 - ext, -head.b * 1.1 - ext - 6.0, -head.c_low - 40.0),
-                    (head.a * 1.12 + ext, head.b * 1.1 + ext, head.c_up + ext))
+    hroi = head_roi(head, grid)
     if hroi is not None:
-        g_fields = _gyral_fields(head, grid, hroi)
-        crop_alphas = _render_head(head, lesions, grid.crop(hroi), g_fields, effects, img[hroi], lab[hroi])
+        if coarse is None:
+            coarse = coarse_for_slices(head, [grid])[0]
+        values, rtaps, ctaps = coarse
+        fields = dict(zip(COARSE_CHANNELS, interpolate_coarse(values, rtaps, ctaps)))
+        crop_alphas = _render_head(head, lesions, grid.crop(hroi), fields, effects, img[hroi], lab[hroi],
+                                   len(values) == len(COARSE_CHANNELS))
         for st, a in crop_alphas.items():
             alphas[st] = np.zeros(grid.shape, dtype=np.float32)
             alphas[st][hroi] = a
     return RenderedSlice(hu=img, anatomy=lab, lesion_alpha=alphas)
 
 
-def _gyral_fields(head, grid, roi):
-    """:func:`coarse_fields` on the coarse grid of the field of view, interpolated to ``roi``."""
-    n = grid.shape[0]
-    fov = grid.pix * n
-    step = fov / COARSE_N
-    x0 = grid.x[0, 0] - grid.pix / 2 + step / 2
-    y0 = grid.y[0, 0] - grid.pix / 2 + step / 2
-    coarse = SliceGrid(COARSE_N, step, x0, y0, grid.z, head.rotation, head.center)
-    rs, ri, rt = coarse_taps(n, COARSE_N, roi[0])
-    cs, ci, ct = coarse_taps(n, COARSE_N, roi[1])
-    values = coarse_fields(head, coarse.crop((rs, cs)))
-    return interpolate_coarse(values, (ri, rt), (ci, ct))
-
-
-def _render_head(head, lesions, grid, g_fields, effects, img, lab):
+def _render_head(head, lesions, grid, fields, effects, img, lab, base):
     """Draw the head into ``img``/``lab`` (views of the grid's shape); return lesion alphas."""
     hu_t = head.hu
     pix = grid.pix
     u, v, w = grid.u, grid.v, grid.w
-    w_lo, _ = grid.w_range()
-    base = w_lo < -4.0
-    sk = anatomy.skull_fields(head, u, v, w, with_base=base)
+    d_ell, q = anatomy.vault_distance(head, u, v, w)
+    sk = {"D_ell": d_ell, "q": q, "D_cav": d_ell, "t": fields["t"]}
+    if base:
+        sk["D_floor"] = fields["floor"] - w
+        sk["D_cav"] = np.maximum(d_ell, sk["D_floor"])
+        sk["t_base"] = fields["t_base"]
     full = (slice(None), slice(None))
 
     # --- scalp, face and neck soft tissue -----------------------------------
-    nx, nz = sk["nx"], sk["nz"]
-    temporal = nx * nx * np.exp(-((nz - _F(0.1)) * _F(1 / 0.35)) ** 2)
-    d_skin = sk["D_ell"] - sk["t"] - _F(head.scalp_t) - _F(head.temporalis) * temporal
+    d_skin = d_ell - fields["skin"]
     if base:
         d_skin = np.minimum(d_skin, _lower_head(head, u, v, w))
     sd = -d_skin
@@ -245,7 +306,7 @@ def _render_head(head, lesions, grid, g_fields, effects, img, lab):
     alphas = {}
     cav = grid.roi((-head.a * 1.2, -head.b * 1.1, -head.c_low), (head.a * 1.2, head.b * 1.1, head.c_up))
     if cav is not None:
-        _draw_intracranial(head, lesions, grid, sk, g_fields, effects, img, lab, cav, alphas, base)
+        _draw_intracranial(head, lesions, grid, sk, fields, effects, img, lab, cav, alphas, base)
     return alphas
 
 
@@ -310,7 +371,7 @@ def _draw_skull_base_contents(head, grid, sk, img, lab):
             uu, vv, ww = u[roi], v[roi], w[roi]
             m = ellipsoid_depth(uu, vv, ww, c_m, (10.0, 12.0, 10.0))
             cells = np.cos(uu * _F(1.3)) * np.cos(vv * _F(1.1) + ww * _F(0.4)) * np.cos(ww * _F(1.2))
-            a_air = _ramp(m, pix) * np.clip((cells - _F(0.05)) * _F(5.0), 0, 1) * _ramp(-sk["D_cav"][roi] * -1 - 1.0, pix)
+            a_air = _ramp(m, pix) * np.clip((cells - _F(0.05)) * _F(5.0), 0, 1) * _ramp(sk["D_cav"][roi] - 1.0, pix)
             _paint(img, lab, roi, a_air, _F(-850.0), _L["air_cavity"])
         p0, p1 = (s * 0.72 * a, 0.08 * b, -50.0), (s * (a + 16.0), 0.08 * b, -50.0)
         roi = _box_roi(grid, ((p0[0] + p1[0]) / 2, p0[1], p0[2]), (abs(p1[0] - p0[0]) / 2 + 4, 4.0, 4.0))
@@ -349,6 +410,13 @@ class _Cavity:
         self.lab = np.full(shape, _L["extra_axial"], dtype=np.uint8)
         self.space = np.zeros(shape, dtype=np.float32)  # subarachnoid-space fraction
         self.margin = abs(effects.shift) + max((r for _, r in effects.pushes), default=0.0)
+        self._warped = None  # (roi, u, v, w) displaced by the mass effect, computed once
+        if effects.shift or effects.pushes:
+            a, b = head.a, head.b
+            roi = self.box((-1.1 * a, -0.75 * b, -90.0), (1.1 * a, 0.9 * b, 60.0), True)
+            if roi is not None:
+                self._warped = (roi, *_warp(head, effects, self.u[roi], self.v[roi], self.w[roi],
+                                            self.dd[roi]))
 
     def local(self, roi):
         """Full-grid roi -> roi inside the crop, or None."""
@@ -367,6 +435,12 @@ class _Cavity:
         """Head-frame coordinates of a crop roi; displaced by the mass effect if ``deep``."""
         u, v, w = self.u[roi], self.v[roi], self.w[roi]
         if deep and (self.effects.shift or self.effects.pushes):
+            wroi = self._warped[0] if self._warped is not None else None
+            inner = _and(roi, wroi)
+            if inner == roi:
+                r = slice(roi[0].start - wroi[0].start, roi[0].stop - wroi[0].start)
+                c = slice(roi[1].start - wroi[1].start, roi[1].stop - wroi[1].start)
+                return self._warped[1][r, c], self._warped[2][r, c], self._warped[3][r, c]
             return _warp(self.head, self.effects, u, v, w, self.dd[roi])
         return u, v, w
 
@@ -384,7 +458,7 @@ class _Cavity:
                 spc += alpha
 
 
-def _draw_intracranial(head, lesions, grid, sk, g_fields, effects, img, lab, cav, alphas, base):
+def _draw_intracranial(head, lesions, grid, sk, fields, effects, img, lab, cav, alphas, base):
     hu_t = head.hu
     pix = grid.pix
     a, b = head.a, head.b
@@ -426,7 +500,7 @@ def _draw_intracranial(head, lesions, grid, sk, g_fields, effects, img, lab, cav
         dd0 = np.where(h_ext > 0, (dd - h_ext) * big / (big - np.minimum(h_ext, _F(30.0))), dd)
         eff = np.clip(_F(1.0) - h_ext * _F(0.35), 0, 1)
         widen = eff if widen is None else widen * eff
-    frontal = np.clip(-sk["ny"][cav], 0, 1)
+    frontal = np.clip(v * _F(-1.0 / head.b), 0, 1)
     db = dd0 - _F(head.csf_t) * (_F(1.0) + _F(0.6) * frontal)
 
     # Infratentorial compartment (posterior fossa).
@@ -439,8 +513,8 @@ def _draw_intracranial(head, lesions, grid, sk, g_fields, effects, img, lab, cav
             beta = None
 
     # Cerebrum: cortex, sulci, white matter.
-    ag = np.abs(g_fields[0][cav])  # distance to the nearest sulcus (mm)
-    depth_s = g_fields[1][cav]
+    ag = np.abs(fields["sulcus"][cav])  # distance to the nearest sulcus (mm)
+    depth_s = fields["sulcal_depth"][cav]
     hw = _F(head.sulcal_hw) if widen is None else _F(head.sulcal_hw) * widen
     inv_p = _F(1.0 / pix)
     # Sulci are thin sheets cut obliquely by thick slices: partial volume dims them.
@@ -485,10 +559,10 @@ def _draw_intracranial(head, lesions, grid, sk, g_fields, effects, img, lab, cav
 
     vent = _draw_deep(head, cv, pix)
     # Pixels mostly filled by subarachnoid space (folia, partial sulci) are CSF.
-    np.putmask(cv.lab, (cv.space > 0.5) & np.isin(cv.lab, PARENCHYMA), _L["csf"])
+    np.putmask(cv.lab, (cv.space > 0.5) & _PAR_LUT[cv.lab], _L["csf"])
 
     # --- hemorrhages ----------------------------------------------------------
-    par = np.isin(cv.lab, PARENCHYMA)
+    par = _PAR_LUT[cv.lab]
     for les, roi in active:
         uu, vv, ww = u[roi], v[roi], w[roi]
         st = les.subtype
@@ -636,7 +710,7 @@ def _draw_deep(head, cv, pix):
             np.maximum(sub, d, out=sub)
         if atro > 0.35:
             halo = np.clip((vd + _F(7.0)) * _F(0.2), 0, 1) * (_F(1.0) - _ramp(vd, pix))
-            halo *= np.isin(cv.lab[vroi], (_L["white"], _L["deep_gray"]))
+            halo *= _WHITE_LUT[cv.lab[vroi]]
             cv.img[vroi] += halo * _F(-6.0 * atro)
         cv.paint(vroi, _ramp(vd, pix), csf, _L["ventricle"], False)
         vent = (vroi, vd)

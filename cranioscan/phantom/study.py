@@ -18,7 +18,7 @@ import numpy as np
 from ..labels import CLASSES, SUBTYPES, any_from_subtypes
 from . import anatomy, lesions as lesion_mod
 from .grid import SliceGrid, upsample
-from .render import MassEffect, render_slice
+from .render import MassEffect, coarse_for_slices, render_slice
 
 #: A slice is positive for a subtype when that subtype's mask covers at least
 #: this area on the slice (mm^2); ``any`` is positive when a subtype is.
@@ -217,8 +217,8 @@ def make_study(seed=None, *, matrix=512, n_slices=None, subtypes=None, normal=No
     matrix = int(matrix)
     if not 32 <= matrix <= 2048:
         raise ValueError(f"matrix must be between 32 and 2048 pixels, got {matrix}")
-    if n_slices is not None and not 4 <= int(n_slices) <= 200:
-        raise ValueError(f"n_slices must be between 4 and 200, got {n_slices}")
+    if n_slices is not None and not 1 <= int(n_slices) <= 200:
+        raise ValueError(f"n_slices must be between 1 and 200, got {n_slices}")
     if subtypes is not None:
         subtypes = (subtypes,) if isinstance(subtypes, str) else tuple(subtypes)
         bad = [s for s in subtypes if s not in SUBTYPES]
@@ -300,9 +300,11 @@ def _render_volume(head, lesion_list, effects, positions, fov, n_r, factor, pix_
     anat = np.empty((n, m, m), dtype=np.uint8)
     masks = {s: np.zeros((n, m, m), dtype=bool) for s in SUBTYPES}
     x0r = -fov / 2 + pix_r / 2
-    for k, z in enumerate(positions):
-        grid = SliceGrid(n_r, pix_r, x0r, x0r, z, head.rotation, head.center)
-        rs = render_slice(head, lesion_list, grid, effects)
+    cache = {}
+    grids = [SliceGrid(n_r, pix_r, x0r, x0r, z, head.rotation, head.center, cache=cache) for z in positions]
+    coarse = coarse_for_slices(head, grids)
+    for k, grid in enumerate(grids):
+        rs = render_slice(head, lesion_list, grid, effects, coarse[k])
         clean[k] = upsample(rs.hu, factor)
         anat[k] = rs.anatomy if factor == 1 else np.repeat(np.repeat(rs.anatomy, factor, 0), factor, 1)
         for st, alpha in rs.lesion_alpha.items():
