@@ -34,6 +34,8 @@ def parse_args(argv=None):
                       help="seed of the first phantom study (default: 1000)")
     data.add_argument("--phantom-slices", type=int, default=None,
                       help="slices per phantom study (default: the generator's 24-40)")
+    data.add_argument("--phantom-matrix", type=int, default=256,
+                      help="phantom matrix; the field of view stays the same (default: 256)")
     data.add_argument("--cache-dir", default=None,
                       help="preprocessed slice cache (default: <out>/cache)")
     data.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -54,6 +56,10 @@ def parse_args(argv=None):
     model.add_argument("--heads", type=int, default=8, help="attention heads (default: 8)")
     model.add_argument("--mlp-dim", type=int, default=512, help="MLP width (default: 512)")
     model.add_argument("--dropout", type=float, default=0.1, help="dropout (default: 0.1)")
+    model.add_argument("--init-from", default=None,
+                       help="start from the weights of a saved .keras model of the same "
+                            "architecture, e.g. to continue training a shipped model "
+                            "(default: none)")
     model.add_argument("--weights", default=None,
                        help="ResNet50 weights: a .h5 file or 'imagenet' if available "
                             "offline (default: random init)")
@@ -66,6 +72,8 @@ def parse_args(argv=None):
                        help="global batch size (default: 16)")
     train.add_argument("--lr", type=float, default=3e-4,
                        help="peak learning rate, cosine decay (default: 3e-4)")
+    train.add_argument("--warmup-steps", type=int, default=0,
+                       help="linear learning-rate warmup before the cosine decay (default: 0)")
     train.add_argument("--weight-decay", type=float, default=1e-4,
                        help="AdamW weight decay (default: 1e-4)")
     train.add_argument("--monitor", default="val_auc",

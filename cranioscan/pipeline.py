@@ -13,6 +13,7 @@ __all__ = [
     "SliceCache",
     "create_cache",
     "open_cache",
+    "find_complete_cache",
     "fill_cache",
     "decode_dicom_slice",
     "make_augmenter",
@@ -72,8 +73,7 @@ def create_cache(path, labels, size, meta=None):
         ``SliceCache``; rows already marked done are kept.
     """
     labels = np.asarray(labels, dtype=np.uint8)
-    full_meta = {"version": _CACHE_VERSION, "n": int(len(labels)), "size": int(size),
-                 "classes": list(CLASSES), **(meta or {})}
+    full_meta = _full_meta(len(labels), size, meta)
     if os.path.isfile(os.path.join(path, "meta.json")):
         cache = open_cache(path)
         if cache.meta == full_meta and np.array_equal(cache.labels, labels):
@@ -87,6 +87,20 @@ def create_cache(path, labels, size, meta=None):
     with open(os.path.join(path, "meta.json"), "w") as handle:
         json.dump(full_meta, handle, indent=1)
     return SliceCache(path, images, labels, done, full_meta)
+
+
+def _full_meta(n, size, meta):
+    return {"version": _CACHE_VERSION, "n": int(n), "size": int(size),
+            "classes": list(CLASSES), **(meta or {})}
+
+
+def find_complete_cache(path, size, meta):
+    """The cache at ``path`` if it is complete and was built from ``meta``, else None."""
+    if not os.path.isfile(os.path.join(path, "meta.json")):
+        return None
+    cache = open_cache(path)
+    expected = _full_meta(len(cache), size, meta)
+    return cache if cache.meta == expected and cache.complete else None
 
 
 def open_cache(path, writable=True):

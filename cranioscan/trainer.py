@@ -35,37 +35,62 @@ class PreparedData:
     report_lines: list
 
 
+def phantom_plan(n_studies, seed):
+    """Which findings each generated training study gets, balanced by subtype.
+
+    Cycles through: two normal studies, one study per subtype, one study with
+    randomly drawn (possibly combined) hemorrhages. Returns a list of
+    ``(seed, kwargs for make_study)``.
+    """
+    from .labels import SUBTYPES
+
+    cycle = [{"normal": True}, {"normal": True}] + [{"subtypes": (s,)} for s in SUBTYPES] + [
+        {"p_normal": 0.0}]
+    return [(seed + k, cycle[k % len(cycle)]) for k in range(int(n_studies))]
+
+
 def _phantom_table(config):
     """Generate phantom studies in memory straight into a cache (no DICOM)."""
     from .phantom import make_study
     from .preprocess import to_model_input
 
     n, seed0 = int(config["phantom_studies"]), int(config["phantom_seed"])
-    studies, ids = [], []
-    # Labels first (cheap to keep), pixels streamed into the cache below.
-    for k in range(n):
-        study = make_study(seed0 + k, matrix=256, n_slices=config.get("phantom_slices"))
-        studies.append(study)
-        for z in range(study.hu.shape[0]):
-            ids.append({"image_id": f"PH{seed0 + k:06d}_{z:03d}", "patient": f"PH{seed0 + k:06d}",
-                        "study": f"PH{seed0 + k:06d}", "position": float(study.positions[z])})
-    labels = np.concatenate([s.labels for s in studies])
+    plan = phantom_plan(n, seed0)
+    meta = {"source": "phantom", "studies": n, "seed": seed0,
+            "slices": config.get("phantom_slices"), "matrix": config["phantom_matrix"]}
     cache_dir = config["cache_dir"] or os.path.join(config["out"], "cache")
-    cache = pipeline.create_cache(cache_dir, labels, config["input_size"],
-                                  meta={"source": "phantom", "studies": n, "seed": seed0,
-                                        "slices": config.get("phantom_slices")})
-    row = 0
-    for study in studies:
-        rows = slice(row, row + study.hu.shape[0])
-        if not np.asarray(cache.done[rows]).all():
-            cache.images[rows] = pipeline.to_uint8(to_model_input(study.hu, config["input_size"]))
-            cache.done[rows] = True
-        row = rows.stop
-    cache.flush()
-    lines = [f"{n} phantom studies (seeds {seed0}-{seed0 + n - 1}), {len(ids)} slices, "
-             f"positives per class: " + ", ".join(
-                 f"{c} {int(v)}" for c, v in zip(CLASSES, labels.sum(axis=0)))]
-    return pd.DataFrame(ids), cache, lines
+    ids_path = os.path.join(cache_dir, "ids.csv")
+    cache = pipeline.find_complete_cache(cache_dir, config["input_size"], meta)
+    if cache is not None and os.path.isfile(ids_path):
+        ids = pd.read_csv(ids_path, dtype={"image_id": str, "patient": str, "study": str})
+        return ids, cache, [f"reusing the phantom cache in {cache_dir} ({len(cache)} slices)"]
+    ids, labels, inputs = [], [], []
+    for seed, kwargs in _tqdm(plan, "generating phantom studies"):
+        study = make_study(seed, matrix=config["phantom_matrix"],
+                           n_slices=config.get("phantom_slices"), **kwargs)
+        for z in range(study.n_slices):
+            ids.append({"image_id": f"PH{seed:07d}_{z:03d}", "patient": f"PH{seed:07d}",
+                        "study": f"PH{seed:07d}", "position": float(study.positions[z])})
+        labels.append(study.labels)
+        inputs.append(pipeline.to_uint8(to_model_input(study.hu, config["input_size"])))
+    labels = np.concatenate(labels)
+    cache = pipeline.create_cache(cache_dir, labels, config["input_size"], meta=meta)
+    if not cache.complete:
+        cache.images[:] = np.concatenate(inputs)
+        cache.done[:] = True
+        cache.flush()
+    ids = pd.DataFrame(ids)
+    ids.to_csv(ids_path, index=False)
+    lines = [f"{n} phantom studies (seeds {seed0}-{seed0 + n - 1}, matrix "
+             f"{config['phantom_matrix']}), {len(ids)} slices; positive slices per class: " +
+             ", ".join(f"{c} {int(v)}" for c, v in zip(CLASSES, labels.sum(axis=0)))]
+    return ids, cache, lines
+
+
+def _tqdm(items, label):
+    from tqdm import tqdm
+
+    return tqdm(items, desc=label, unit="study")
 
 
 def _rsna_table(config):
@@ -183,9 +208,12 @@ def run(config):
             input_size=config["input_size"], stage=config["stage"], d_model=config["d_model"],
             depth=config["depth"], num_heads=config["heads"], mlp_dim=config["mlp_dim"],
             dropout=config["dropout"], weights=config["weights"])
+        if config.get("init_from"):
+            net.set_weights(model_lib.load_model(config["init_from"]).get_weights())
         model_lib.compile_model(net, learning_rate=config["lr"],
                                 weight_decay=config["weight_decay"],
-                                decay_steps=steps * config["epochs"])
+                                decay_steps=steps * config["epochs"],
+                                warmup_steps=config["warmup_steps"])
     augmenter = None if config["no_augment"] else pipeline.make_augmenter(
         config["seed"], config["rotation"], config["zoom"], config["shift"], config["brightness"])
     train_ds = pipeline.make_dataset(data.cache.images, data.cache.labels, data.train_rows,
