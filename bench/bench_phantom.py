@@ -45,7 +45,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     seeds = list(range(1000, 1000 + args.repeat))
     make_study(1, matrix=64, n_slices=2)  # warm-up: imports, caches
-    print(f"cranioscan.phantom benchmark: {args.slices} slices per study, median (min-max) of "
+    print(f"cranioscan.phantom benchmark: {args.slices} slices per study, median over "
           f"{args.repeat} studies, {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         cases = [

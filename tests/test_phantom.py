@@ -349,3 +349,12 @@ def test_command_line(tmp_path, capsys):
     assert len([p for p in os.listdir(tmp_path) if p.endswith(".dcm")]) == 4
     with pytest.raises(SystemExit):
         cli_main(["--out", str(tmp_path), "--subtypes", "bogus"])
+
+
+def test_contact_sheet_is_written(tmp_path):
+    pytest.importorskip("matplotlib")
+    from cranioscan.phantom.contact_sheet import make_contact_sheet
+
+    path = make_contact_sheet(str(tmp_path / "sheet.png"), seed=1, matrix=64, real_path=False, dpi=40)
+    with open(path, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -47,7 +47,8 @@ def build_parser():
     pic.add_argument("--contact-sheet", metavar="PNG", default=None,
                      help="write a contact sheet of phantom slices beside a real slice")
     pic.add_argument("--real", metavar="DCM", default=None,
-                     help="real head CT slice for the contact sheet (default: none)")
+                     help="real head CT slice for the contact sheet (default: "
+                          "../shared/realct/rsna_ID_0000ca2f6.dcm when present)")
     return p
 
 

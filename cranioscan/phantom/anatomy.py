@@ -173,8 +173,8 @@ def sample_head(rng, fov):
         sulcal_depth=_unit_waves(rng, 4, 3.0, 6.0),
         folia=(float(rng.uniform(4.0, 5.5)), float(rng.uniform(0, 2 * np.pi))),
         hu=hu,
-        pineal_calc=float(rng.uniform(1.5, 3.0)) if rng.random() < 0.6 else 0.0,
-        choroid_calc=float(rng.uniform(1.5, 3.0)) if rng.random() < 0.4 else 0.0,
+        pineal_calc=float(rng.uniform(1.2, 2.5)) if rng.random() < 0.5 else 0.0,
+        choroid_calc=float(rng.uniform(1.0, 2.0)) if rng.random() < 0.3 else 0.0,
         noise_sd=float(rng.uniform(4.0, 6.5)),
         headrest=bool(rng.random() < 0.7),
         diploe_k=_unit_waves(rng, 3, 1.2, 2.4),
@@ -314,8 +314,13 @@ def skull_shape(head, u, v, w, with_base=True):
     v_sph = af(-0.22 * b) - af(0.25 * b) * np.minimum(au * af(1 / (0.7 * a)), af(1.0))
     v_pet = petrous_ridge_v(head, au)
     f_ant = af(-22.0) - af(5.0) * np.exp(-(u * af(1 / 7.0)) ** 2)
-    f_mid = af(-46.0) + af(16.0) * np.exp(-(u * af(1 / 13.0)) ** 2)
-    bowl = af(-66.0) + af(14.0) * (u * af(1 / (0.8 * a))) ** 2
+    # Middle and posterior fossae are bowls, so axial cuts show oval temporal
+    # lobes and cerebellar hemispheres inside thin bony rims.
+    f_mid = (af(-48.0) + af(18.0) * np.exp(-(u * af(1 / 13.0)) ** 2)
+             + af(8.0) * ((au - af(0.62 * a)) * af(1 / (0.4 * a))) ** 2
+             + af(6.0) * ((v + af(0.12 * b)) * af(1 / (0.3 * b))) ** 2)
+    bowl = (af(-68.0) + af(14.0) * (u * af(1 / (0.8 * a))) ** 2
+            + af(14.0) * ((v - af(0.55 * b)) * af(1 / (0.5 * b))) ** 2)
     clivus = af(-28.0) - (v + af(0.05 * b)) * af(34.0 / (0.19 * b))
     f_post = bowl + np.maximum(clivus - bowl, 0) * np.exp(-(u * af(1 / 18.0)) ** 2)
     fm = (u * af(1 / 15.0)) ** 2 + ((v - af(0.3 * b)) * af(1 / (0.15 * b))) ** 2
@@ -326,11 +331,11 @@ def skull_shape(head, u, v, w, with_base=True):
     floor = s_ant * f_ant + (af(1.0) - s_ant) * ((af(1.0) - s_post) * f_mid + s_post * f_post)
     floor += af(12.0) * np.exp(-((v - v_pet) * af(0.25)) ** 2) * lateral
     floor += af(4.0) * np.exp(-((v - v_sph) * af(1 / 3.0)) ** 2)
-    petrous = af(22.0) * np.exp(-((v - v_pet - af(7.0)) * af(1 / 8.0)) ** 2) * lateral * (
+    petrous = af(14.0) * np.exp(-((v - v_pet - af(5.0)) * af(1 / 6.0)) ** 2) * lateral * (
         au < af(0.85 * a))
     clivus_bone = af(9.0) * np.exp(-(u * af(1 / 12.0)) ** 2) * s_post
     out["floor"] = floor
-    out["t_base"] = s_ant * af(2.5) + (af(1.0) - s_ant) * (af(5.0) + petrous + clivus_bone)
+    out["t_base"] = s_ant * af(2.5) + (af(1.0) - s_ant) * (af(3.5) + petrous + clivus_bone)
     return out
 
 

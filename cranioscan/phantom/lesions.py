@@ -49,7 +49,7 @@ SIZE_RANGES_MM = {
     "subdural": {"thickness": (2.5, 19.0), "arc": (50.0, 95.0)},
     "subarachnoid": {"radius": (14.0, 45.0)},
     "intraparenchymal": {"radius": (4.0, 24.0)},
-    "intraventricular": {"level": (4.5, 15.0), "clot": (8.0, 26.0)},
+    "intraventricular": {"level": (6.0, 16.0), "clot": (8.0, 26.0)},
 }
 
 _F = np.float32
@@ -244,8 +244,8 @@ class Intraparenchymal:
         z = (w - _F(c[2])) * _F(1 / s[2])
         q = np.sqrt(x * x + y * y + z * z) + _F(1e-6)
         scale = _F(1.0)
-        for k in self.lobes:
-            scale = scale + _F(k[3]) * (x * _F(k[0]) + y * _F(k[1]) + z * _F(k[2])) ** 2 / (q * q)
+        for k in self.lobes:  # odd powers of the direction: lobulated, asymmetric
+            scale = scale + _F(k[3]) * ((x * _F(k[0]) + y * _F(k[1]) + z * _F(k[2])) / q) ** 3
         return (scale - q) * _F(self.radius)
 
     def volume_ml(self):
@@ -386,10 +386,10 @@ def _intraparenchymal(rng, head, t):
     aspect = rng.uniform(0.75, 1.3, size=3)
     aspect /= np.prod(aspect) ** (1 / 3)
     lobes = []
-    for _ in range(3):
+    for _ in range(4):
         d = rng.normal(size=3)
         d /= np.linalg.norm(d)
-        lobes.append((*d, rng.uniform(-0.18, 0.22)))
+        lobes.append((*d, rng.uniform(0.1, 0.3)))
     return Intraparenchymal(
         location=str(loc), side=side, center=tuple(float(x) for x in center),
         radii=tuple(float(radius * x) for x in aspect), hu=_blood_hu(rng) + 4.0,

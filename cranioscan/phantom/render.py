@@ -300,7 +300,10 @@ def _render_head(head, lesions, grid, fields, effects, img, lab, base):
         bone_val[m] += (_F(hu_t["diploe"] - hu_t["cortical_bone"]) + _F(230.0) * tex) * dip[m]
     _paint(img, lab, full, a_bone, bone_val, _L["bone"])
     if base:
-        _draw_skull_base_contents(head, grid, sk, img, lab)
+        # Face and neck below the skull base: muscle mixed with fat.
+        deep_soft = _ramp(sk["D_floor"] - sk["t_base"] - _F(2.0), pix) * _ramp(sd - _F(1.2 + head.fat_t), pix)
+        _paint(img, lab, full, deep_soft * _F(0.4), _F(-30.0))
+        _draw_skull_base_contents(head, grid, sk, sd, img, lab)
 
     # --- intracranial -------------------------------------------------------
     alphas = {}
@@ -334,7 +337,7 @@ def _lower_head(head, u, v, w):
     return d
 
 
-def _draw_skull_base_contents(head, grid, sk, img, lab):
+def _draw_skull_base_contents(head, grid, sk, sd, img, lab):
     """Orbits, paranasal sinuses, mastoid air cells and ear canals."""
     pix = grid.pix
     a, b = head.a, head.b
@@ -370,13 +373,14 @@ def _draw_skull_base_contents(head, grid, sk, img, lab):
         if roi is not None:
             uu, vv, ww = u[roi], v[roi], w[roi]
             m = ellipsoid_depth(uu, vv, ww, c_m, (10.0, 12.0, 10.0))
-            cells = np.cos(uu * _F(1.3)) * np.cos(vv * _F(1.1) + ww * _F(0.4)) * np.cos(ww * _F(1.2))
+            cells = (np.cos(uu * _F(1.3) + np.sin(vv * _F(0.7))) * np.cos(vv * _F(1.1) + ww * _F(0.4))
+                     * np.cos(ww * _F(1.2) + np.sin(uu * _F(0.9) + vv * _F(0.5))))
             a_air = _ramp(m, pix) * np.clip((cells - _F(0.05)) * _F(5.0), 0, 1) * _ramp(sk["D_cav"][roi] - 1.0, pix)
             _paint(img, lab, roi, a_air, _F(-850.0), _L["air_cavity"])
         p0, p1 = (s * 0.72 * a, 0.08 * b, -50.0), (s * (a + 16.0), 0.08 * b, -50.0)
         roi = _box_roi(grid, ((p0[0] + p1[0]) / 2, p0[1], p0[2]), (abs(p1[0] - p0[0]) / 2 + 4, 4.0, 4.0))
         if roi is not None:
-            ear = capsule_depth(u[roi], v[roi], w[roi], p0, p1, 3.2, 3.6)
+            ear = np.minimum(capsule_depth(u[roi], v[roi], w[roi], p0, p1, 3.2, 3.6), sd[roi] - _F(1.5))
             _paint(img, lab, roi, _ramp(ear, pix), _F(-1000.0), _L["air_cavity"])
     # Ethmoid air cells with their thin septa, and the nasal septum.
     lo, hi = (-0.17 * a, -0.98 * b, -56.0), (0.17 * a, -0.44 * b, -24.0)
@@ -384,7 +388,8 @@ def _draw_skull_base_contents(head, grid, sk, img, lab):
     if roi is not None:
         uu, vv, ww = u[roi], v[roi], w[roi]
         eth = box_depth(uu, vv, ww, lo, hi, 3.0) * _ramp(below[roi] + 1.0, pix)
-        septa = np.clip((np.abs(np.sin(vv * _F(0.75) + uu * _F(0.3))) - _F(0.22)) * _F(6.0), 0, 1)
+        septa = np.clip((np.minimum(np.abs(np.sin(vv * _F(0.75) + uu * _F(0.3))),
+                                    np.abs(np.sin(uu * _F(0.8) - vv * _F(0.2)))) - _F(0.2)) * _F(6.0), 0, 1)
         septa *= np.clip((np.abs(uu) - _F(0.9)) * _F(2.0), 0, 1)
         _paint(img, lab, roi, _ramp(eth, pix) * septa, _F(-900.0), _L["air_cavity"])
     c_sph = (0.0, -0.2 * b, -43.0)
@@ -544,12 +549,12 @@ def _draw_intracranial(head, lesions, grid, sk, fields, effects, img, lab, cav, 
             lam, ph = head.folia
             fol = np.cos(rho * _F(2 * np.pi / lam) + _F(ph) + _F(1.5) * np.sin(uu * _F(0.12) + vv * _F(0.05))
                          + np.sin(ww * _F(0.09) - uu * _F(0.07)))
-            fis = np.clip((fol - _F(0.72 - 0.25 * atro)) * _F(5.0), 0, 1) * _ramp(db_cb - _F(1.5), pix)
-            fis *= _F(0.75)
+            broken = np.clip(np.sin(uu * _F(0.33) + ww * _F(0.21) + vv * _F(0.13)) * _F(2.0) + _F(0.3), 0, 1)
+            fis = np.clip((fol - _F(0.9 - 0.1 * atro)) * _F(8.0), 0, 1) * broken * _ramp(db_cb - _F(2.0), pix)
+            fis *= _F(0.35 + 0.4 * atro)
             cval = _F(hu_t["cerebellum"]) + fis * _F(hu_t["csf"] - hu_t["cerebellum"])
             a_cb = _ramp(db_cb, pix) * beta[roi]
             cv.paint(roi, a_cb, cval, _L["cerebellum"], False)
-            cv.space[roi] += a_cb * cv.inside[roi] * fis
             wt = anatomy.tentorium_height(head, uu, vv)
             notch = np.clip(np.clip((np.abs(uu) - _F(14.0)) * _F(0.5), 0, 1)
                             + np.clip((vv - _F(0.3 * b)) * _F(0.5), 0, 1), 0, 1)
@@ -669,7 +674,7 @@ def _draw_deep(head, cv, pix):
         cleft = np.minimum(np.minimum(_F(hw_s) - np.abs(vw - v_cleft) - (au - u_ins) * _F(0.03), au - u_ins + _F(1.0)),
                            np.minimum(ww + _F(14.0), _F(9.0) - ww))
         v_stem = _F(-0.1 * b) - _F(0.1 * b) * np.clip((au - _F(9.0)) / (u_ins - _F(9.0)), 0, 1)
-        stem_syl = np.minimum(np.minimum(_F(1.6 + hw_s) - np.abs(vw - v_stem), au - _F(9.0)),
+        stem_syl = np.minimum(np.minimum(_F(0.8 + hw_s) - np.abs(vw - v_stem), au - _F(9.0)),
                               np.minimum(np.minimum(u_ins + _F(2.0) - au, ww + _F(20.0)), _F(-9.0) - ww))
         ins = np.minimum(np.minimum(_F(2.2) - np.abs(au - u_ins + _F(2.8 + hw_s)), vrange), wrange)
         cv.paint(roi, _ramp(ins, pix), _F(hu_t["gray"]), _L["gray"], False)

@@ -132,7 +132,7 @@ def _mass_effect(lesions):
             w_sum += mm * les.center[2]
             v_sum += mm
         if les.subtype == "intraparenchymal":
-            pushes.append((tuple(les.center), les.radius * 0.9))
+            pushes.append((tuple(les.center), max(les.radii) * 1.3))
     shift_w = w_sum / v_sum if v_sum else 20.0
     return MassEffect(shift=float(shift), shift_w=float(np.clip(shift_w, -10.0, 40.0)), pushes=tuple(pushes))
 
