@@ -36,6 +36,7 @@ __all__ = [
     "SeriesInfo",
     "discover_series",
     "load_series",
+    "read_slice_hu",
 ]
 
 import collections
@@ -585,6 +586,44 @@ def _decode_all(ordered, skipped, warns, info):
         if key in _NOTE_TEXT:
             warns.append(_NOTE_TEXT[key].format(n=_plural(count, "slice")))
     return volume, ok
+
+
+def read_slice_hu(path):
+    """Read one CT image file straight to Hounsfield units, for bulk training use.
+
+    The same header parsing and pixel fixes as ``load_series`` (padding,
+    RSNA intercept defect, codecs) without series discovery, ordering or
+    display metadata, so decoding hundreds of thousands of slices stays
+    cheap. Use ``load_series`` for anything shown to a person.
+
+    Args:
+        path: a DICOM file path.
+
+    Returns:
+        float32 ``(rows, cols)`` HU.
+
+    Raises:
+        DicomLoadError: not a readable CT image, naming the file.
+    """
+    files, skipped = collect(path)
+    if not files:
+        reason = skipped[0][1] if skipped else "not found"
+        raise DicomLoadError(f"'{path}': {reason}.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        header, reason = read_header(files[0])
+        if header is None:
+            raise DicomLoadError(f"'{path}': {reason}.")
+        if header.problem:
+            raise DicomLoadError(f"'{path}': {header.problem}.")
+        out = np.empty((header.rows, header.cols), dtype=np.float32)
+        try:
+            params = params_from_header(header.f, header.ds, header.transfer_syntax,
+                                        header.compressed)
+            stored_to_hu(read_stored(header.file, header.offset, params, header.ds), out, params)
+        except PixelError as exc:
+            raise DicomLoadError(f"'{path}': {exc}.") from exc
+    return out
 
 
 def load_series(

@@ -128,10 +128,9 @@ def decode_dicom_slice(path, size):
     Uses ``cranioscan.dicom_io`` so every scanner fix (RSNA intercept defect,
     padding, MONOCHROME1, codecs) applies to training exactly as to inference.
     """
-    from .dicom_io import load_series  # local: keeps worker start-up light
+    from .dicom_io import read_slice_hu  # local: keeps worker start-up light
 
-    series = load_series([path])
-    return to_uint8(to_model_input(series.hu[:1], size=size))[0]
+    return to_uint8(to_model_input(read_slice_hu(path), size=size))[0]
 
 
 def _decode_chunk(args):

@@ -587,3 +587,16 @@ def test_series_uid_of_a_listed_path_source(tmp_path):
     infos = discover_series([str(p) for p in paths])
     assert len(infos) == 1 and infos[0].n_files == 2
     assert load_series(paths, series_uid=infos[0].uid).n_slices == 2
+
+
+def test_read_slice_hu_matches_load_series_and_names_bad_files(tmp_path):
+    from cranioscan.dicom_io import read_slice_hu
+
+    ds = make_ct_slice([[0, 1064], [40, 3000]], signed=False, bits_stored=12, intercept=-1024.0)
+    series = _one(ds, tmp_path / "one")
+    path = next((tmp_path / "one").iterdir())
+    np.testing.assert_array_equal(read_slice_hu(str(path)), series.hu[0])
+    junk = tmp_path / "junk.dcm"
+    junk.write_bytes(b"hello")
+    with pytest.raises(DicomLoadError, match="junk.dcm"):
+        read_slice_hu(str(junk))
