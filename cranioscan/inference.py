@@ -1,0 +1,349 @@
+"""Inference: a loaded CranioScan model and per-slice probabilities for a series.
+
+:class:`Predictor` wraps one ``.keras`` model file: ``Predictor.load(path)``
+loads it in Keras safe mode (custom layers of :mod:`cranioscan.layers`
+registered) and turns every way a file can be unusable (missing, not a
+``.keras`` archive, corrupt, unknown layer, not six outputs) into a
+:class:`ModelLoadError` whose message names the file. It also reads the
+``model_card.json`` beside the model, if any, for per-class thresholds.
+
+``Predictor.predict_series(series)`` runs ``cranioscan.preprocess.to_model_input``
+(the same path as training) and a ``tf.function``-compiled forward pass in
+batches, reporting progress after each batch; ``summarize_series`` reduces
+the ``(n, 6)`` probabilities to what a reader of the study wants first: per
+class, the highest slice probability, where it is, and which slices pass
+the threshold.
+"""
+
+__all__ = [
+    "CARD_FILE",
+    "DEFAULT_THRESHOLD",
+    "ModelLoadError",
+    "Predictor",
+    "summarize_series",
+    "resolve_thresholds",
+]
+
+import hashlib
+import json
+import math
+import os
+import re
+import threading
+import zipfile
+
+import numpy as np
+
+from .labels import CLASSES
+
+#: Name of the model card read from the model file's folder.
+CARD_FILE = "model_card.json"
+
+#: Threshold of a class the card (or the caller) gives none for.
+DEFAULT_THRESHOLD = 0.5
+
+
+class ModelLoadError(Exception):
+    """A model file cannot be used; the message names the file and the problem."""
+
+
+def resolve_thresholds(thresholds=None, classes=CLASSES, default=DEFAULT_THRESHOLD):
+    """Return ``{class: float}`` thresholds for every class.
+
+    Args:
+        thresholds: ``None`` (``default`` for all), one number for all
+            classes, a dict ``class -> number`` (missing classes get
+            ``default``) or a sequence with one number per class in
+            ``classes`` order.
+        classes: class names.
+        default: threshold of classes not given.
+
+    Raises:
+        ValueError: unknown class name, wrong length, or a value that is not
+            a number in [0, 1].
+    """
+    classes = tuple(classes)
+    if thresholds is None:
+        out = {c: float(default) for c in classes}
+    elif isinstance(thresholds, dict):
+        unknown = sorted(set(thresholds) - set(classes))
+        if unknown:
+            raise ValueError(f"thresholds for unknown classes {unknown}; classes are {classes}")
+        out = {c: thresholds.get(c, default) for c in classes}
+    elif isinstance(thresholds, (int, float, np.number)):
+        out = {c: thresholds for c in classes}
+    else:
+        values = list(thresholds)
+        if len(values) != len(classes):
+            raise ValueError(f"expected {len(classes)} thresholds (one per class), got {len(values)}")
+        out = dict(zip(classes, values))
+    for c, value in out.items():
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"threshold of {c!r} is not a number: {value!r}") from None
+        if math.isnan(value) or not 0.0 <= value <= 1.0:
+            raise ValueError(f"threshold of {c!r} must be in [0, 1], got {value}")
+        out[c] = value
+    return out
+
+
+def summarize_series(probs, thresholds=None, classes=CLASSES):
+    """Per-class summary of a series' slice probabilities.
+
+    Args:
+        probs: ``(n, len(classes))`` probabilities, slices in series order.
+        thresholds: as for :func:`resolve_thresholds` (default 0.5); a slice
+            passes when its probability is ``>= threshold`` (the convention
+            of ``cranioscan.metrics``).
+        classes: class names of the columns.
+
+    Returns:
+        dict ``class -> {"max_prob": float, "max_slice": int,
+        "slices_above": list[int], "threshold": float}``; for an empty
+        series ``max_prob`` is NaN and ``max_slice`` is -1.
+    """
+    classes = tuple(classes)
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != len(classes):
+        raise ValueError(f"expected probabilities of shape (n, {len(classes)}), got {probs.shape}")
+    thresholds = resolve_thresholds(thresholds, classes)
+    out = {}
+    for c, name in enumerate(classes):
+        column = probs[:, c]
+        if len(column):
+            k = int(np.argmax(column))
+            best, where = float(column[k]), k
+        else:
+            best, where = float("nan"), -1
+        out[name] = {
+            "max_prob": best,
+            "max_slice": where,
+            "slices_above": [int(i) for i in np.flatnonzero(column >= thresholds[name])],
+            "threshold": thresholds[name],
+        }
+    return out
+
+
+def _read_card(path):
+    """The JSON model card beside ``path``, or {}; a broken card is an error."""
+    card_path = os.path.join(os.path.dirname(os.path.abspath(path)), CARD_FILE)
+    if not os.path.isfile(card_path):
+        return {}
+    try:
+        with open(card_path, encoding="utf-8") as fh:
+            card = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"The model card {card_path} cannot be read: {exc}") from None
+    if not isinstance(card, dict):
+        raise ModelLoadError(f"The model card {card_path} is not a JSON object.")
+    return card
+
+
+def _sha256(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _explain_load_failure(path, exc):
+    """A plain-language reason for a ``keras.saving.load_model`` failure."""
+    full = str(exc)
+    lowered = full.lower()
+    unknown = re.search(r"could not locate (?:class|function) '([^']+)'", full, re.IGNORECASE)
+    if unknown or "unknown layer" in lowered:
+        what = f" ({unknown.group(1)})" if unknown else ""
+        return (f"The model {path} uses a layer unknown to this version of CranioScan{what}. "
+                "It was probably saved by another program or version.")
+    if "safe_mode" in lowered or "lambda" in lowered:
+        return (f"The model {path} contains Python code (a Lambda layer), which is refused "
+                "for safety. Save the model without Lambda layers.")
+    first = full.strip().splitlines()[0] if full.strip() else type(exc).__name__
+    if len(first) > 300:
+        first = first[:300] + "..."
+    return f"The model {path} cannot be loaded: it is damaged or not a CranioScan model ({first})."
+
+
+class Predictor:
+    """A CranioScan model ready to score series.
+
+    Attributes:
+        model: the ``keras.Model`` (input float32 ``(n, s, s, 3)`` in [0, 1],
+            output ``(n, 6)`` probabilities).
+        path: the model file (str), or None for a model given in memory.
+        classes: tuple of class names, ``cranioscan.labels.CLASSES``.
+        input_size: side ``s`` of the square model input, pixels.
+        card: the ``model_card.json`` beside the file as a dict ({} if none).
+        thresholds: dict class -> float, from the argument, else the card's
+            ``thresholds``, else 0.5.
+        sha256: hex SHA-256 of the model file (computed on first use; None
+            for a model in memory).
+    """
+
+    def __init__(self, model, path=None, thresholds=None, card=None):
+        """Wrap an in-memory ``keras.Model`` (use :meth:`load` for files).
+
+        Raises:
+            ValueError: the model does not map a square 3-channel image to
+                ``len(CLASSES)`` outputs.
+        """
+        from .model import model_classes, model_input_size
+
+        self.model = model
+        self.path = None if path is None else os.fspath(path)
+        self.classes = tuple(model_classes(model))
+        self.input_size = model_input_size(model)
+        if int(model.inputs[0].shape[-1]) != 3:
+            raise ValueError(f"expected a 3-channel model input, got {model.inputs[0].shape}")
+        self.card = dict(card or {})
+        if thresholds is None:
+            thresholds = self.card.get("thresholds")
+        self.thresholds = resolve_thresholds(thresholds, self.classes)
+        self._sha256 = None
+        self._forward = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path, thresholds=None):
+        """Load a ``.keras`` model file in safe mode.
+
+        Args:
+            path: the ``.keras`` file.
+            thresholds: overrides the card's thresholds (see
+                :func:`resolve_thresholds`).
+
+        Raises:
+            ModelLoadError: the file is missing, not a ``.keras`` archive,
+                damaged, uses unknown layers, or does not have six outputs;
+                the message names the file.
+        """
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise ModelLoadError(f"Model file not found: {path}")
+        if os.path.isdir(path):
+            raise ModelLoadError(f"{path} is a folder, not a model file (.keras).")
+        if not zipfile.is_zipfile(path):
+            raise ModelLoadError(
+                f"{path} is not a Keras model file: a .keras file is a zip archive "
+                "written by model.save(...).")
+        card = _read_card(path)
+        from .model import load_model  # registers the custom layers
+
+        try:
+            model = load_model(path)
+        except Exception as exc:  # keras raises many types for bad files
+            raise ModelLoadError(_explain_load_failure(path, exc)) from exc
+        if isinstance(model.outputs, (list, tuple)) and len(model.outputs) != 1:
+            raise ModelLoadError(
+                f"The model {path} has {len(model.outputs)} outputs; a CranioScan model has "
+                f"one output of {len(CLASSES)} probabilities.")
+        try:
+            return cls(model, path=path, thresholds=thresholds, card=card)
+        except ValueError as exc:
+            raise ModelLoadError(f"The model {path} cannot be used: {exc}.") from None
+
+    @property
+    def sha256(self):
+        if self._sha256 is None and self.path is not None:
+            self._sha256 = _sha256(self.path)
+        return self._sha256
+
+    def __repr__(self):
+        return (f"Predictor(path={self.path!r}, input_size={self.input_size}, "
+                f"classes={len(self.classes)})")
+
+    # ------------------------------------------------------------ prediction
+    def _forward_fn(self):
+        """The compiled forward pass, traced once for any batch size."""
+        if self._forward is None:
+            with self._lock:
+                if self._forward is None:
+                    import tensorflow as tf
+
+                    model = self.model
+                    spec = tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.float32)
+
+                    @tf.function(input_signature=[spec], reduce_retracing=True)
+                    def forward(x):
+                        return model(x, training=False)
+
+                    self._forward = forward
+        return self._forward
+
+    def predict_inputs(self, x, batch_size=8, progress=None):
+        """Probabilities for ready-made model input.
+
+        Args:
+            x: float32 ``(n, s, s, 3)`` in [0, 1] (``to_model_input`` output,
+                ``s = input_size``).
+            batch_size: images per forward pass.
+            progress: optional ``progress(done, total)`` called after each
+                batch with the number of images done so far.
+
+        Returns:
+            float32 ``(n, len(classes))`` probabilities.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        s = self.input_size
+        if x.ndim != 4 or x.shape[1:] != (s, s, 3):
+            raise ValueError(f"expected model input of shape (n, {s}, {s}, 3), got {x.shape}")
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        n = len(x)
+        out = np.empty((n, len(self.classes)), dtype=np.float32)
+        forward = self._forward_fn()
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            out[start:stop] = forward(x[start:stop]).numpy()
+            if progress is not None:
+                progress(stop, n)
+        return out
+
+    def prepare(self, hu_slices):
+        """Model input for HU slices: ``to_model_input(hu, input_size)``."""
+        from .preprocess import to_model_input
+
+        return to_model_input(hu_slices, self.input_size)
+
+    def predict_series(self, series, batch_size=8, progress=None):
+        """Probabilities for every slice of a series.
+
+        Args:
+            series: a ``cranioscan.dicom_io.Series`` (or anything with an
+                ``hu`` float32 ``(n, rows, cols)`` HU array).
+            batch_size: slices per forward pass.
+            progress: optional ``progress(done, total)`` after each batch.
+
+        Returns:
+            float32 ``(n, len(classes))`` probabilities, rows in slice order.
+        """
+        hu = np.asarray(series.hu if hasattr(series, "hu") else series, dtype=np.float32)
+        if hu.ndim == 2:
+            hu = hu[None]
+        if hu.ndim != 3:
+            raise ValueError(f"expected (n, rows, cols) HU slices, got shape {hu.shape}")
+        n = len(hu)
+        if n == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32)
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        # Preprocess batch by batch: a large series never holds all of its
+        # model input in memory at once, and the cost is the same.
+        out = np.empty((n, len(self.classes)), dtype=np.float32)
+        forward = self._forward_fn()
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            out[start:stop] = forward(self.prepare(hu[start:stop])).numpy()
+            if progress is not None:
+                progress(stop, n)
+        return out
+
+    def summarize(self, probs, thresholds=None):
+        """:func:`summarize_series` with this predictor's classes and thresholds."""
+        return summarize_series(probs, self.thresholds if thresholds is None else thresholds,
+                                self.classes)
