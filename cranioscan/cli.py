@@ -26,6 +26,7 @@ import sys
 
 import numpy as np
 
+from .cli_predict import add_predict_parser
 from .dicom_io import DicomLoadError, discover_series, load_series
 
 
@@ -127,7 +128,7 @@ def add_inspect_parser(subparsers):
 
 
 #: Functions registering one subcommand each on the ``subparsers`` object.
-SUBCOMMANDS = [add_inspect_parser]
+SUBCOMMANDS = [add_inspect_parser, add_predict_parser]
 
 
 def build_parser():
