@@ -1,0 +1,207 @@
+"""Built-in demo cases: phantom head CT series with known findings.
+
+The dashboard opens on one of these, so a clinician or an educator sees the
+tool work before loading a study of their own. Each case is a synthetic
+phantom (:mod:`cranioscan.phantom`) drawn from a fixed seed: one without
+hemorrhage and one per subtype. A case is generated on first use, written as
+a real DICOM series plus its voxel masks into a cache folder (never into the
+repository), and read back through :func:`cranioscan.dicom_io.load_series`
+like any uploaded study; later uses only read the cache.
+
+Layout of a cached case: ``<cache_dir>/demo/v<DEMO_VERSION>/<key>/`` holding
+``dicom/`` (the ``.dcm`` files), ``masks.npz`` (one bool ``(n, rows, cols)`` array per
+subtype, slices in the order of ``sop_uids``) and ``case.json`` (labels,
+lesion descriptions, the ``make_study`` arguments).
+"""
+
+__all__ = [
+    "DEMO_VERSION",
+    "DemoSpec",
+    "DemoCase",
+    "DEMO_CASES",
+    "DEFAULT_CASE",
+    "demo_spec",
+    "demo_folder",
+    "ensure_demo",
+    "load_demo",
+]
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .labels import CLASSES, SUBTYPES
+
+#: Bump when the cases' content changes, so stale caches are not reused.
+DEMO_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class DemoSpec:
+    """How one demo case is generated.
+
+    Attributes:
+        key: short identifier (also the cache folder name).
+        title: what the case picker shows.
+        description: one or two sentences on the known findings.
+        seed: phantom seed; same seed, same series.
+        subtypes: hemorrhage subtypes the case shows (empty: no hemorrhage).
+        n_slices: number of axial slices.
+        matrix: rows and columns of each slice.
+    """
+
+    key: str
+    title: str
+    description: str
+    seed: int
+    subtypes: tuple = ()
+    n_slices: int = 28
+    matrix: int = 512
+
+    def study_kwargs(self):
+        """Keyword arguments of ``phantom.make_study`` for this case."""
+        kwargs = {"matrix": self.matrix, "n_slices": self.n_slices, "size": (0.55, 1.0)}
+        if self.subtypes:
+            kwargs["subtypes"] = tuple(self.subtypes)
+        else:
+            kwargs["normal"] = True
+        return kwargs
+
+
+#: The demo cases, in the order the picker lists them.
+DEMO_CASES = (
+    DemoSpec("subdural", "Demo: subdural hematoma",
+             "Crescent of acute blood along the convexity, between the dura and the arachnoid; "
+             "it crosses suture lines but not the midline.", seed=7101, subtypes=("subdural",)),
+    DemoSpec("epidural", "Demo: epidural hematoma",
+             "Biconvex (lens-shaped) collection against the inner table of the skull, limited "
+             "by the sutures.", seed=7202, subtypes=("epidural",)),
+    DemoSpec("intraparenchymal", "Demo: intraparenchymal hemorrhage with ventricular extension",
+             "Rounded hyperdense clot inside the brain with a dark rim of edema, and blood "
+             "layering in the ventricles.", seed=7303,
+             subtypes=("intraparenchymal", "intraventricular")),
+    DemoSpec("subarachnoid", "Demo: subarachnoid hemorrhage",
+             "Thin hyperdense blood filling sulci and basal cisterns.", seed=7404,
+             subtypes=("subarachnoid",)),
+    DemoSpec("normal", "Demo: no hemorrhage",
+             "A head without hemorrhage: the model should stay low on every slice.", seed=7505),
+)
+
+#: Key of the case the viewer opens on.
+DEFAULT_CASE = "subdural"
+
+
+@dataclasses.dataclass(eq=False)
+class DemoCase:
+    """A demo case loaded for display.
+
+    Attributes:
+        spec: the :class:`DemoSpec` it was made from.
+        series: the :class:`~cranioscan.dicom_io.Series` read from its DICOM.
+        masks: subtype -> bool ``(n, rows, cols)`` ground truth, slices in
+            ``series`` order (every subtype present, empty where absent).
+        labels: uint8 ``(n, 6)`` per-slice labels in ``CLASSES`` order.
+        lesions: the phantom's description of each hemorrhage.
+        folder: where the case's files are cached (DICOM in ``folder / "dicom"``).
+    """
+
+    spec: DemoSpec
+    series: object
+    masks: dict
+    labels: np.ndarray
+    lesions: list
+    folder: Path
+
+
+def demo_spec(key):
+    """The :class:`DemoSpec` named ``key``.
+
+    Raises:
+        KeyError: no demo case of that name (the message lists them).
+    """
+    for spec in DEMO_CASES:
+        if spec.key == key:
+            return spec
+    raise KeyError(f"no demo case {key!r}; demo cases are {[s.key for s in DEMO_CASES]}")
+
+
+def demo_folder(cache_dir, key):
+    """Folder where case ``key`` is (or will be) cached under ``cache_dir``."""
+    return Path(cache_dir) / "demo" / f"v{DEMO_VERSION}" / key
+
+
+def _is_complete(folder):
+    return (folder / "case.json").is_file() and (folder / "masks.npz").is_file()
+
+
+def _write_case(spec, folder):
+    """Generate ``spec`` and write it into the new folder ``folder``."""
+    from . import phantom
+
+    study = phantom.make_study(spec.seed, **spec.study_kwargs())
+    folder.mkdir(parents=True)
+    phantom.write_series(study, folder / "dicom")
+    np.savez_compressed(folder / "masks.npz", **{s: study.masks[s] for s in SUBTYPES})
+    info = {
+        "version": DEMO_VERSION,
+        "spec": dataclasses.asdict(spec),
+        "sop_uids": list(study.dicom["sop_uids"]),
+        "labels": study.labels.astype(int).tolist(),
+        "lesions": study.lesions,
+        "synthetic": True,
+    }
+    (folder / "case.json").write_text(json.dumps(info, indent=1, default=str))
+
+
+def ensure_demo(key, cache_dir):
+    """Return the folder of case ``key``, generating it first if needed.
+
+    Generation writes into a temporary folder beside the final one and
+    renames it into place, so a half-written case is never read and two
+    processes generating the same case at once both end with one complete
+    copy.
+    """
+    spec = demo_spec(key)
+    folder = demo_folder(cache_dir, key)
+    if _is_complete(folder):
+        return folder
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
+    try:
+        _write_case(spec, tmp / key)
+        if folder.exists() and not _is_complete(folder):
+            shutil.rmtree(folder, ignore_errors=True)  # left by a crash mid-write
+        try:
+            os.replace(tmp / key, folder)
+        except OSError:
+            if not _is_complete(folder):  # not another process's finished copy
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def load_demo(key, cache_dir):
+    """Load demo case ``key`` (generated on first use) as a :class:`DemoCase`."""
+    from .dicom_io import load_series
+
+    folder = ensure_demo(key, cache_dir)
+    info = json.loads((folder / "case.json").read_text())
+    series = load_series(str(folder / "dicom"))
+    order_of = {uid: i for i, uid in enumerate(info["sop_uids"])}
+    try:
+        order = np.array([order_of[uid] for uid in series.sop_uids])
+    except KeyError as exc:
+        raise RuntimeError(f"demo case {key!r} in {folder} is inconsistent; delete the folder") from exc
+    with np.load(folder / "masks.npz") as stored:
+        masks = {s: np.ascontiguousarray(stored[s][order]) for s in SUBTYPES}
+    labels = np.asarray(info["labels"], dtype=np.uint8)[order]
+    if labels.shape != (series.n_slices, len(CLASSES)):
+        raise RuntimeError(f"demo case {key!r} in {folder} is inconsistent; delete the folder")
+    return DemoCase(spec=demo_spec(key), series=series, masks=masks, labels=labels,
+                    lesions=info.get("lesions", []), folder=folder)
