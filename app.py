@@ -1,1 +1,47 @@
-"""CranioScan dashboard entry point: ``streamlit run app.py``."""
+"""CranioScan dashboard entry point: ``streamlit run app.py``.
+
+Sets up the pages (``pages/``), loads the model once for the whole server
+(``cranioscan.ui_state.predictor``) and shows in the sidebar which model is
+loaded, with a notice on every page when it is a demo model. Settings come
+from environment variables (see ``cranioscan/ui_config.py``) and from
+``.streamlit/config.toml`` (the server listens on localhost only).
+"""
+
+import os
+
+import streamlit as st
+
+from cranioscan import ui_state, viewer
+
+st.set_page_config(page_title="CranioScan", page_icon=":material/neurology:", layout="wide")
+
+page = st.navigation([
+    st.Page("pages/viewer.py", title="Case viewer", icon=":material/radiology:", default=True),
+    st.Page("pages/attention.py", title="Attention maps", icon=":material/visibility:"),
+    st.Page("pages/validation.py", title="Validation", icon=":material/monitoring:"),
+    st.Page("pages/model_card.py", title="Model card", icon=":material/description:"),
+])
+
+cfg = ui_state.config()
+predictor, model_error = ui_state.predictor(cfg)
+card = predictor.card if predictor is not None else {}
+notice = viewer.model_notice(card, loaded=predictor is not None)
+
+with st.sidebar:
+    st.markdown("### CranioScan")
+    st.caption("Intracranial hemorrhage review on head CT")
+    if predictor is not None:
+        st.markdown(f"**Model:** {viewer.model_name(card, predictor.path)}")
+        st.caption(f"`{os.path.basename(predictor.path or '')}` · SHA-256 "
+                   f"`{(predictor.sha256 or '')[:12]}` · {predictor.input_size} px input")
+    else:
+        st.error(model_error, icon=":material/error:")
+    if notice:
+        st.warning(notice, icon=":material/warning:")
+
+# Less empty space above the page: the image should fit on a laptop screen.
+st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}</style>")
+if notice:
+    st.warning(viewer.short_notice(card), icon=":material/warning:")
+
+page.run()

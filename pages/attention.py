@@ -1,0 +1,86 @@
+"""Attention maps: four explanation methods side by side, and one method across ResNet stages.
+
+Uses the case and slice of the case viewer (the default demo case when none
+was opened). On phantom cases the known lesion is outlined on every map and
+the caption says whether the map's peak falls inside it.
+"""
+
+import streamlit as st
+
+from cranioscan import explain, ui_state, ui_text, viewer
+from cranioscan.labels import CLASSES
+
+cfg = ui_state.config()
+predictor, model_error = ui_state.predictor(cfg)
+
+st.header("Attention maps")
+if predictor is None:
+    st.error(model_error, icon=":material/error:")
+    st.stop()
+
+case = ui_state.current_or_default_case(cfg)
+series = case.series
+n = series.n_slices
+level, width = st.session_state.get("win_level", 40.0), st.session_state.get("win_width", 80.0)
+
+top = st.columns([3, 2, 2], vertical_alignment="bottom")
+top[0].markdown(f"**{case.label}**  \n{viewer.window_text(level, width)} (window of the case viewer)")
+class_name = top[1].selectbox("Finding to explain", CLASSES, key="att_class", persist_state="session",
+                              format_func=viewer.CLASS_LABELS.get)
+ui_state.slice_widget_value(case, "att_slice")
+top[2].slider("Slice", 1, n, key="att_slice", on_change=ui_state.slice_widget_changed, args=("att_slice",))
+index = ui_state.slice_index(case)
+
+probs = ui_state.score(predictor, case)
+mask = viewer.truth_mask(case.masks, class_name, index) if case.has_truth else None
+has_lesion = mask is not None and mask.any()
+st.caption(
+    f"Slice {index + 1} of {n}: model probability of {viewer.CLASS_LABELS[class_name].lower()} "
+    f"{probs[index, CLASSES.index(class_name)]:.2f}"
+    + ((" · known lesion on this slice" if has_lesion else " · no known lesion of this type on this slice")
+       if case.has_truth else ""))
+if case.has_truth:
+    st.caption(ui_text.TRUTH_NOTE)
+
+
+def show_map(container, title, heat, note=None):
+    """One map over the slice, with the ground-truth check in the caption."""
+    marker = explain.peak(heat) if heat.max() > 0 else None
+    outlines = [(mask, "#00e5ff")] if has_lesion else []
+    rgb = viewer.render_slice(series.hu[index], level, width, heatmap=heat, alpha=0.45,
+                              outlines=outlines, marker=marker)
+    verdict = ""
+    if has_lesion:
+        inside = explain.peak_in_mask(heat, mask, series.spacing, dilate_mm=5.0)
+        verdict = " · peak inside the lesion ✅" if inside else " · peak outside the lesion ❌"
+    elif heat.max() <= 0:
+        verdict = " · empty map (no evidence found)"
+    with container:
+        st.image(rgb, caption=f"{title}{verdict}", width="stretch")
+        if note:
+            st.caption(note)
+
+
+st.subheader("Four ways to ask where the network looked")
+columns = st.columns(4)
+for column, method in zip(columns, explain.METHODS):
+    with column, st.spinner(f"{ui_text.METHOD_TITLES[method]}…"):
+        heat = ui_state.heatmap(predictor, case, index, class_name, explain.DEFAULT_LAYER, method)
+    show_map(column, ui_text.METHOD_TITLES[method], heat, ui_text.METHOD_NOTES[method])
+with columns[3], st.spinner("Attention rollout…"):
+    try:
+        heat = ui_state.rollout(predictor, case, index)
+    except ValueError as exc:  # a model without Transformer blocks
+        st.info(f"No attention rollout: {exc}")
+    else:
+        show_map(columns[3], ui_text.METHOD_TITLES["rollout"], heat, ui_text.METHOD_NOTES["rollout"])
+
+st.subheader("One method across ResNet stages")
+st.caption(ui_text.STAGE_NOTE)
+method = st.selectbox("Method", explain.METHODS, key="att_stage_method", persist_state="session",
+                      format_func=ui_text.METHOD_TITLES.get)
+layers = explain.available_layers(predictor)
+for column, (label, layer) in zip(st.columns(max(len(layers), 4)), layers.items()):
+    with column, st.spinner(f"{label}…"):
+        heat = ui_state.heatmap(predictor, case, index, class_name, layer, method)
+    show_map(column, f"{ui_text.METHOD_TITLES[method]}, {label}", heat)

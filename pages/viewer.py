@@ -1,0 +1,266 @@
+"""Case viewer (landing page): slices, windows, probabilities and Grad-CAM.
+
+Layout only: loading, scoring, explanations and drawing are in
+``cranioscan`` (``ui_state``, ``viewer``, ``explain``). Moving through the
+slices, changing the window or the overlay reruns only ``slice_view`` (a
+fragment): the series is never scored again.
+"""
+
+import logging
+import time
+
+import streamlit as st
+
+from cranioscan import demo, ui_state, viewer
+from cranioscan.dicom_io import DicomLoadError
+from cranioscan.labels import CLASSES
+from cranioscan.windowing import PRESETS
+
+log = logging.getLogger("cranioscan.app")
+
+cfg = ui_state.config()
+predictor, _ = ui_state.predictor(cfg)
+
+DEMO, UPLOAD, FOLDER = "Demo cases", "Upload DICOM", "Folder on the server"
+PRESET_LABELS = {"brain": "Brain", "subdural": "Subdural", "bone": "Bone", "stroke": "Stroke",
+                 "soft_tissue": "Soft tissue", "custom": "Custom"}
+METHOD_LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM"}
+
+st.session_state.setdefault("win_preset", "brain")
+st.session_state.setdefault("win_level", PRESETS["brain"][0])
+st.session_state.setdefault("win_width", PRESETS["brain"][1])
+
+
+# ------------------------------------------------------------------ source
+def pick_series(infos, key):
+    """A series picker when a source holds several CT series; returns a UID or None."""
+    loadable = [info for info in infos if info.is_ct]
+    if len(loadable) <= 1:
+        return None
+    default = max(range(len(loadable)), key=lambda i: loadable[i].n_files)
+    chosen = st.selectbox(
+        "Series", loadable, index=default, key=key,
+        format_func=lambda i: f"{i.series_number or '–'}: {i.description or 'no description'} "
+                              f"({i.n_files} images, {i.rows}×{i.cols})")
+    return chosen.uid
+
+
+def choose_case():
+    """The source controls; returns the chosen ActiveCase or None."""
+    sources = [DEMO, UPLOAD] + ([FOLDER] if cfg.allow_folder else [])
+    left, right = st.columns([1, 3], vertical_alignment="top")
+    source = left.radio("Source", sources, key="source", persist_state="session")
+    with right:
+        try:
+            if source == DEMO:
+                keys = [spec.key for spec in demo.DEMO_CASES]
+                key = st.selectbox("Demo case (synthetic phantom, known findings)", keys,
+                                   index=keys.index(demo.DEFAULT_CASE), key="demo_key",
+                                   persist_state="session",
+                                   format_func=lambda k: demo.demo_spec(k).title)
+                return ui_state.demo_case(key, cfg)
+            if source == UPLOAD:
+                files = st.file_uploader(
+                    "DICOM files of one study (select all files of the series), or a .zip",
+                    accept_multiple_files=True, key="uploads", max_upload_size=cfg.max_upload_mb,
+                    help=f"Files stay in this server's memory for this browser session only "
+                         f"(at most {cfg.max_upload_mb:,} MB in all).")
+                if not files:
+                    previous = ui_state.active_case()
+                    if previous is not None and previous.source == "upload":
+                        st.caption(f"Showing {previous.label}. Drop files to replace it.")
+                        return previous
+                    st.info("Drop the files of a head CT series here, or a .zip holding them.")
+                    return None
+                infos = ui_state.discover_upload(files, cfg)
+                return ui_state.load_upload(files, pick_series(infos, "upload_series"))
+            path = st.text_input("Folder on the server", key="folder_path", persist_state="session",
+                                 placeholder="/path/to/series")
+            if not path:
+                return None
+            infos = ui_state.discover_folder(path)
+            return ui_state.load_folder(path, pick_series(infos, "folder_series"))
+        except (DicomLoadError, ui_state.UploadTooLarge) as exc:
+            st.error(str(exc), icon=":material/error:")
+        except Exception as exc:  # noqa: BLE001 - a clinician sees a message, not a traceback
+            log.exception("loading a study failed")
+            st.error(f"CranioScan could not read these files ({type(exc).__name__}: {exc}).",
+                     icon=":material/error:")
+    return None
+
+
+def loader_notes(series):
+    notes = list(series.warnings)
+    if notes or series.skipped:
+        title = f"Loader notes: {len(notes)} warning(s), {len(series.skipped)} file(s) skipped"
+        with st.expander(title, expanded=bool(notes), icon=":material/info:"):
+            for note in notes:
+                st.warning(note)
+            if series.skipped:
+                st.dataframe(viewer.skipped_table(series.skipped), hide_index=True,
+                             width="stretch")
+
+
+# ------------------------------------------------------------------- image
+def apply_preset():
+    name = st.session_state["win_preset"]
+    if name in PRESETS:
+        st.session_state["win_level"], st.session_state["win_width"] = PRESETS[name]
+
+
+def window_edited():
+    name = viewer.preset_name(st.session_state["win_level"], st.session_state["win_width"])
+    st.session_state["win_preset"] = name or "custom"
+
+
+def chart_clicked(n_slices):
+    state = st.session_state.get("prob_chart")
+    index = viewer.clicked_slice(state["selection"] if state else None, n_slices)
+    if index is not None:
+        ui_state.set_slice_index(ui_state.active_case(), index)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def chart_base(series_key, model_sha, _probs):
+    del series_key, model_sha
+    return viewer.probability_figure(_probs, -1).to_dict()
+
+
+@st.fragment
+def slice_view(case, probs, thresholds):
+    started = time.perf_counter()
+    series = case.series
+    n = series.n_slices
+    index = ui_state.slice_index(case)
+    image_col, side_col = st.columns([11, 9], gap="medium")
+
+    with side_col:
+        st.markdown("**Window**")
+        st.radio("Preset", list(PRESET_LABELS), key="win_preset", persist_state="session",
+                 horizontal=True, format_func=PRESET_LABELS.get, on_change=apply_preset,
+                 label_visibility="collapsed")
+        lc, wc = st.columns(2)
+        lc.number_input("Level (HU)", key="win_level", persist_state="session", step=5.0,
+                        format="%.0f", on_change=window_edited)
+        wc.number_input("Width (HU)", key="win_width", persist_state="session", min_value=1.0,
+                        step=10.0, format="%.0f", on_change=window_edited)
+        level, width = st.session_state["win_level"], st.session_state["win_width"]
+
+        heat, outlines, cam_text = None, [], ""
+        alpha = 0.4
+        if predictor is not None:
+            st.markdown("**Overlay**")
+            cam_on = st.toggle("Grad-CAM heatmap", key="cam_on", persist_state="session",
+                               help="Where the network's evidence for the chosen finding lies.")
+            if cam_on:
+                from cranioscan import explain
+
+                layers = explain.available_layers(predictor.model)
+                c1, c2 = st.columns(2)
+                cam_class = c1.selectbox("Finding", CLASSES, key="cam_class",
+                                         persist_state="session", format_func=viewer.CLASS_LABELS.get)
+                method = c2.selectbox("Method", explain.METHODS, key="cam_method",
+                                      persist_state="session", format_func=METHOD_LABELS.get)
+                c3, c4 = st.columns(2)
+                names = list(layers.values())
+                layer_label = c3.selectbox(
+                    "ResNet layer", list(layers), key="cam_layer", persist_state="session",
+                    index=names.index(explain.DEFAULT_LAYER) if explain.DEFAULT_LAYER in names else 0)
+                alpha = c4.slider("Opacity", 0.1, 0.9, 0.4, 0.05, key="cam_alpha",
+                                  persist_state="session")
+                with st.spinner(f"Computing {METHOD_LABELS[method]}…"):
+                    heat = ui_state.heatmap(predictor, case, index, cam_class, layers[layer_label], method)
+                cam_text = f"{METHOD_LABELS[method]}: {viewer.CLASS_LABELS[cam_class]}"
+        if case.has_truth:
+            if st.toggle("Known lesion outline (phantom ground truth)", key="truth_on",
+                         persist_state="session"):
+                outlines = [(case.masks[s][index], viewer.CLASS_COLORS[s])
+                            for s in case.masks if case.masks[s][index].any()]
+
+        if probs is not None:
+            st.markdown(f"**Slice {index + 1} probabilities**")
+            st.dataframe(
+                viewer.slice_probability_table(probs[index], thresholds), hide_index=True,
+                width="stretch",
+                column_config={
+                    "Probability": st.column_config.ProgressColumn(
+                        "Probability", min_value=0.0, max_value=1.0, format="%.2f"),
+                    "Threshold": st.column_config.NumberColumn("Thr.", format="%.2f", width="small",
+                                                               help="Operating threshold (model card)"),
+                    "Flag": st.column_config.TextColumn("", width="small"),
+                })
+
+    with image_col:
+        corners = {
+            "top_left": viewer.slice_annotations(series, index),
+            "top_right": [viewer.window_text(level, width),
+                          PRESET_LABELS.get(st.session_state["win_preset"], "")],
+            "bottom_left": [cam_text],
+            "bottom_right": ["phantom" if case.source == "demo" else ""],
+        }
+        rgb = viewer.render_slice(series.hu[index], level, width, heatmap=heat, alpha=alpha,
+                                  heat_threshold=0.1, outlines=outlines, corners=corners,
+                                  sides=viewer.orientation_labels(series.orientation))
+        st.image(rgb, width="stretch", output_format="PNG")
+        prev_col, slider_col, next_col = st.columns([1, 6, 1], vertical_alignment="center")
+        prev_col.button("◀", key="prev", help="Previous slice (← key)", shortcut="Left",
+                        on_click=ui_state.step_slice, args=(-1,), disabled=index == 0,
+                        width="stretch")
+        ui_state.slice_widget_value(case, "slice_no")
+        slider_col.slider("Slice", 1, n, key="slice_no", label_visibility="collapsed",
+                          on_change=ui_state.slice_widget_changed, args=("slice_no",))
+        next_col.button("▶", key="next", help="Next slice (→ key)", shortcut="Right",
+                        on_click=ui_state.step_slice, args=(1,), disabled=index == n - 1,
+                        width="stretch")
+        if probs is not None:
+            figure = viewer.mark_slice(chart_base(case.key, predictor.sha256, probs), index)
+            st.plotly_chart(figure, key="prob_chart", on_select=lambda: chart_clicked(n),
+                            selection_mode="points", config={"displayModeBar": False})
+            st.caption("Probability of each finding along the series: click to go to a slice.")
+
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    st.session_state["cs_slice_view_ms"] = elapsed_ms
+    if cfg.show_timing:
+        st.caption(f"slice view drawn in {elapsed_ms:.0f} ms on the server")
+
+
+# -------------------------------------------------------------------- page
+st.header("Case viewer")
+case = choose_case()
+if case is None:
+    st.stop()
+if case.description:
+    st.caption(case.description)
+loader_notes(case.series)
+
+probs = summary = None
+thresholds = {}
+if predictor is not None:
+    probs = ui_state.score(predictor, case)
+    thresholds = predictor.thresholds
+    summary = predictor.summarize(probs)
+    ui_state.set_case(case, start_index=viewer.start_slice(probs, thresholds))
+else:
+    st.info("No model is loaded: images only, without probabilities.")
+    ui_state.set_case(case)
+
+slice_view(case, probs, thresholds)
+
+if summary is not None:
+    st.subheader("Series summary")
+    st.dataframe(
+        viewer.summary_table(summary, thresholds=thresholds), hide_index=True, width="stretch",
+        column_config={
+            "Highest probability": st.column_config.ProgressColumn(
+                "Highest probability", min_value=0.0, max_value=1.0, format="%.2f"),
+            "Threshold": st.column_config.NumberColumn("Threshold", format="%.2f"),
+        })
+    if case.labels is not None:
+        known = [viewer.CLASS_LABELS[c] for j, c in enumerate(CLASSES) if j and case.labels[:, j].any()]
+        st.caption("Known findings of this phantom: " + (", ".join(known) or "none"))
+
+with st.expander("DICOM metadata", icon=":material/badge:"):
+    show_ids = st.toggle("Show patient identifiers", key="show_ids",
+                         help="Names, IDs, dates and UIDs are hidden unless you ask to see them.")
+    st.dataframe(viewer.metadata_table(case.series, show_identifiers=show_ids), hide_index=True,
+                 width="stretch")
