@@ -1,0 +1,104 @@
+"""Shared fixtures of the dashboard tests: a tiny model, run folders, app settings.
+
+Session-scoped so the model is built and saved once per test session. The
+tiny model (64 px input, one 32-wide encoder block) has the architecture of
+the shipped one, so every page runs the real code paths in seconds; its
+predictions mean nothing.
+"""
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cranioscan.labels import CLASSES
+
+TINY = dict(input_size=64, d_model=32, depth=1, num_heads=2, mlp_dim=64)
+
+
+def synthetic_predictions(n_studies, slices_per_study, seed, separation):
+    """Validation predictions of a made-up run: ids, labels (n, 6), probs (n, 6)."""
+    rng = np.random.default_rng(seed)
+    n = n_studies * slices_per_study
+    study = np.repeat([f"study{k:03d}" for k in range(n_studies)], slices_per_study)
+    sub = rng.random((n, len(CLASSES) - 1)) < np.array([0.10, 0.15, 0.10, 0.15, 0.20])
+    labels = np.concatenate([sub.any(axis=1, keepdims=True), sub], axis=1).astype(np.uint8)
+    logits = rng.normal(0.0, 1.0, labels.shape) + separation * (labels - 0.5) - 1.0
+    probs = 1.0 / (1.0 + np.exp(-logits))
+    ids = pd.DataFrame({
+        "image_id": [f"ID_{k:05d}" for k in range(n)],
+        "patient": study,
+        "study": study,
+        "position": np.tile(np.arange(slices_per_study) * 5.0, n_studies),
+    })
+    return ids, labels, probs
+
+
+def write_run(run_dir, seed, separation, name):
+    """A finished run folder as ``train.py`` writes it (predictions, metrics, ROC/PR)."""
+    from cranioscan.reports import write_reports, write_val_predictions
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ids, labels, probs = synthetic_predictions(30, 8, seed, separation)
+    write_val_predictions(run_dir / "val_predictions.csv", ids, labels, probs)
+    (run_dir / "config.json").write_text(json.dumps({"data": "phantom", "epochs": 3, "name": name}))
+    pd.DataFrame({"epoch": [0, 1, 2], "loss": [0.7, 0.5, 0.4], "val_loss": [0.72, 0.6, 0.55]}).to_csv(
+        run_dir / "history.csv", index=False)
+    return write_reports(str(run_dir), n_boot=50)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """Folder with ``best_model.keras`` (tiny), ``model_card.json`` and ``validation_run/``."""
+    import keras
+
+    from cranioscan.model import build_model, save_for_inference
+
+    folder = tmp_path_factory.mktemp("model")
+    keras.utils.set_random_seed(0)
+    save_for_inference(build_model(**TINY), folder / "best_model.keras")
+    summary = write_run(folder / "validation_run", seed=1, separation=3.0, name="validation_run")
+    card = {
+        "name": "CranioScan tiny test model",
+        "trained_on": "synthetic phantoms (cranioscan.phantom), no patient data",
+        "synthetic": True,
+        "intended_use": "Tests of the dashboard only.",
+        "limitations": ["Random weights: its outputs mean nothing."],
+        "command": "pytest fixture",
+        "created": "2024-01-01T00:00:00Z",
+        "metrics": {c: {k: summary["classes"][c][k] for k in ("auc", "auc_ci_low", "auc_ci_high")}
+                    for c in CLASSES},
+        "thresholds": {c: 0.5 for c in CLASSES},
+        "gradcam_peak_in_mask": {"fraction": 0.5, "n": 10},
+    }
+    (folder / "model_card.json").write_text(json.dumps(card, indent=1))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def runs_root(tmp_path_factory):
+    """A ``runs/`` folder with one more finished run (for the comparison)."""
+    root = tmp_path_factory.mktemp("runs")
+    write_run(root / "phantom_small", seed=2, separation=1.5, name="phantom_small")
+    return root
+
+
+@pytest.fixture(scope="session")
+def app_env(tiny_model_dir, runs_root, tmp_path_factory):
+    """Environment pointing the dashboard at the fixtures (set for the whole session)."""
+    env = {
+        "CRANIOSCAN_MODEL": str(tiny_model_dir / "best_model.keras"),
+        "CRANIOSCAN_RUNS": os.pathsep.join([str(runs_root), str(tiny_model_dir / "validation_run")]),
+        "CRANIOSCAN_CACHE": str(tmp_path_factory.mktemp("cache")),
+        "CRANIOSCAN_MAX_UPLOAD_MB": "5",
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    yield env
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
