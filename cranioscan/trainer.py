@@ -35,27 +35,13 @@ class PreparedData:
     report_lines: list
 
 
-def phantom_plan(n_studies, seed):
-    """Which findings each generated training study gets, balanced by subtype.
-
-    Cycles through: two normal studies, one study per subtype, one study with
-    randomly drawn (possibly combined) hemorrhages. Returns a list of
-    ``(seed, kwargs for make_study)``.
-    """
-    from .labels import SUBTYPES
-
-    cycle = [{"normal": True}, {"normal": True}] + [{"subtypes": (s,)} for s in SUBTYPES] + [
-        {"p_normal": 0.0}]
-    return [(seed + k, cycle[k % len(cycle)]) for k in range(int(n_studies))]
-
-
 def _phantom_table(config):
     """Generate phantom studies in memory straight into a cache (no DICOM)."""
-    from .phantom import make_study
+    from .phantom import balanced_plan, make_study
     from .preprocess import to_model_input
 
     n, seed0 = int(config["phantom_studies"]), int(config["phantom_seed"])
-    plan = phantom_plan(n, seed0)
+    plan = balanced_plan(n, seed0)
     meta = {"source": "phantom", "studies": n, "seed": seed0,
             "slices": config.get("phantom_slices"), "matrix": config["phantom_matrix"]}
     cache_dir = config["cache_dir"] or os.path.join(config["out"], "cache")

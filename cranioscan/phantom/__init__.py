@@ -23,12 +23,14 @@ from .lesions import SIZE_RANGES_MM, sample_lesion
 from .study import MIN_POSITIVE_AREA_MM2, PhantomStudy, make_study, slice_labels
 from .dicom_writer import write_series
 from .dataset import make_dataset, study_seed_for
+from .plan import balanced_plan
 
 __all__ = [
     "make_study",
     "PhantomStudy",
     "write_series",
     "make_dataset",
+    "balanced_plan",
     "study_seed_for",
     "slice_labels",
     "MIN_POSITIVE_AREA_MM2",
