@@ -23,6 +23,7 @@ page = st.navigation([
 ])
 
 cfg = ui_state.config()
+ui_state.prefetch_default_demo(cfg)  # the phantom is drawn while TensorFlow loads
 predictor, model_error = ui_state.predictor(cfg)
 card = predictor.card if predictor is not None else {}
 notice = viewer.model_notice(card, loaded=predictor is not None)

@@ -23,7 +23,10 @@ __all__ = [
     "demo_spec",
     "demo_folder",
     "ensure_demo",
+    "prefetch",
     "load_demo",
+    "cached_scores",
+    "save_scores",
 ]
 
 import dataclasses
@@ -31,6 +34,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +43,15 @@ from .labels import CLASSES, SUBTYPES
 
 #: Bump when the cases' content changes, so stale caches are not reused.
 DEMO_VERSION = 1
+
+_LOCKS = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(folder):
+    """One lock per case folder: threads of one process generate a case once."""
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(str(folder), threading.Lock())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,6 +183,30 @@ def ensure_demo(key, cache_dir):
     folder = demo_folder(cache_dir, key)
     if _is_complete(folder):
         return folder
+    with _lock(folder):
+        if not _is_complete(folder):
+            _generate(spec, folder)
+    return folder
+
+
+def prefetch(key, cache_dir):
+    """Start generating case ``key`` in a background thread if it is not cached.
+
+    Lets the first start of the dashboard draw the phantom while it imports
+    TensorFlow and loads the model. Returns the thread, or None when the case
+    is already on disk.
+    """
+    if _is_complete(demo_folder(cache_dir, key)):
+        return None
+    thread = threading.Thread(target=ensure_demo, args=(key, cache_dir), daemon=True,
+                              name=f"cranioscan-demo-{key}")
+    thread.start()
+    return thread
+
+
+def _generate(spec, folder):
+    """Write case ``spec`` into ``folder`` through a temporary sibling folder."""
+    key = spec.key
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{key}-", dir=folder.parent))
     try:
@@ -183,7 +220,6 @@ def ensure_demo(key, cache_dir):
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return folder
 
 
 def load_demo(key, cache_dir):
@@ -205,3 +241,46 @@ def load_demo(key, cache_dir):
         raise RuntimeError(f"demo case {key!r} in {folder} is inconsistent; delete the folder")
     return DemoCase(spec=demo_spec(key), series=series, masks=masks, labels=labels,
                     lesions=info.get("lesions", []), folder=folder)
+
+
+def _scores_path(folder, model_sha):
+    if not model_sha or not all(c in "0123456789abcdef" for c in str(model_sha).lower()):
+        raise ValueError(f"model_sha must be a hex digest, got {model_sha!r}")
+    return Path(folder) / f"scores-{str(model_sha).lower()[:32]}.npy"
+
+
+def cached_scores(folder, model_sha, n_slices):
+    """Scores of a demo case by one model, saved by :func:`save_scores`, or None.
+
+    Demo cases are synthetic, so their scores may be kept on disk: a restarted
+    server shows a demo case without scoring it again. (Uploaded studies are
+    never written anywhere.)
+
+    Args:
+        folder: the case's folder (``DemoCase.folder``).
+        model_sha: hex SHA-256 of the model file.
+        n_slices: expected number of slices; a file of another shape is ignored.
+
+    Returns:
+        float32 ``(n_slices, 6)`` or None.
+    """
+    path = _scores_path(folder, model_sha)
+    if not path.is_file():
+        return None
+    try:
+        probs = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if probs.shape != (n_slices, len(CLASSES)) or not np.isfinite(probs).all():
+        return None
+    return probs.astype(np.float32)
+
+
+def save_scores(folder, model_sha, probs):
+    """Keep a demo case's scores by one model on disk (atomically replaced)."""
+    path = _scores_path(folder, model_sha)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        np.save(handle, np.asarray(probs, dtype=np.float32), allow_pickle=False)
+    os.replace(tmp, path)
+    return path

@@ -22,6 +22,7 @@ __all__ = [
     "config",
     "predictor",
     "demo_case",
+    "prefetch_default_demo",
     "UploadTooLarge",
     "discover_upload",
     "load_upload",
@@ -70,6 +71,7 @@ class ActiveCase:
             or None.
         labels: uint8 ``(n, 6)`` known per-slice labels (demo cases), or None.
         description: known findings (demo cases) or ''.
+        folder: the demo case's cache folder (scores are kept there), or None.
     """
 
     key: str
@@ -79,6 +81,7 @@ class ActiveCase:
     masks: dict | None = None
     labels: object = None
     description: str = ""
+    folder: object = None
 
     @property
     def has_truth(self):
@@ -128,7 +131,20 @@ def _demo_case(key, cache_dir):
     case = demo.load_demo(key, cache_dir)
     return ActiveCase(key=viewer.content_key(case.series), label=case.spec.title, source="demo",
                       series=case.series, masks=case.masks, labels=case.labels,
-                      description=case.spec.description)
+                      description=case.spec.description, folder=case.folder)
+
+
+@st.cache_resource(show_spinner=False)
+def _prefetch(cache_dir):
+    from . import demo
+
+    return demo.prefetch(demo.DEFAULT_CASE, cache_dir) is not None
+
+
+def prefetch_default_demo(cfg=None):
+    """Once per process: draw the default demo case in the background (first start only)."""
+    cfg = cfg or config()
+    return _prefetch(str(cfg.cache_dir))
 
 
 def demo_case(key, cfg=None):
@@ -239,9 +255,23 @@ def score(pred, case):
     """Probabilities ``(n, 6)`` of every slice of ``case``; a progress bar while scoring.
 
     Cached by the series' content hash and the model's SHA-256, so a series
-    is scored once however often it is shown or by how many sessions.
+    is scored once however often it is shown or by how many sessions. Demo
+    cases' scores are also kept on disk beside the case, so a restarted
+    server shows them at once.
     """
-    return _score(case.key, pred.sha256, pred, case.series)
+    from . import demo
+
+    if case.source == "demo" and case.folder is not None:
+        probs = demo.cached_scores(case.folder, pred.sha256, case.series.n_slices)
+        if probs is not None:
+            return probs
+    probs = _score(case.key, pred.sha256, pred, case.series)
+    if case.source == "demo" and case.folder is not None:
+        try:
+            demo.save_scores(case.folder, pred.sha256, probs)
+        except OSError:  # a read-only cache only costs the time to score again
+            pass
+    return probs
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -198,6 +198,17 @@ def test_demo_case_is_cached_consistent_and_loads_cleanly(app_env):
         demo.demo_spec("nonexistent")
 
 
+def test_demo_scores_kept_on_disk_per_model(tmp_path):
+    probs = np.random.default_rng(0).random((5, 6)).astype(np.float32)
+    assert demo.cached_scores(tmp_path, "ab" * 32, 5) is None
+    demo.save_scores(tmp_path, "ab" * 32, probs)
+    np.testing.assert_array_equal(demo.cached_scores(tmp_path, "ab" * 32, 5), probs)
+    assert demo.cached_scores(tmp_path, "cd" * 32, 5) is None  # another model
+    assert demo.cached_scores(tmp_path, "ab" * 32, 6) is None  # another series length
+    with pytest.raises(ValueError, match="hex digest"):
+        demo.save_scores(tmp_path, "../../etc", probs)
+
+
 # ------------------------------------------------------------------ pages
 @pytest.fixture
 def app(app_env):
@@ -236,6 +247,9 @@ def test_viewer_demo_case_probabilities_slices_and_windows(app):
     summary = next(f for f in frames if "Slices above threshold" in f.columns)
     assert len(summary) == len(CLASSES)
     assert "Known findings of this phantom: Subdural" in texts(at, "caption")
+    # The demo case's scores were kept beside it for the next server start.
+    case = at.session_state["cs_case"]
+    assert list(case.folder.glob("scores-*.npy")), "demo scores not cached on disk"
 
     # Moving the slice: slider and buttons, image redrawn.
     url = image_url(at)

@@ -5,7 +5,11 @@ drives Debian's Chromium through Playwright: the demo case loads with its
 probabilities, the arrow key and the next button move the slice, Grad-CAM
 turns on, a second browser session keeps its own case, and every page
 renders. Screenshots go to a temporary folder, or to the folder named by
-``CRANIOSCAN_SCREENSHOTS`` (``docs/screenshots`` for the README).
+``CRANIOSCAN_SCREENSHOTS``; in that case the shipped model
+(``model/best_model.keras``) and its runs are used when present, which is
+how the README's pictures are made::
+
+    CRANIOSCAN_SCREENSHOTS=docs/screenshots python3 -m pytest tests/test_browser.py
 
 Skipped, with the reason, when ``/usr/bin/chromium`` or the ``playwright``
 package is missing (``.ci/run`` installs Chromium).
@@ -44,6 +48,9 @@ def server(app_env, tmp_path_factory):
     """``streamlit run app.py`` on a free localhost port; yields its URL."""
     port = _free_port()
     env = {**os.environ, **app_env, "CRANIOSCAN_TIMING": "1", "PYTHONUNBUFFERED": "1"}
+    if os.environ.get("CRANIOSCAN_SCREENSHOTS") and (REPO / "model" / "best_model.keras").is_file():
+        for name in ("CRANIOSCAN_MODEL", "CRANIOSCAN_RUNS"):  # pictures of the shipped model
+            env.pop(name)
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
@@ -94,16 +101,14 @@ def shots(tmp_path_factory):
 
 
 def settle(page, timeout=120_000):
-    """Wait until the script run is over and nothing is left loading."""
-    page.wait_for_timeout(300)
+    """Wait until the script run is over: no running icon, spinner, skeleton or stale element."""
+    page.wait_for_timeout(400)
     page.wait_for_function(
-        """() => {
-            const status = document.querySelector('[data-testid="stStatusWidget"]');
-            const running = status && /Running|Stop/i.test(status.innerText);
-            const spinning = document.querySelector('[data-testid="stSpinner"]');
-            return !running && !spinning
-                && document.querySelectorAll('[data-testid="stSkeleton"]').length === 0;
-        }""", timeout=timeout, polling=200)
+        """() => !document.querySelector(
+                '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSpinner"], '
+                + '[data-testid="stSkeleton"], [data-stale="true"]')""",
+        timeout=timeout, polling=200)
+    page.wait_for_timeout(200)
 
 
 def shown(page, text):
@@ -144,7 +149,7 @@ def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots):
     shown(page, "not for clinical use").wait_for()
     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1
     start = slice_heading(page)
-    page.screenshot(path=str(shots / "viewer.png"))
+    page.screenshot(path=str(shots / "viewer_start.png"))
 
     # The keyboard: an arrow key moves one slice (focus on the page body).
     page.get_by_role("heading", name="Case viewer").click()
@@ -168,7 +173,7 @@ def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots):
     shown(page, "Grad-CAM heatmap").click()
     shown(page, "ResNet layer").wait_for(timeout=60_000)
     settle(page)
-    page.screenshot(path=str(shots / "viewer_gradcam.png"))
+    page.screenshot(path=str(shots / "viewer.png"))
 
     # The other pages render without an exception.
     for title, marker, name in (("Attention maps", "Four ways to ask", "attention.png"),
