@@ -33,6 +33,7 @@ __all__ = [
     "rollout",
     "run_paths",
     "run",
+    "run_figure",
     "active_case",
     "set_case",
     "current_or_default_case",
@@ -274,7 +275,7 @@ def score(pred, case):
     return probs
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=128)
 def _heatmap(series_key, model_sha, index, class_name, layer, method, _predictor, _series):
     from . import explain
 
@@ -287,7 +288,7 @@ def heatmap(pred, case, index, class_name, layer, method):
     return _heatmap(case.key, pred.sha256, int(index), class_name, layer, method, pred, case.series)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=64)
 def _rollout(series_key, model_sha, index, _predictor, _series):
     from . import explain
 
@@ -316,11 +317,28 @@ def _run(path, mtime):
     return load_run(path)
 
 
-def run(path):
-    """``reports.load_run(path)``, cached until its predictions file changes."""
+def _run_mtime(path):
     from .reports import PREDICTIONS_FILE
 
-    return _run(path, os.path.getmtime(os.path.join(path, PREDICTIONS_FILE)))
+    return os.path.getmtime(os.path.join(path, PREDICTIONS_FILE))
+
+
+def run(path):
+    """``reports.load_run(path)``, cached until its predictions file changes."""
+    return _run(path, _run_mtime(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _run_figure(kind, path, mtime, args, _run):
+    from . import validation_view
+
+    del path, mtime
+    return getattr(validation_view, kind)(_run, *args)
+
+
+def run_figure(kind, run_folder, *args):
+    """``validation_view.<kind>(run_folder, *args)``, cached per run folder (figures, tables)."""
+    return _run_figure(kind, run_folder.path, _run_mtime(run_folder.path), tuple(args), run_folder)
 
 
 # --------------------------------------------------------- session state

@@ -9,6 +9,8 @@ recompute and fixed when the run was written). Figures are plotly.
 """
 
 __all__ = [
+    "MAX_POINTS",
+    "thin",
     "run_label",
     "class_metrics_table",
     "default_thresholds",
@@ -36,6 +38,27 @@ from .labels import CLASSES
 from .viewer import CLASS_COLORS, CLASS_LABELS
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 430}
+
+#: Most points drawn per curve: a run on 100,000 slices has as many points on
+#: its precision-recall curve, which a browser need not receive.
+MAX_POINTS = 1500
+
+
+def thin(*arrays, max_points=MAX_POINTS):
+    """Evenly spaced points of parallel curve arrays, always keeping the first and last.
+
+    Args:
+        arrays: 1-D arrays of one length ``k``.
+        max_points: most points kept.
+
+    Returns:
+        tuple of arrays (the inputs themselves when ``k <= max_points``).
+    """
+    k = len(arrays[0])
+    if k <= max_points:
+        return arrays
+    index = np.unique(np.linspace(0, k - 1, int(max_points)).round().astype(np.int64))
+    return tuple(np.asarray(a)[index] for a in arrays)
 
 
 def _finite(value):
@@ -132,10 +155,11 @@ def roc_figure(run, classes=CLASSES):
         label = f"{CLASS_LABELS.get(name, name)} — " + (
             _auc_text(curve["auc"], m.get("auc_ci_low"), m.get("auc_ci_high"))
             if curve["note"] is None else "no positive or no negative case")
+        fpr, tpr, thresholds = thin(curve["fpr"], curve["tpr"], curve["thresholds"])
         fig.add_trace(go.Scatter(
-            x=curve["fpr"], y=curve["tpr"], mode="lines", name=label,
+            x=fpr, y=tpr, mode="lines", name=label,
             line={"color": CLASS_COLORS.get(name), "width": 2},
-            customdata=curve["thresholds"],
+            customdata=thresholds,
             hovertemplate="FPR %{x:.3f}, TPR %{y:.3f}<br>threshold %{customdata:.3f}<extra>"
                           + CLASS_LABELS.get(name, name) + "</extra>",
         ))
@@ -155,8 +179,9 @@ def pr_figure(run, classes=CLASSES):
         ap = curve["average_precision"]
         label = (f"{CLASS_LABELS.get(name, name)} — AP {ap:.3f} (prevalence {curve['prevalence']:.3f})"
                  if _finite(ap) else f"{CLASS_LABELS.get(name, name)} — no positive case")
+        recall, precision = thin(curve["recall"], curve["precision"])
         fig.add_trace(go.Scatter(
-            x=curve["recall"], y=curve["precision"], mode="lines", name=label,
+            x=recall, y=precision, mode="lines", name=label,
             line={"color": CLASS_COLORS.get(name), "width": 2, "shape": "hv"},
             hovertemplate="recall %{x:.3f}, precision %{y:.3f}<extra>"
                           + CLASS_LABELS.get(name, name) + "</extra>",
@@ -233,7 +258,8 @@ def operating_point_figure(run, class_name, threshold):
     conf = threshold_summary(run, class_name, threshold)
     fig = _base_figure(f"Operating point — {CLASS_LABELS.get(class_name, class_name)}",
                        "1 − specificity", "sensitivity", diagonal="up")
-    fig.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", showlegend=False,
+    fpr, tpr = thin(curve["fpr"], curve["tpr"])
+    fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", showlegend=False,
                              line={"color": CLASS_COLORS.get(class_name), "width": 2},
                              hoverinfo="skip"))
     if _finite(conf["specificity"]) and _finite(conf["sensitivity"]):
@@ -295,8 +321,9 @@ def compare_roc_figure(run_a, run_b, class_name):
     for tag, run, dash in (("A", run_a, "solid"), ("B", run_b, "dash")):
         curve = metrics.roc_curve_per_class(run.labels[:, [c]], run.probs[:, [c]], (class_name,))[class_name]
         m = _class_metrics(run, class_name)
+        fpr, tpr = thin(curve["fpr"], curve["tpr"])
         fig.add_trace(go.Scatter(
-            x=curve["fpr"], y=curve["tpr"], mode="lines",
+            x=fpr, y=tpr, mode="lines",
             name=f"{tag}: {run.name} — " + _auc_text(curve["auc"], m.get("auc_ci_low"), m.get("auc_ci_high")),
             line={"color": CLASS_COLORS.get(class_name) if tag == "A" else "#adb5bd", "width": 2, "dash": dash},
         ))

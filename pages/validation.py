@@ -40,7 +40,7 @@ except (OSError, ValueError, KeyError) as exc:
 st.caption(vv.run_label(run) + f" · `{vv.display_path(run.path)}`")
 
 PCT = st.column_config.NumberColumn(format="%.3f")
-st.dataframe(vv.class_metrics_table(run), hide_index=True, width="stretch",
+st.dataframe(ui_state.run_figure("class_metrics_table", run), hide_index=True, width="stretch",
              column_config={"AUC": PCT, "Average precision": PCT, "Threshold": PCT,
                             "Sensitivity": PCT, "Specificity": PCT})
 
@@ -48,15 +48,15 @@ roc_tab, pr_tab, cal_tab, thr_tab, cmp_tab, hist_tab = st.tabs(
     ["ROC", "Precision–recall", "Calibration", "Thresholds", "Compare runs", "Training"])
 
 with roc_tab:
-    st.plotly_chart(vv.roc_figure(run), key="roc_fig")
+    st.plotly_chart(ui_state.run_figure("roc_figure", run), key="roc_fig")
     st.caption("Intervals: 95% bootstrap over studies (from the run's metrics.json). Slices of one "
                "study are correlated, so studies, not slices, are resampled.")
 with pr_tab:
-    st.plotly_chart(vv.pr_figure(run), key="pr_fig")
+    st.plotly_chart(ui_state.run_figure("pr_figure", run), key="pr_fig")
     st.caption("A useless model's precision equals the prevalence; rare findings have low "
                "precision at any useful sensitivity.")
 with cal_tab:
-    st.plotly_chart(vv.calibration_figure(run), key="cal_fig")
+    st.plotly_chart(ui_state.run_figure("calibration_figure", run), key="cal_fig")
     st.caption("Points on the diagonal: a predicted 0.3 means 30% of such slices are positive. "
                "Marker size: slices in the bin. ECE: expected calibration error.")
 
@@ -96,8 +96,8 @@ with cmp_tab:
                                  format_func=viewer.CLASS_LABELS.get)
         st.plotly_chart(vv.compare_roc_figure(run, run_b, cmp_class), key="cmp_fig")
         a_col, b_col = st.columns(2)
-        a_col.plotly_chart(vv.roc_figure(run), key="cmp_roc_a")
-        b_col.plotly_chart(vv.roc_figure(run_b), key="cmp_roc_b")
+        a_col.plotly_chart(ui_state.run_figure("roc_figure", run), key="cmp_roc_a")
+        b_col.plotly_chart(ui_state.run_figure("roc_figure", run_b), key="cmp_roc_b")
 
 with hist_tab:
     figure = vv.history_figure(run)

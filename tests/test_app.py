@@ -177,6 +177,15 @@ def test_validation_figures_match_metrics(tiny_model_dir, runs_root):
     assert vv.history_figure(run).data[0].name == "loss"
 
 
+def test_thin_keeps_ends_and_pairs():
+    x = np.arange(10_000.0)
+    small, = vv.thin(x[:10])
+    assert small is x[:10] or np.array_equal(small, x[:10])
+    tx, ty = vv.thin(x, 2 * x, max_points=100)
+    assert len(tx) == 100 and tx[0] == 0 and tx[-1] == 9999
+    np.testing.assert_array_equal(ty, 2 * tx)
+
+
 # -------------------------------------------------------------------- demo
 def test_demo_case_is_cached_consistent_and_loads_cleanly(app_env):
     cache = app_env["CRANIOSCAN_CACHE"]
