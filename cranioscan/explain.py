@@ -155,8 +155,9 @@ def _check_method(method, engine):
 def _layer_output(model, layer):
     names = [lay.name for lay in model.layers]
     if layer not in names:
+        choices = list(available_layers(model).values())
         raise ValueError(f"model {model.name!r} has no layer {layer!r}; "
-                         f"choose one of available_layers(model): {list(available_layers(model).values())}")
+                         f"choose one of available_layers(model): {choices}")
     out = model.get_layer(layer).output
     if len(out.shape) != 4:
         raise ValueError(f"layer {layer!r} gives shape {tuple(out.shape)}; "
@@ -546,7 +547,8 @@ def peak_in_mask(heatmap, mask, spacing_mm, dilate_mm=5.0):
     heatmap = np.asarray(heatmap, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
     if heatmap.shape != mask.shape or heatmap.ndim != 2:
-        raise ValueError(f"heatmap {heatmap.shape} and mask {mask.shape} must be the same 2-D shape")
+        raise ValueError(
+            f"heatmap {heatmap.shape} and mask {mask.shape} must be the same 2-D shape")
     spacing = np.broadcast_to(np.asarray(spacing_mm, dtype=np.float64), (2,))
     if np.any(~np.isfinite(spacing)) or np.any(spacing <= 0):
         raise ValueError(f"spacing_mm must be positive, got {spacing_mm!r}")

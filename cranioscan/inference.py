@@ -75,7 +75,8 @@ def resolve_thresholds(thresholds=None, classes=CLASSES, default=DEFAULT_THRESHO
     else:
         values = list(thresholds)
         if len(values) != len(classes):
-            raise ValueError(f"expected {len(classes)} thresholds (one per class), got {len(values)}")
+            raise ValueError(
+                f"expected {len(classes)} thresholds (one per class), got {len(values)}")
         out = dict(zip(classes, values))
     for c, value in out.items():
         try:

@@ -137,7 +137,8 @@ def test_gradcam_inputs_at_model_resolution(planted):
 @pytest.mark.parametrize("method", explain.METHODS)
 def test_all_zero_gradient_gives_zeros_not_nan(method):
     model = planted_model(kernel_scale=0.0)  # features all zero: output constant
-    model.get_layer("logits").set_weights([np.zeros((2, 6), np.float32), np.full(6, 0.3, np.float32)])
+    model.get_layer("logits").set_weights([np.zeros((2, 6), np.float32),
+                                           np.full(6, 0.3, np.float32)])
     series, _ = head_series((96, 128), [(30, 90, 8)])
     heat = explain.gradcam(model, series, 0, "epidural", method=method)  # a bare keras.Model works
     assert heat.shape == (96, 128)
@@ -168,7 +169,8 @@ def test_engines_agree_on_a_real_model(tiny):
     cache = explain._cache(tiny)
     assert ("compiled", explain.DEFAULT_LAYER) in cache
     for method in ("gradcam", "gradcam++"):
-        fast = explain.gradcam(tiny, series, 3, "intraparenchymal", method=method, engine="compiled")
+        fast = explain.gradcam(tiny, series, 3, "intraparenchymal", method=method,
+                               engine="compiled")
         slow = explain.gradcam(tiny, series, 3, "intraparenchymal", method=method,
                                engine="tf-keras-vis")
         assert fast.shape == (76, 96)
@@ -330,7 +332,8 @@ def test_overlay_heatmap_blends_where_the_map_passes_the_threshold():
     np.testing.assert_array_equal(gray, before[0])
     np.testing.assert_array_equal(heat, before[1])
     # alpha 0 leaves the slice alone; threshold 0 colours every pixel.
-    np.testing.assert_array_equal(overlay.overlay_heatmap(gray, heat, alpha=0.0), overlay.to_rgb(gray))
+    np.testing.assert_array_equal(overlay.overlay_heatmap(gray, heat, alpha=0.0),
+                                  overlay.to_rgb(gray))
     everywhere = overlay.overlay_heatmap(gray, heat, alpha=1.0, cmap="inferno")
     low = np.rint(np.array(matplotlib.colormaps["inferno"](0.0)[:3]) * 255)
     np.testing.assert_array_equal(everywhere[0, 0], low)
