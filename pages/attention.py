@@ -52,7 +52,7 @@ def show_map(container, title, heat, note=None):
     verdict = ""
     if has_lesion:
         inside = explain.peak_in_mask(heat, mask, series.spacing, dilate_mm=5.0)
-        verdict = " · peak inside the lesion ✅" if inside else " · peak outside the lesion ❌"
+        verdict = " · peak inside the lesion ✓" if inside else " · peak outside the lesion ✗"
     elif heat.max() <= 0:
         verdict = " · empty map (no evidence found)"
     with container:

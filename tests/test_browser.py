@@ -100,15 +100,25 @@ def shots(tmp_path_factory):
     return path
 
 
-def settle(page, timeout=120_000):
-    """Wait until the script run is over: no running icon, spinner, skeleton or stale element."""
-    page.wait_for_timeout(400)
+def settle(page, timeout=120_000, quiet_ms=1500):
+    """Wait until the page has shown no spinner, skeleton or stale element for ``quiet_ms``.
+
+    (A script run shows a spinner per slow step, with short gaps between
+    them, so one quiet moment is not enough.)
+    """
     page.wait_for_function(
-        """() => !document.querySelector(
+        """(quietMs) => {
+            const busy = document.querySelector(
                 '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stSpinner"], '
-                + '[data-testid="stSkeleton"], [data-stale="true"]')""",
-        timeout=timeout, polling=200)
-    page.wait_for_timeout(200)
+                + '[data-testid="stSkeleton"], [data-stale="true"]');
+            const now = performance.now();
+            if (busy || window.__csQuietSince === undefined) {
+                window.__csQuietSince = busy ? undefined : now;
+                return false;
+            }
+            return now - window.__csQuietSince >= quietMs;
+        }""", arg=quiet_ms, timeout=timeout, polling=100)
+    page.evaluate("() => { window.__csQuietSince = undefined; }")
 
 
 def shown(page, text):
@@ -181,6 +191,10 @@ def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots):
                                 ("Model card", "Intended use", "model_card.png")):
         page.get_by_role("link", name=title).first.click()
         shown(page, marker).wait_for(timeout=180_000)
+        if name == "attention.png":  # four methods and two ResNet stages
+            page.wait_for_function(
+                "() => document.querySelectorAll('[data-testid=\"stImage\"] img').length >= 6",
+                timeout=300_000)
         settle(page, timeout=300_000)
         assert page.locator('[data-testid="stException"]').count() == 0, title
         page.screenshot(path=str(shots / name))
