@@ -206,7 +206,9 @@ def load_upload(files, series_uid=None):
     case = store["cases"].get(series_uid)
     if case is None:
         series = load_series(list(files), series_uid=series_uid)
-        names = ", ".join(f.name for f in files[:2]) + (f" and {len(files) - 2} more" if len(files) > 2 else "")
+        names = ", ".join(f.name for f in files[:2])
+        if len(files) > 2:
+            names += f" and {len(files) - 2} more"
         case = ActiveCase(key=viewer.content_key(series), label=f"Upload: {names}", source="upload",
                           series=series)
         store["cases"] = {series_uid: case}  # keep one series per session in memory

@@ -307,7 +307,8 @@ def compare_table(run_a, run_b, classes=CLASSES):
     mean["Δ AUC (B − A)"] = mean[f"AUC {b_name}"] - mean[f"AUC {a_name}"]
     loss["Δ AUC (B − A)"] = loss[f"AUC {b_name}"] - loss[f"AUC {a_name}"]
     rows.extend([mean, loss])
-    columns = ["Finding", f"AUC {a_name}", f"AUC {b_name}", "Δ AUC (B − A)", f"CI {a_name}", f"CI {b_name}"]
+    columns = ["Finding", f"AUC {a_name}", f"AUC {b_name}", "Δ AUC (B − A)",
+               f"CI {a_name}", f"CI {b_name}"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -324,8 +325,10 @@ def compare_roc_figure(run_a, run_b, class_name):
         fpr, tpr = thin(curve["fpr"], curve["tpr"])
         fig.add_trace(go.Scatter(
             x=fpr, y=tpr, mode="lines",
-            name=f"{tag}: {run.name} — " + _auc_text(curve["auc"], m.get("auc_ci_low"), m.get("auc_ci_high")),
-            line={"color": CLASS_COLORS.get(class_name) if tag == "A" else "#adb5bd", "width": 2, "dash": dash},
+            name=f"{tag}: {run.name} — "
+                 + _auc_text(curve["auc"], m.get("auc_ci_low"), m.get("auc_ci_high")),
+            line={"color": CLASS_COLORS.get(class_name) if tag == "A" else "#adb5bd", "width": 2,
+                  "dash": dash},
         ))
     fig.update_layout(legend={"x": 0.99, "y": 0.02, "xanchor": "right", "yanchor": "bottom"})
     return fig

@@ -230,7 +230,8 @@ def card_metrics_table(card, classes=CLASSES):
                           and isinstance(high, (int, float)) else "n/a"),
                "Threshold": thresholds.get(name)}
         for key, value in m.items():
-            if key not in ("auc", "auc_ci_low", "auc_ci_high", "threshold") and isinstance(value, (int, float)):
+            known = key in ("auc", "auc_ci_low", "auc_ci_high", "threshold")
+            if not known and isinstance(value, (int, float)):
                 row[key.replace("_", " ")] = value
         rows.append(row)
     return pd.DataFrame(rows)

@@ -5,8 +5,9 @@ drives Debian's Chromium through Playwright: the demo case loads with its
 probabilities, the arrow key and the next button move the slice, Grad-CAM
 turns on, a second browser session keeps its own case, and every page
 renders. Screenshots go to a temporary folder, or to the folder named by
-``CRANIOSCAN_SCREENSHOTS``; in that case the shipped model
-(``model/best_model.keras``) and its runs are used when present, which is
+``CRANIOSCAN_SCREENSHOTS``; in that case the model and runs named by
+``CRANIOSCAN_MODEL`` / ``CRANIOSCAN_RUNS``, else the shipped model
+(``model/best_model.keras``) and its runs, are used when present, which is
 how the README's pictures are made::
 
     CRANIOSCAN_SCREENSHOTS=docs/screenshots python3 -m pytest tests/test_browser.py
@@ -28,6 +29,8 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
+# Read at import, before the app_env fixture points these at the test model.
+_OUTER_ENV = {name: os.environ.get(name) for name in ("CRANIOSCAN_MODEL", "CRANIOSCAN_RUNS")}
 
 pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM),
@@ -48,9 +51,14 @@ def server(app_env, tmp_path_factory):
     """``streamlit run app.py`` on a free localhost port; yields its URL."""
     port = _free_port()
     env = {**os.environ, **app_env, "CRANIOSCAN_TIMING": "1", "PYTHONUNBUFFERED": "1"}
-    if os.environ.get("CRANIOSCAN_SCREENSHOTS") and (REPO / "model" / "best_model.keras").is_file():
-        for name in ("CRANIOSCAN_MODEL", "CRANIOSCAN_RUNS"):  # pictures of the shipped model
-            env.pop(name)
+    if os.environ.get("CRANIOSCAN_SCREENSHOTS"):
+        # Pictures for people: the model and runs given by the caller, else the shipped ones.
+        shipped = (REPO / "model" / "best_model.keras").is_file()
+        for name, value in _OUTER_ENV.items():
+            if value:
+                env[name] = value
+            elif shipped:
+                env.pop(name)
     log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
     log = open(log_path, "w")
     proc = subprocess.Popen(
