@@ -78,11 +78,12 @@ def run_label(run):
 
 
 def _auc_text(auc, low, high):
+    """``"0.912 [0.880–0.941]"``: AUC and its 95% interval, as the legends show them."""
     if not _finite(auc):
-        return "AUC n/a"
-    text = f"AUC {auc:.3f}"
+        return "n/a"
+    text = f"{auc:.3f}"
     if _finite(low) and _finite(high):
-        text += f" (95% CI {low:.3f}–{high:.3f})"
+        text += f" [{low:.3f}–{high:.3f}]"
     return text
 
 
@@ -147,14 +148,14 @@ def roc_figure(run, classes=CLASSES):
     import plotly.graph_objects as go
 
     curves = metrics.roc_curve_per_class(run.labels, run.probs, classes)
-    fig = _base_figure(f"ROC — {run.name}", "1 − specificity (false-positive rate)",
+    fig = _base_figure(f"ROC — {run.name}: AUC [95% CI]", "1 − specificity (false-positive rate)",
                        "sensitivity (true-positive rate)", diagonal="up")
     for name in classes:
         curve = curves[name]
         m = _class_metrics(run, name)
-        label = f"{CLASS_LABELS.get(name, name)} — " + (
+        label = f"{CLASS_LABELS.get(name, name)} " + (
             _auc_text(curve["auc"], m.get("auc_ci_low"), m.get("auc_ci_high"))
-            if curve["note"] is None else "no positive or no negative case")
+            if curve["note"] is None else "(one label value only)")
         fpr, tpr, thresholds = thin(curve["fpr"], curve["tpr"], curve["thresholds"])
         fig.add_trace(go.Scatter(
             x=fpr, y=tpr, mode="lines", name=label,
@@ -172,13 +173,13 @@ def pr_figure(run, classes=CLASSES):
     import plotly.graph_objects as go
 
     curves = metrics.precision_recall_per_class(run.labels, run.probs, classes)
-    fig = _base_figure(f"Precision–recall — {run.name}", "recall (sensitivity)",
+    fig = _base_figure(f"Precision–recall — {run.name}: AP (prevalence)", "recall (sensitivity)",
                        "precision (positive predictive value)")
     for name in classes:
         curve = curves[name]
         ap = curve["average_precision"]
-        label = (f"{CLASS_LABELS.get(name, name)} — AP {ap:.3f} (prevalence {curve['prevalence']:.3f})"
-                 if _finite(ap) else f"{CLASS_LABELS.get(name, name)} — no positive case")
+        label = (f"{CLASS_LABELS.get(name, name)} {ap:.3f} ({curve['prevalence']:.3f})"
+                 if _finite(ap) else f"{CLASS_LABELS.get(name, name)} (no positive case)")
         recall, precision = thin(curve["recall"], curve["precision"])
         fig.add_trace(go.Scatter(
             x=recall, y=precision, mode="lines", name=label,
@@ -208,7 +209,7 @@ def calibration_figure(run, n_bins=10, classes=CLASSES):
         sizes = 6 + 14 * np.sqrt(counts / max(counts.max(), 1)) if counts.size else counts
         fig.add_trace(go.Scatter(
             x=curve["mean_predicted"][keep], y=curve["fraction_positive"][keep], mode="lines+markers",
-            name=f"{CLASS_LABELS.get(name, name)} — ECE {curve['ece']:.3f}",
+            name=f"{CLASS_LABELS.get(name, name)} (ECE {curve['ece']:.3f})",
             line={"color": CLASS_COLORS.get(name), "width": 1.5},
             marker={"size": sizes}, customdata=counts,
             hovertemplate="predicted %{x:.2f}, observed %{y:.2f}<br>%{customdata} slices<extra>"
@@ -325,7 +326,7 @@ def compare_roc_figure(run_a, run_b, class_name):
         fpr, tpr = thin(curve["fpr"], curve["tpr"])
         fig.add_trace(go.Scatter(
             x=fpr, y=tpr, mode="lines",
-            name=f"{tag}: {run.name} — "
+            name=f"{tag}: {run.name}, AUC "
                  + _auc_text(curve["auc"], m.get("auc_ci_low"), m.get("auc_ci_high")),
             line={"color": CLASS_COLORS.get(class_name) if tag == "A" else "#adb5bd", "width": 2,
                   "dash": dash},

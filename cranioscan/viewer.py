@@ -24,6 +24,7 @@ Slice numbers shown to people are 1-based (``index + 1``); functions taking
 
 __all__ = [
     "CLASS_LABELS",
+    "CLASS_SHORT",
     "CLASS_COLORS",
     "IDENTIFYING_KEYS",
     "HIDDEN",
@@ -69,6 +70,16 @@ CLASS_LABELS = {
     "intraventricular": "Intraventricular",
     "subarachnoid": "Subarachnoid",
     "subdural": "Subdural",
+}
+
+#: Abbreviations radiologists use, for text drawn on the image.
+CLASS_SHORT = {
+    "any": "any ICH",
+    "epidural": "EDH",
+    "intraparenchymal": "IPH",
+    "intraventricular": "IVH",
+    "subarachnoid": "SAH",
+    "subdural": "SDH",
 }
 
 #: One colour per class (charts and ground-truth outlines), hex RGB.

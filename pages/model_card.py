@@ -6,6 +6,7 @@ import os
 import streamlit as st
 
 from cranioscan import ui_state, viewer
+from cranioscan.validation_view import display_path
 
 cfg = ui_state.config()
 predictor, model_error = ui_state.predictor(cfg)
@@ -26,7 +27,7 @@ if not card:
                "how well it does, is unknown.", icon=":material/help:")
 
 facts = [
-    ("File", f"`{predictor.path}`"),
+    ("File", f"`{display_path(predictor.path)}`"),
     ("SHA-256", f"`{predictor.sha256}`" + ("" if not card.get("sha256") else
                                            " (matches the card)" if card.get("sha256") == predictor.sha256
                                            else " — **differs from the card's** " + f"`{card['sha256']}`")),

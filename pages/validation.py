@@ -44,21 +44,25 @@ st.dataframe(ui_state.run_figure("class_metrics_table", run), hide_index=True, w
              column_config={"AUC": PCT, "Average precision": PCT, "Threshold": PCT,
                             "Sensitivity": PCT, "Specificity": PCT})
 
-roc_tab, pr_tab, cal_tab, thr_tab, cmp_tab, hist_tab = st.tabs(
-    ["ROC", "Precision–recall", "Calibration", "Thresholds", "Compare runs", "Training"])
+curve_tab, cal_tab, thr_tab, cmp_tab, hist_tab = st.tabs(
+    ["ROC and precision–recall", "Calibration", "Thresholds", "Compare runs", "Training"])
 
-with roc_tab:
-    st.plotly_chart(ui_state.run_figure("roc_figure", run), key="roc_fig")
-    st.caption("Intervals: 95% bootstrap over studies (from the run's metrics.json). Slices of one "
-               "study are correlated, so studies, not slices, are resampled.")
-with pr_tab:
-    st.plotly_chart(ui_state.run_figure("pr_figure", run), key="pr_fig")
-    st.caption("A useless model's precision equals the prevalence; rare findings have low "
-               "precision at any useful sensitivity.")
+with curve_tab:
+    roc_col, pr_col = st.columns(2)
+    roc_col.plotly_chart(ui_state.run_figure("roc_figure", run), key="roc_fig")
+    roc_col.caption("Intervals: 95% bootstrap over studies (from the run's metrics.json). Slices of "
+                    "one study are correlated, so studies, not slices, are resampled.")
+    pr_col.plotly_chart(ui_state.run_figure("pr_figure", run), key="pr_fig")
+    pr_col.caption("A useless model's precision equals the prevalence; rare findings have low "
+                   "precision at any useful sensitivity.")
 with cal_tab:
-    st.plotly_chart(ui_state.run_figure("calibration_figure", run), key="cal_fig")
-    st.caption("Points on the diagonal: a predicted 0.3 means 30% of such slices are positive. "
-               "Marker size: slices in the bin. ECE: expected calibration error.")
+    cal_col, note_col = st.columns([3, 2])
+    cal_col.plotly_chart(ui_state.run_figure("calibration_figure", run), key="cal_fig")
+    note_col.markdown("**Reading the calibration plot**")
+    note_col.caption("Points on the diagonal: a predicted 0.3 means 30% of such slices are "
+                     "positive. Below the diagonal the model is over-confident, above it "
+                     "under-confident. Marker size: slices in the bin. ECE: expected calibration "
+                     "error, the average gap weighted by the slices in each bin.")
 
 with thr_tab:
     run_tag = hashlib.blake2b(run.path.encode(), digest_size=4).hexdigest()

@@ -170,7 +170,7 @@ def slice_view(case, probs, thresholds):
                                   persist_state="session")
                 with st.spinner(f"Computing {METHOD_LABELS[method]}…"):
                     heat = ui_state.heatmap(predictor, case, index, cam_class, layers[layer_label], method)
-                cam_text = f"{METHOD_LABELS[method]}: {viewer.CLASS_LABELS[cam_class]}"
+                cam_text = f"{METHOD_LABELS[method]}: {viewer.CLASS_SHORT[cam_class]}"
         if case.has_truth:
             if st.toggle("Known lesion outline (phantom ground truth)", key="truth_on",
                          persist_state="session"):

@@ -385,7 +385,9 @@ def test_validation_page_shows_the_shipped_run(app):
     charts = at.get("plotly_chart")
     assert len(charts) >= 6  # ROC, PR, calibration, confusion, operating point, comparison...
     roc = json.loads(charts[0].proto.spec)
-    assert any("95% CI" in trace.get("name", "") for trace in roc["data"])
+    low = run.metrics["classes"]["any"]["auc_ci_low"]
+    assert "95% CI" in roc["layout"]["title"]["text"]
+    assert any(f"[{low:.3f}–" in trace.get("name", "") for trace in roc["data"])
     # The threshold control: sensitivity follows the threshold.
     metric = lambda label: next(m.value for m in at.metric if m.label == label)  # noqa: E731
     at.selectbox(key="thr_class").set_value("any").run()

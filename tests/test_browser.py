@@ -151,6 +151,22 @@ def server_ms(page):
     return int(re.search(r"(\d+) ms", text).group(1))
 
 
+def goto_slice(page, number):
+    """Step with the arrow keys to slice ``number`` (1-based)."""
+    page.get_by_role("heading", name="Case viewer").click()
+    for _ in range(200):
+        now = slice_heading(page)
+        if now == number:
+            return
+        page.keyboard.press("ArrowLeft" if now > number else "ArrowRight")
+        expected = now - 1 if now > number else now + 1
+        page.wait_for_function(
+            f"""() => [...document.querySelectorAll('p, span, div')].some(
+                    e => e.innerText === 'Slice {expected} probabilities')""", timeout=60_000)
+        settle(page, quiet_ms=300)
+    raise AssertionError(f"could not reach slice {number}")
+
+
 def open_app(browser, url):
     page = browser.new_page(viewport={"width": 1440, "height": 1000})
     page.goto(url)
@@ -159,7 +175,7 @@ def open_app(browser, url):
     return page
 
 
-def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots):
+def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots, app_env):
     page = open_app(browser, server)
     # The demo case shows with its probabilities, the notice and the chart.
     assert demo_picker(page).input_value() == "Demo: subdural hematoma"
@@ -186,6 +202,16 @@ def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots):
     button.first.click()
     settle(page)
     assert slice_heading(page) == target + (-1 if target > 1 else 1)
+
+    if os.environ.get("CRANIOSCAN_SCREENSHOTS"):
+        # Pictures for the README: the slice where the known bleed is largest, outlined.
+        from cranioscan import demo
+
+        case = demo.load_demo(demo.DEFAULT_CASE, app_env["CRANIOSCAN_CACHE"])
+        area = sum(mask.sum(axis=(1, 2)) for mask in case.masks.values())
+        goto_slice(page, int(area.argmax()) + 1)
+        shown(page, "Known lesion outline").click()
+        settle(page)
 
     # Grad-CAM on: the method picker appears and the image is redrawn.
     shown(page, "Grad-CAM heatmap").click()
