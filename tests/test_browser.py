@@ -183,7 +183,6 @@ def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots, app_env):
     shown(page, "not for clinical use").wait_for()
     assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1
     start = slice_heading(page)
-    page.screenshot(path=str(shots / "viewer_start.png"))
 
     # The keyboard: an arrow key moves one slice (focus on the page body).
     page.get_by_role("heading", name="Case viewer").click()
