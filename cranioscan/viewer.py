@@ -34,6 +34,7 @@ __all__ = [
     "model_name",
     "short_notice",
     "card_metrics_table",
+    "held_out_table",
     "as_lines",
     "window_text",
     "preset_name",
@@ -229,6 +230,8 @@ def card_metrics_table(card, classes=CLASSES):
     """
     card = card or {}
     card_metrics = card.get("metrics") or {}
+    if isinstance(card_metrics.get("classes"), dict):  # a metrics.summarize() dict
+        card_metrics = card_metrics["classes"]
     thresholds = card.get("thresholds") or {}
     rows = []
     for name in classes:
@@ -245,6 +248,42 @@ def card_metrics_table(card, classes=CLASSES):
             if not known and isinstance(value, (int, float)):
                 row[key.replace("_", " ")] = value
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _number(value):
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
+
+
+def held_out_table(card, classes=CLASSES):
+    """The card's ``held_out_evaluation`` (``bench/evaluate_model.py``) as a table.
+
+    Returns:
+        DataFrame, one row per class: ``Finding``, ``AUC``, ``95% CI``,
+        ``Positive slices`` and ``Grad-CAM peak in lesion`` (fraction of
+        positive slices, with counts); empty when the card has no such entry.
+    """
+    block = (card or {}).get("held_out_evaluation")
+    if not isinstance(block, dict):
+        return pd.DataFrame()
+    aucs, cis = block.get("auc") or {}, block.get("auc_ci95") or {}
+    positives, cams = block.get("positives") or {}, block.get("gradcam_peak_in_mask") or {}
+    rows = []
+    for name in classes:
+        if name not in aucs:
+            continue
+        ci = cis.get(name) or [None, None]
+        cam = cams.get(name) if isinstance(cams.get(name), dict) else {}
+        fraction = _number(cam.get("fraction_in_mask"))
+        rows.append({
+            "Finding": CLASS_LABELS.get(name, name),
+            "AUC": _number(aucs.get(name)),
+            "95% CI": (f"{ci[0]:.3f}–{ci[1]:.3f}" if len(ci) == 2 and all(
+                isinstance(v, (int, float)) for v in ci) else "n/a"),
+            "Positive slices": positives.get(name),
+            "Grad-CAM peak in lesion": (f"{fraction:.0%} ({cam.get('n_in_mask')}/{cam.get('n_slices')})"
+                                        if np.isfinite(fraction) else "n/a"),
+        })
     return pd.DataFrame(rows)
 
 

@@ -60,7 +60,17 @@ else:
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in table.columns if c not in ("Finding", "95% CI")})
-if card.get("gradcam_peak_in_mask") is not None:
+held_out = viewer.held_out_table(card)
+if not held_out.empty:
+    block = card["held_out_evaluation"]
+    st.markdown("**Held-out phantom evaluation**")
+    st.dataframe(held_out, hide_index=True, width="stretch",
+                 column_config={"AUC": st.column_config.NumberColumn(format="%.3f")})
+    notes = [block.get("data"), f"`{block['command']}`" if block.get("command") else None]
+    notes += [f"{k.replace('_', ' ')}: {'met' if v else 'not met'}"
+              for k, v in (block.get("targets_met") or {}).items()]
+    st.caption(" · ".join(n for n in notes if n))
+elif isinstance(card.get("gradcam_peak_in_mask"), (dict, list, str, int, float)):
     st.markdown("**Grad-CAM peak inside the lesion (phantom validation)**")
     for line in viewer.as_lines(card["gradcam_peak_in_mask"]):
         st.markdown(f"- {line}")

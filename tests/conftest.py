@@ -71,7 +71,14 @@ def tiny_model_dir(tmp_path_factory):
         "metrics": {c: {k: summary["classes"][c][k] for k in ("auc", "auc_ci_low", "auc_ci_high")}
                     for c in CLASSES},
         "thresholds": {c: 0.5 for c in CLASSES},
-        "gradcam_peak_in_mask": {"fraction": 0.5, "n": 10},
+        "held_out_evaluation": {
+            "command": "python bench/evaluate_model.py", "data": "4 synthetic phantom studies",
+            "auc": {c: 0.9 for c in CLASSES}, "auc_ci95": {c: [0.8, 0.95] for c in CLASSES},
+            "positives": {c: 10 for c in CLASSES},
+            "gradcam_peak_in_mask": {c: {"fraction_in_mask": 0.5, "n_in_mask": 5, "n_slices": 10}
+                                     for c in CLASSES},
+            "targets_met": {"auc_ge_0.95_every_class": False},
+        },
     }
     (folder / "model_card.json").write_text(json.dumps(card, indent=1))
     return folder

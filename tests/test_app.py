@@ -136,6 +136,18 @@ def test_model_notice_and_card_table():
     assert table.loc[0, "95% CI"] == "0.850–0.950" and table.loc[0, "Threshold"] == 0.3
     assert table.loc[0, "sensitivity"] == 0.8
     assert viewer.card_metrics_table({}).empty
+    nested = viewer.card_metrics_table({"metrics": {"classes": card["metrics"]}})
+    assert nested.loc[0, "AUC"] == 0.9
+    held = {"held_out_evaluation": {
+        "auc": {"any": 0.97, "subdural": None}, "auc_ci95": {"any": [0.95, 0.99], "subdural": [None, None]},
+        "positives": {"any": 40, "subdural": 0},
+        "gradcam_peak_in_mask": {"layer": "conv4_block6_out",
+                                 "any": {"fraction_in_mask": 0.85, "n_in_mask": 34, "n_slices": 40}}}}
+    table = viewer.held_out_table(held).set_index("Finding")
+    assert table.loc["Any hemorrhage", "95% CI"] == "0.950–0.990"
+    assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40)"
+    assert table.loc["Subdural", "95% CI"] == "n/a" and np.isnan(table.loc["Subdural", "AUC"])
+    assert viewer.held_out_table({}).empty
 
 
 def test_config_from_env(tmp_path):
@@ -414,6 +426,9 @@ def test_model_card_page(app):
     assert "Tests of the dashboard only." in body and "synthetic phantoms (cranioscan.phantom)" in body
     table = at.dataframe[0].value
     assert len(table) == len(CLASSES) and table["AUC"].between(0, 1).all()
+    held_out = at.dataframe[1].value.set_index("Finding")
+    assert held_out.loc["Subdural", "Grad-CAM peak in lesion"] == "50% (5/10)"
+    assert any("auc ge 0.95 every class: not met" in c for c in texts(at, "caption"))
 
 
 def test_without_a_model_the_viewer_still_shows_images(app_env, tmp_path, monkeypatch):
