@@ -17,7 +17,9 @@ The model is ``--model PATH`` if given, else ``model/best_model.keras`` when
 it exists, else the default ``build_model()`` (stage 4, d_model 256, depth 4,
 224 pixels) with random weights: timings do not depend on the weights.
 The machine's load average is printed before and after: on a shared machine
-compare only numbers from one run.
+compare only numbers from one run. Each time is given as wall-clock and as
+this process' CPU time (less sensitive to other processes on the cores; on
+two idle cores the wall time is at least half the CPU time).
 
 Run from the repository root::
 
@@ -58,16 +60,24 @@ def make_series(n_slices, matrix, folder):
 
 
 def timed(fn, repeat):
+    """``(wall, cpu)`` seconds of ``repeat`` calls; cpu is this process' CPU time."""
     times = []
     for _ in range(repeat):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append((time.perf_counter() - wall, time.process_time() - cpu))
     return times
 
 
+def median_wall(times):
+    return statistics.median(t[0] for t in times)
+
+
 def fmt(times):
-    return f"median {statistics.median(times):.3f} s (min {min(times):.3f}, n={len(times)})"
+    walls = [t[0] for t in times]
+    cpu = statistics.median(t[1] for t in times)
+    return (f"median {statistics.median(walls):.3f} s (min {min(walls):.3f}, n={len(walls)}; "
+            f"CPU {cpu:.3f} s)")
 
 
 def compare_forward(predictor, x, batch_size, repeat):
@@ -153,13 +163,15 @@ def main(argv=None):
     p_series = predictor.predict_series(series, batch_size=bs)
     p_bare = model.predict(x, batch_size=bs, verbose=0)
     t_prep = timed(lambda: predictor.prepare(series.hu), args.repeat)
-    overhead = statistics.median(t_series) / statistics.median(t_bare) - 1.0
+    overhead = median_wall(t_series) / median_wall(t_bare) - 1.0
+    overhead_cpu = (statistics.median(t[1] for t in t_series)
+                    / statistics.median(t[1] for t in t_bare) - 1.0)
     print(f"\npredict_series ({args.slices} slices, incl. to_model_input): {fmt(t_series)}")
     print(f"model.predict(x, batch_size={bs}) on ready input:   {fmt(t_bare)}")
     print(f"  of which to_model_input alone:                    {fmt(t_prep)}")
-    print(f"pipeline overhead: {100 * overhead:+.1f} % "
+    print(f"pipeline overhead: {100 * overhead:+.1f} % wall, {100 * overhead_cpu:+.1f} % CPU time "
           f"(max |difference| of probabilities {np.abs(p_series - p_bare).max():.2e})")
-    print(f"throughput: {args.slices / statistics.median(t_series):.1f} slices/s")
+    print(f"throughput: {args.slices / median_wall(t_series):.1f} slices/s")
 
     if args.compare_forward:
         compare_forward(predictor, x, bs, args.repeat)
@@ -179,9 +191,8 @@ def main(argv=None):
         n = args.cam_slices if method != "scorecam" else max(1, min(2, args.cam_slices))
         times = []
         for k in slices[1:n + 1]:
-            start = time.perf_counter()
-            explain.gradcam(predictor, series, int(k), "any", layer, method, engine)
-            times.append(time.perf_counter() - start)
+            times += timed(lambda: explain.gradcam(predictor, series, int(k), "any", layer,
+                                                   method, engine), 1)
         extra = f", {explain.SCORECAM_MAX_N} masks" if method == "scorecam" else ""
         print(f"  {method:9s} {engine:12s} first call {warm:6.2f} s; {fmt(times)}{extra}")
     start = time.perf_counter()
@@ -189,9 +200,7 @@ def main(argv=None):
     warm = time.perf_counter() - start
     times = []
     for k in slices[1:args.cam_slices + 1]:
-        start = time.perf_counter()
-        explain.attention_map(predictor, series, int(k))
-        times.append(time.perf_counter() - start)
+        times += timed(lambda: explain.attention_map(predictor, series, int(k)), 1)
     print(f"  {'attention rollout':22s} first call {warm:6.2f} s; {fmt(times)}")
     print(f"\n{load_average()}")
     return 0
