@@ -96,7 +96,6 @@ def _rsna_table(config):
     except (LabelFormatError, FileNotFoundError, ValueError) as exc:
         raise DataError(str(exc)) from exc
     lines = table.report.lines()
-    print("\n".join(lines))
     cache = pipeline.create_cache(cache_dir, table.labels, config["input_size"],
                                   meta={"source": "rsna", "labels": os.path.abspath(labels_csv),
                                         "n_images": len(table)})
@@ -106,7 +105,6 @@ def _rsna_table(config):
         if failures:
             lines.append(f"{len(failures):>9,d} slices failed to decode (dropped), "
                          f"e.g. {failures[0][0]}: {failures[0][1]}")
-            print(lines[-1])
     return table.frame.drop(columns=list(CLASSES)), cache, lines
 
 
@@ -179,7 +177,7 @@ def run(config):
     data = prepare_data(config)
     with open(os.path.join(config["out"], "data_report.txt"), "w") as handle:
         handle.write("\n".join(data.report_lines) + "\n")
-    print("\n".join(data.report_lines[-2:]))
+    print("\n".join(data.report_lines))
     split = data.ids[["image_id", "patient", "study"]].copy()
     split["split"] = ""
     split.loc[data.train_rows, "split"] = "train"

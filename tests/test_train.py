@@ -111,14 +111,13 @@ def test_train_on_rsna_layout_writes_a_complete_run_folder(rsna_layout, tmp_path
 def test_train_on_phantoms_rerun_reuses_cache_and_appends_history(tmp_path):
     run = tmp_path / "run"
     args = ["--data", "phantom", "--out", str(run), "--phantom-studies", "6",
-            "--phantom-slices", "5", "--phantom-matrix", "64", "--val-fraction", "0.34",
-            "--epochs", "1", *TINY]
-    first = _train(*args)
+            "--phantom-slices", "5", "--phantom-matrix", "64", "--val-fraction", "0.34", *TINY]
+    first = _train(*args, "--epochs", "1")
     assert first.returncode == 0, first.stderr[-3000:]
     history = pd.read_csv(run / "history.csv")
     assert len(history) == 1 and "val_auc" in history.columns
     # A second run in the same folder reuses the cache and appends to the history.
-    second = _train(*[a if a != "1" else "2" for a in args])
+    second = _train(*args, "--epochs", "2")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "reusing the phantom cache" in second.stdout
     assert len(pd.read_csv(run / "history.csv")) >= 2
