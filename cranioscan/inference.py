@@ -19,6 +19,7 @@ __all__ = [
     "CARD_FILE",
     "DEFAULT_THRESHOLD",
     "ModelLoadError",
+    "file_sha256",
     "Predictor",
     "summarize_series",
     "resolve_thresholds",
@@ -141,7 +142,8 @@ def _read_card(path):
     return card
 
 
-def _sha256(path, chunk=1 << 20):
+def file_sha256(path, chunk=1 << 20):
+    """SHA-256 hex digest of a file, read in ``chunk``-byte blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
@@ -249,7 +251,7 @@ class Predictor:
     @property
     def sha256(self):
         if self._sha256 is None and self.path is not None:
-            self._sha256 = _sha256(self.path)
+            self._sha256 = file_sha256(self.path)
         return self._sha256
 
     def __repr__(self):

@@ -15,20 +15,12 @@ __all__ = ["build_card", "main"]
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import sys
 
+from .inference import file_sha256
 from .labels import CLASSES
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _command(config):
@@ -59,7 +51,7 @@ def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phant
     return {
         "name": name,
         "file": os.path.basename(model_path),
-        "sha256": _sha256(model_path),
+        "sha256": file_sha256(model_path),
         "size_bytes": os.path.getsize(model_path),
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "architecture": {

@@ -88,20 +88,6 @@ def _plot_curves(curves, x_key, y_key, x_label, y_label, title, path, diagonal):
     plt.close(fig)
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, (np.floating, float)):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def write_reports(run_dir, n_boot=1000, seed=0, threshold_method="youden", title=""):
     """Compute ``metrics.json``, ``roc.json``, ``pr.json`` and PNG plots.
 
@@ -118,11 +104,11 @@ def write_reports(run_dir, n_boot=1000, seed=0, threshold_method="youden", title
     roc = metrics.roc_curve_per_class(labels, probs)
     pr = metrics.precision_recall_per_class(labels, probs)
     with open(os.path.join(run_dir, "metrics.json"), "w") as handle:
-        json.dump(_jsonable(summary), handle, indent=1)
+        json.dump(metrics.to_jsonable(summary), handle, indent=1)
     with open(os.path.join(run_dir, "roc.json"), "w") as handle:
-        json.dump(_jsonable(roc), handle)
+        json.dump(metrics.to_jsonable(roc), handle)
     with open(os.path.join(run_dir, "pr.json"), "w") as handle:
-        json.dump(_jsonable(pr), handle)
+        json.dump(metrics.to_jsonable(pr), handle)
     suffix = f" - {title}" if title else ""
     _plot_curves(roc, "fpr", "tpr", "1 - specificity", "sensitivity",
                  f"Validation ROC{suffix}", os.path.join(run_dir, "roc.png"), diagonal=True)
