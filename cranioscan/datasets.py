@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import pydicom
 
+from ._dicom_geometry import slice_normal
 from .labels import CLASSES
 
 _HEADER_TAGS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
@@ -177,8 +178,7 @@ def _read_header(path):
         return None, "not a DICOM image (no SOPInstanceUID)"
     position = np.nan
     try:
-        orient = np.asarray(ds.ImageOrientationPatient, dtype=float)
-        normal = np.cross(orient[:3], orient[3:])
+        normal, _axial = slice_normal(ds.ImageOrientationPatient)
         position = float(np.dot(np.asarray(ds.ImagePositionPatient, dtype=float), normal))
     except (AttributeError, ValueError, TypeError):
         pass
