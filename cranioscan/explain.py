@@ -2,9 +2,12 @@
 
 Every function returns a float32 map in [0, 1] (drawing is
 :mod:`cranioscan.overlay`'s job). Maps of a slice are aligned with
-``series.hu[slice_index]``: they are computed at the layer's grid, then
-brought back through ``cranioscan.preprocess.restore_to_slice``, which undoes
-the pad-to-square and the resize of ``to_model_input``.
+``series.hu[slice_index]``: they are computed at the layer's grid, each cell
+is placed on the input pixel its receptive field is centred on
+(``cranioscan.feature_grid``; for ResNet50 that is ``stride * i``, not the
+middle of a ``stride``-wide block), then
+``cranioscan.preprocess.restore_to_slice`` undoes the pad-to-square and the
+resize of ``to_model_input``.
 
 Methods (``METHODS``), on a ResNet layer of the model (``available_layers``):
 
@@ -62,8 +65,9 @@ import weakref
 import numpy as np
 from scipy import ndimage
 
+from .feature_grid import grid_geometry
 from .model import STAGE_OUTPUTS
-from .preprocess import resize_stack, restore_to_slice
+from .preprocess import grid_to_input, restore_to_slice
 
 #: Explanation methods ``gradcam`` knows.
 METHODS = ("gradcam", "gradcam++", "scorecam")
@@ -75,6 +79,10 @@ ENGINES = ("auto", "compiled", "tf-keras-vis")
 #: Layer explained by default: the end of ResNet stage 4, the CNN's last
 #: layer in the default model (14 x 14 at 224 pixels).
 DEFAULT_LAYER = "conv4_block6_out"
+
+#: Layer whose cells become the Transformer's patch tokens (1x1 convolution of
+#: the CNN's last stage, same grid).
+TOKEN_LAYER = "projection"
 
 #: Channels Score-CAM uses as masks (the highest-variance ones). Each costs
 #: one forward pass: 32 keeps a slice at a few seconds on two CPU cores; more
@@ -194,6 +202,13 @@ def _slice_input(predictor, series, slice_index):
     if not 0 <= index < n:
         raise IndexError(f"slice_index {slice_index} out of range for a series of {n} slices")
     return predictor.prepare(hu[index]), hu.shape[1], hu.shape[2]
+
+
+def _on_input(predictor, grid, layer):
+    """A ``(h, w)`` map on ``layer``'s grid placed on the model input's pixels."""
+    geometry = _cached(predictor, ("geometry", layer),
+                       lambda: grid_geometry(predictor.model, layer))
+    return grid_to_input(grid, predictor.input_size, geometry)
 
 
 def _check_input(predictor, x):
@@ -420,8 +435,7 @@ def gradcam_inputs(predictor, x, class_name, layer=DEFAULT_LAYER, method="gradca
     predictor = _predictor(predictor)
     x = _check_input(predictor, x)
     cam = _raw_cam(predictor, x, class_name, layer, method, engine)
-    s = predictor.input_size
-    return normalize_map(resize_stack(cam[None], s, s)[0])
+    return normalize_map(_on_input(predictor, cam, layer))
 
 
 def gradcam(predictor, series, slice_index, class_name, layer=DEFAULT_LAYER, method="gradcam",
@@ -446,9 +460,9 @@ def gradcam(predictor, series, slice_index, class_name, layer=DEFAULT_LAYER, met
     predictor = _predictor(predictor)
     x, rows, cols = _slice_input(predictor, series, slice_index)
     cam = _raw_cam(predictor, x, class_name, layer, method, engine)
-    # Straight from the layer's grid to the slice: one interpolation, and the
-    # grid covers the padded square exactly as the model input does.
-    return normalize_map(restore_to_slice(cam, rows, cols))
+    # Cells go where their receptive fields are centred on the input
+    # (cranioscan.feature_grid), then the resize and padding are undone.
+    return normalize_map(restore_to_slice(_on_input(predictor, cam, layer), rows, cols))
 
 
 def warm_up(predictor, layer=DEFAULT_LAYER):
@@ -483,8 +497,7 @@ def attention_inputs(predictor, x, head_fusion="mean"):
     predictor = _predictor(predictor)
     x = _check_input(predictor, x)
     grid = _attention_rollout_grid(predictor, x, head_fusion)
-    s = predictor.input_size
-    return _max_normalize(resize_stack(grid[None], s, s)[0])
+    return _max_normalize(_on_input(predictor, grid, TOKEN_LAYER))
 
 
 def _max_normalize(m):
@@ -511,7 +524,7 @@ def attention_map(predictor, series, slice_index, head_fusion="mean"):
     predictor = _predictor(predictor)
     x, rows, cols = _slice_input(predictor, series, slice_index)
     grid = _attention_rollout_grid(predictor, x, head_fusion)
-    return _max_normalize(restore_to_slice(grid, rows, cols))
+    return _max_normalize(restore_to_slice(_on_input(predictor, grid, TOKEN_LAYER), rows, cols))
 
 
 # ---------------------------------------------------------------- reading maps

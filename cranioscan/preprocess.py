@@ -3,8 +3,9 @@
 ``to_model_input`` is the only path from HU to the network, used by training
 and inference alike. Slices are padded with air to a square (so the aspect
 ratio is kept), resized with an anti-aliased separable linear filter, then
-windowed into three channels (brain, subdural, bone). ``restore_to_slice``
-undoes the geometry for maps computed at model resolution (Grad-CAM).
+windowed into three channels (brain, subdural, bone). ``grid_to_input``
+places a feature-grid map (Grad-CAM, attention) on the input's pixels and
+``restore_to_slice`` undoes the geometry for maps at model resolution.
 """
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "resize_stack",
     "pad_to_square",
     "to_model_input",
+    "grid_to_input",
     "restore_to_slice",
 ]
 
@@ -132,6 +134,49 @@ def to_model_input(hu_slices, size=224):
     for channel, name in enumerate(MODEL_WINDOWS):
         out[..., channel] = apply_window(resized, *PRESETS[name])
     return out
+
+
+def _grid_matrix(n_grid, n_out, origin, stride):
+    """``(n_out, n_grid)`` linear interpolation from cell centres to pixels.
+
+    Cell ``i`` is centred on pixel ``origin + stride * i``; pixels beyond the
+    first or last centre take that cell's value.
+    """
+    u = np.clip((np.arange(n_out) - origin) / stride, 0.0, n_grid - 1)
+    low = np.floor(u).astype(int)
+    high = np.minimum(low + 1, n_grid - 1)
+    frac = u - low
+    matrix = np.zeros((n_out, n_grid), np.float64)
+    np.add.at(matrix, (np.arange(n_out), low), 1.0 - frac)
+    np.add.at(matrix, (np.arange(n_out), high), frac)
+    return matrix
+
+
+def grid_to_input(grid, size, geometry=None):
+    """Place a ``(h, w)`` feature-grid map on the ``size x size`` model input.
+
+    Args:
+        grid: ``(h, w)`` map, one value per feature cell.
+        size: model input side, pixels.
+        geometry: ``((row_origin, row_stride), (col_origin, col_stride))``,
+            cell ``(i, j)`` centred on input pixel ``(row_origin + row_stride
+            * i, col_origin + col_stride * j)`` (see
+            ``cranioscan.feature_grid.grid_geometry``). None: cells centred on
+            their ``size / h``-wide blocks, as a plain resize assumes.
+
+    Returns:
+        float32 ``(size, size)``, linearly interpolated between cell centres.
+    """
+    grid = np.asarray(grid, dtype=np.float64)
+    if grid.ndim != 2 or grid.size == 0:
+        raise ValueError(f"expected a non-empty 2-D grid, got shape {grid.shape}")
+    size = int(size)
+    if geometry is None:
+        geometry = tuple(((size / n - 1.0) / 2.0, size / n) for n in grid.shape)
+    (row_origin, row_stride), (col_origin, col_stride) = geometry
+    rows = _grid_matrix(grid.shape[0], size, row_origin, row_stride)
+    cols = _grid_matrix(grid.shape[1], size, col_origin, col_stride)
+    return (rows @ grid @ cols.T).astype(np.float32)
 
 
 def restore_to_slice(model_map, rows, cols):
