@@ -176,7 +176,7 @@ def main(argv=None):
     if args.compare_forward:
         compare_forward(predictor, x, bs, args.repeat)
 
-    layer = explain.DEFAULT_LAYER
+    layer = explain.default_layer(predictor)
     slices = np.linspace(0, series.n_slices - 1, args.cam_slices + 1).round().astype(int)
     print(f"\nexplanations of one slice ({series.hu.shape[1]}x{series.hu.shape[2]}), "
           f"layer {layer}, "

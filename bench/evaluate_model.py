@@ -1,7 +1,8 @@
 """Held-out phantom evaluation of a model: per-class AUC and Grad-CAM localisation.
 
     python bench/evaluate_model.py [--model model/best_model.keras] [--studies 24]
-                                   [--layer conv4_block6_out] [--card model/model_card.json]
+                                   [--layer conv3_block4_out] [--method gradcam]
+                                   [--card model/model_card.json]
 
 Phantom studies with seeds training never used (900000 onward) are written as
 512x512 DICOM, read back with load_series and scored by Predictor exactly as
@@ -33,8 +34,9 @@ def main():
     parser.add_argument("--studies", type=int, default=24, help="test studies (default: 24)")
     parser.add_argument("--seed", type=int, default=evaluation.TEST_SEED,
                         help=f"first test seed (default: {evaluation.TEST_SEED})")
-    parser.add_argument("--layer", default=explain.DEFAULT_LAYER,
-                        help=f"Grad-CAM layer (default: {explain.DEFAULT_LAYER})")
+    parser.add_argument("--layer", default=None,
+                        help="Grad-CAM layer (default: explain.default_layer of the model, "
+                             "stage 3 for inputs under 224 pixels, else stage 4)")
     parser.add_argument("--method", default="gradcam", choices=explain.METHODS,
                         help="Grad-CAM method (default: gradcam)")
     parser.add_argument("--card", default=None,
@@ -50,6 +52,8 @@ def main():
     summary = result["summary"]
     print(f"\n{result['n_studies']} held-out phantom studies (seeds {args.seed}-"
           f"{args.seed + args.studies - 1}), {result['n_slices']} slices, {seconds:.0f} s")
+    print(f"Grad-CAM: method {result['method']} on layer {result['layer']}, peak checked against "
+          f"the mask grown by {result['dilate_mm']:g} mm")
     print(f"{'class':18s} {'AUC':>6s} {'95% CI':>15s} {'pos':>5s} {'Grad-CAM peak in mask':>24s}")
     for name in CLASSES:
         c = summary["classes"][name]
@@ -81,7 +85,7 @@ def main():
             "positives": {c: summary["classes"][c]["n_pos"] for c in CLASSES},
             "rsna_weighted_log_loss": summary["rsna_weighted_log_loss"],
             "gradcam_peak_in_mask": {
-                "layer": args.layer, "method": args.method, "dilate_mm": result["dilate_mm"],
+                "layer": result["layer"], "method": args.method, "dilate_mm": result["dilate_mm"],
                 "rule": "peak of the class map inside the slice's hemorrhage mask grown by "
                         "5 mm ('any': union of all subtype masks; a subtype: its own mask)",
                 **{c: result["gradcam"][c] for c in ("any",) + SUBTYPES}},

@@ -26,7 +26,7 @@ TEST_SEED = 900_000
 
 
 def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
-                         layer=explain.DEFAULT_LAYER, method="gradcam", dilate_mm=5.0,
+                         layer=None, method="gradcam", dilate_mm=5.0,
                          max_cam_slices=None, progress=None):
     """Score held-out phantom studies and check where Grad-CAM points.
 
@@ -35,7 +35,8 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
         n_studies: studies in the test set (balanced across subtypes).
         seed: first study seed; keep it away from the training seeds.
         matrix: slice matrix of the written DICOM.
-        layer, method: Grad-CAM layer and method.
+        layer, method: Grad-CAM layer (None: ``explain.default_layer`` of the
+            model) and method.
         dilate_mm: tolerance around the mask for the peak check, mm.
         max_cam_slices: cap on positive slices explained (None: all).
         progress: optional ``progress(done, total)`` per study.
@@ -46,6 +47,8 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
         slices whose peak is in the dilated union mask, with counts; per
         subtype the same against its own mask), ``labels`` and ``probs``.
     """
+    if layer is None:
+        layer = explain.default_layer(predictor)
     all_labels, all_probs, groups = [], [], []
     hits = {name: [] for name in ("any",) + SUBTYPES}
     explained = 0

@@ -48,7 +48,9 @@ __all__ = [
     "ENGINES",
     "DEFAULT_LAYER",
     "SCORECAM_MAX_N",
+    "MIN_GRID_CELLS",
     "available_layers",
+    "default_layer",
     "gradcam",
     "gradcam_inputs",
     "attention_map",
@@ -79,6 +81,13 @@ ENGINES = ("auto", "compiled", "tf-keras-vis")
 #: Layer explained by default: the end of ResNet stage 4, the CNN's last
 #: layer in the default model (14 x 14 at 224 pixels).
 DEFAULT_LAYER = "conv4_block6_out"
+
+#: Fewest cells across the grid of the layer ``default_layer`` picks: 14, the
+#: grid of stage 4 at ResNet's native 224 pixels. A bilinearly interpolated
+#: map peaks on a cell centre, so the grid spacing bounds how close a peak
+#: can come to a small lesion: at 128 pixels stage 4 has 8 cells across
+#: (about 30 mm apart on a 24 cm field of view), stage 3 has 16.
+MIN_GRID_CELLS = 14
 
 #: Layer whose cells become the Transformer's patch tokens (1x1 convolution of
 #: the CNN's last stage, same grid).
@@ -237,6 +246,29 @@ def available_layers(model):
     names = {layer.name for layer in model.layers}
     return {f"stage {stage} ({name})": name
             for stage, (name, _stride) in sorted(STAGE_OUTPUTS.items()) if name in names}
+
+
+def default_layer(model):
+    """The layer to explain by default: the deepest ResNet stage output whose
+    grid has at least ``MIN_GRID_CELLS`` cells across.
+
+    Stage 4 (``DEFAULT_LAYER``) at 224 pixels and above, stage 3 for smaller
+    inputs (e.g. the 128-pixel demo model); the finest stage when none
+    reaches ``MIN_GRID_CELLS``.
+
+    Args:
+        model: a ``keras.Model`` or a ``Predictor``.
+
+    Returns:
+        a layer name from ``available_layers(model)``.
+    """
+    model = getattr(model, "model", model)
+    names = list(available_layers(model).values())
+    if not names:
+        raise ValueError(f"model {model.name!r} has no ResNet stage output to explain")
+    fine_enough = [name for name in names
+                   if min(model.get_layer(name).output.shape[1:3]) >= MIN_GRID_CELLS]
+    return fine_enough[-1] if fine_enough else names[0]
 
 
 # ---------------------------------------------------------------- engines

@@ -62,10 +62,14 @@ def show_map(container, title, heat, note=None):
 
 
 st.subheader("Four ways to ask where the network looked")
+default_layer = explain.default_layer(predictor)
+st.caption(f"Class activation maps on {default_layer} "
+           f"({predictor.model.get_layer(default_layer).output.shape[1]} cells across); "
+           "compare the ResNet stages below.")
 columns = st.columns(4)
 for column, method in zip(columns, explain.METHODS):
     with column, st.spinner(f"{ui_text.METHOD_TITLES[method]}…"):
-        heat = ui_state.heatmap(predictor, case, index, class_name, explain.DEFAULT_LAYER, method)
+        heat = ui_state.heatmap(predictor, case, index, class_name, default_layer, method)
     show_map(column, ui_text.METHOD_TITLES[method], heat, ui_text.METHOD_NOTES[method])
 with columns[3], st.spinner("Attention rollout…"):
     try:

@@ -165,7 +165,7 @@ def slice_view(case, probs, thresholds):
                 names = list(layers.values())
                 layer_label = c3.selectbox(
                     "ResNet layer", list(layers), key="cam_layer", persist_state="session",
-                    index=names.index(explain.DEFAULT_LAYER) if explain.DEFAULT_LAYER in names else 0)
+                    index=names.index(explain.default_layer(predictor.model)))
                 alpha = c4.slider("Opacity", 0.1, 0.9, 0.4, 0.05, key="cam_alpha",
                                   persist_state="session")
                 with st.spinner(f"Computing {METHOD_LABELS[method]}…"):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from cranioscan import metrics
+from cranioscan import explain, metrics
 from cranioscan.evaluation import evaluate_on_phantoms
 from cranioscan.inference import Predictor
 from cranioscan.labels import CLASSES, SUBTYPES
@@ -29,3 +29,4 @@ def test_evaluate_on_phantoms_is_consistent(tiny_model_dir):
     assert cam["any"]["n_slices"] == 4
     assert 0 <= cam["any"]["n_in_mask"] <= 4
     assert set(cam) == {"any", *SUBTYPES}
+    assert result["layer"] == explain.default_layer(predictor) == "conv3_block4_out"

@@ -241,6 +241,24 @@ def test_available_layers(tiny, planted):
                                                     "stage 5 (conv5_block3_out)"]
 
 
+@pytest.mark.parametrize("size, expected", [
+    (64, "conv3_block4_out"),    # no stage reaches 14 cells: the finest one
+    (128, "conv3_block4_out"),   # stage 4 has 8 cells, stage 3 has 16
+    (224, "conv4_block6_out"),   # stage 4 has 14
+])
+def test_default_layer_keeps_the_grid_fine_enough(size, expected):
+    model = build_model(input_size=size, d_model=16, depth=1, num_heads=2, mlp_dim=32)
+    assert explain.default_layer(model) == expected
+    assert explain.default_layer(Predictor(model)) == expected
+
+
+def test_default_layer_needs_a_resnet_stage(planted):
+    inputs = keras.Input((SIZE, SIZE, 3))
+    outputs = keras.layers.Dense(6)(keras.layers.GlobalAveragePooling2D()(inputs))
+    with pytest.raises(ValueError, match="no ResNet stage output"):
+        explain.default_layer(keras.Model(inputs, outputs, name="flat"))
+
+
 def test_bad_arguments(planted):
     series, _ = head_series((64, 64), [None, None])
     with pytest.raises(ValueError, match="unknown class 'bleed'"):
