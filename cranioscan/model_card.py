@@ -5,7 +5,8 @@
 
 Builds ``model_card.json`` from the model file (SHA-256, size, input size,
 parameters) and its validation run folder (``config.json``, ``metrics.json``,
-``history.csv``): per-class validation AUC with its 95% interval, the
+``history.csv``, and ``init_from.json`` when training went on from earlier
+weights): per-class validation AUC with its 95% interval, the
 thresholds chosen on validation (Youden), the training command, and plain
 statements of intended use and limits. ``bench/evaluate_model.py --card``
 adds the held-out phantom evaluation.
@@ -21,6 +22,7 @@ import sys
 
 from .inference import file_sha256
 from .labels import CLASSES
+from .reports import INIT_FROM_FILE
 
 
 def _command(config):
@@ -48,7 +50,12 @@ def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phant
     if os.path.isfile(state_path):
         with open(state_path) as handle:
             best = json.load(handle)
-    return {
+    init_path = os.path.join(run_dir, INIT_FROM_FILE)
+    initialised_from = None
+    if os.path.isfile(init_path):
+        with open(init_path) as handle:
+            initialised_from = json.load(handle)
+    card = {
         "name": name,
         "file": os.path.basename(model_path),
         "sha256": file_sha256(model_path),
@@ -102,6 +109,12 @@ def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phant
             "hematomas are not modelled.",
         ],
     }
+    if initialised_from is not None:
+        # Training went on from earlier weights: say which, and how they were made.
+        card["training"]["initialised_from"] = initialised_from
+        card["trained_on"] += ("; continued from an earlier model whose own data is under "
+                               "training.initialised_from")
+    return card
 
 
 def main(argv=None):

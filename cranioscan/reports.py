@@ -8,6 +8,7 @@ validation page reads the same files back with ``load_run``.
 
 __all__ = [
     "PREDICTIONS_FILE",
+    "INIT_FROM_FILE",
     "RunFolder",
     "write_val_predictions",
     "read_val_predictions",
@@ -28,6 +29,9 @@ from . import metrics
 from .labels import CLASSES
 
 PREDICTIONS_FILE = "val_predictions.csv"
+
+#: Run-folder file recording the weights a run started from (``--init-from``).
+INIT_FROM_FILE = "init_from.json"
 _ID_COLUMNS = ("image_id", "patient", "study", "position")
 
 

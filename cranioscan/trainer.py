@@ -164,6 +164,39 @@ def _write_config(config):
         json.dump(config, handle, indent=1, sort_keys=True)
 
 
+def record_init_from(config):
+    """Write ``init_from.json``: the starting weights' path, SHA-256 and card.
+
+    Only for runs with ``init_from``; a resumed run keeps the first record,
+    since the file at that path may have been replaced by the new model
+    since. The card is the ``model_card.json`` beside the weights, kept when
+    its SHA-256 matches the file (its data, training and metrics sections).
+
+    Returns:
+        the record (dict), or None without ``init_from``.
+    """
+    path = os.path.join(config["out"], reports.INIT_FROM_FILE)
+    if not config.get("init_from"):
+        return None
+    if os.path.isfile(path):
+        with open(path) as handle:
+            return json.load(handle)
+    from .inference import file_sha256
+
+    record = {"path": config["init_from"], "sha256": file_sha256(config["init_from"])}
+    card_path = os.path.join(os.path.dirname(config["init_from"]), "model_card.json")
+    if os.path.isfile(card_path):
+        with open(card_path) as handle:
+            card = json.load(handle)
+        if card.get("sha256") == record["sha256"]:
+            record["model_card"] = {key: card[key] for key in
+                                    ("name", "created", "trained_on", "training", "metrics",
+                                     "held_out_evaluation") if key in card}
+    with open(path, "w") as handle:
+        json.dump(record, handle, indent=1)
+    return record
+
+
 def run(config):
     """Train as ``config`` says and write the run folder; returns the metrics dict."""
     import keras
@@ -173,6 +206,7 @@ def run(config):
 
     os.makedirs(config["out"], exist_ok=True)
     _write_config(config)
+    record_init_from(config)
     keras.utils.set_random_seed(config["seed"])
     data = prepare_data(config)
     with open(os.path.join(config["out"], "data_report.txt"), "w") as handle:

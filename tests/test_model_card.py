@@ -21,3 +21,31 @@ def test_card_numbers_come_from_the_file_and_the_run(tiny_model_dir, tmp_path):
     out = tmp_path / "card.json"
     assert main(["--model", str(model), "--run", str(run), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["sha256"] == card["sha256"]
+
+
+def test_a_run_continued_from_earlier_weights_names_them(tiny_model_dir, tmp_path):
+    import shutil
+
+    from cranioscan.trainer import record_init_from
+
+    model = tiny_model_dir / "best_model.keras"
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    shutil.copy(model, earlier / "best_model.keras")
+    card = build_card(str(earlier / "best_model.keras"), str(tiny_model_dir / "validation_run"))
+    (earlier / "model_card.json").write_text(json.dumps(card))
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir / "validation_run", run)
+    config = {"out": str(run), "init_from": str(earlier / "best_model.keras")}
+    record = record_init_from(config)
+    assert record["sha256"] == card["sha256"]
+    assert record["model_card"]["training"] == card["training"]
+    # The file is replaced by the new model: a resumed run keeps the first record.
+    (earlier / "best_model.keras").write_bytes(b"the continued model")
+    assert record_init_from(config) == record
+    assert record_init_from({"out": str(run), "init_from": None}) is None
+
+    continued = build_card(str(model), str(run))
+    assert continued["training"]["initialised_from"] == record
+    assert "continued from an earlier model" in continued["trained_on"]
+    assert "initialised_from" not in build_card(str(model), str(tiny_model_dir / "validation_run"))
