@@ -301,7 +301,8 @@ def test_viewer_gradcam_overlay_truth_and_metadata(app):
     at.toggle(key="cam_on").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert at.selectbox(key="cam_method").value == "gradcam"
-    assert "conv4_block6_out" in at.selectbox(key="cam_layer").value
+    # The 64-pixel test model: no stage has 14 cells across, so the finest one.
+    assert "conv3_block4_out" in at.selectbox(key="cam_layer").value
     assert image_url(at) != url
     cam_url = image_url(at)
     at.selectbox(key="cam_method").set_value("gradcam++").run()
