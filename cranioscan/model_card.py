@@ -80,6 +80,8 @@ def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phant
         "training": {
             "command": _command(config),
             "epochs_run": int(len(history)),
+            "epoch_minutes_total": (round(float(history["epoch_seconds"].sum()) / 60.0, 1)
+                                    if "epoch_seconds" in history else None),
             "best_epoch": best.get("epoch"),
             "monitor": best.get("monitor", config.get("monitor")),
             "best_value": best.get("best"),

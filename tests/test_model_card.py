@@ -18,6 +18,7 @@ def test_card_numbers_come_from_the_file_and_the_run(tiny_model_dir, tmp_path):
         assert card["metrics"][name]["auc"] == metrics["classes"][name]["auc"]
         assert card["thresholds"][name] == metrics["classes"][name]["threshold"]
     assert any("Not for clinical use" in line for line in card["limitations"])
+    assert card["training"]["epoch_minutes_total"] is None  # no epoch_seconds in its history
     out = tmp_path / "card.json"
     assert main(["--model", str(model), "--run", str(run), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["sha256"] == card["sha256"]
@@ -45,7 +46,9 @@ def test_a_run_continued_from_earlier_weights_names_them(tiny_model_dir, tmp_pat
     assert record_init_from(config) == record
     assert record_init_from({"out": str(run), "init_from": None}) is None
 
+    (run / "history.csv").write_text("epoch,loss,epoch_seconds\n0,0.5,600.0\n1,0.4,660.0\n")
     continued = build_card(str(model), str(run))
+    assert continued["training"]["epoch_minutes_total"] == 21.0
     assert continued["training"]["initialised_from"] == record
     assert "continued from an earlier model" in continued["trained_on"]
     assert "initialised_from" not in build_card(str(model), str(tiny_model_dir / "validation_run"))
