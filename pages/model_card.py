@@ -26,6 +26,7 @@ if not card:
     st.warning(f"No model_card.json beside {predictor.path}: what this model was trained on, and "
                "how well it does, is unknown.", icon=":material/help:")
 
+training = card.get("training") or {}
 facts = [
     ("File", f"`{display_path(predictor.path)}`"),
     ("SHA-256", f"`{predictor.sha256}`" + ("" if not card.get("sha256") else
@@ -38,9 +39,22 @@ facts = [
     ("Parameters", f"{predictor.model.count_params():,}"),
     ("Trained on", card.get("trained_on", "unknown")),
     ("Created", card.get("created", "unknown")),
-    ("Training command", f"`{card['command']}`" if card.get("command") else "unknown"),
+    ("Training command", f"`{training['command']}`" if training.get("command") else "unknown"),
 ]
+if training.get("epochs_run"):
+    minutes = training.get("epoch_minutes_total")
+    facts.append(("Training", f"{training['epochs_run']} epochs"
+                              + (f", {minutes:.0f} minutes" if minutes else "")
+                              + (f" on {training['hardware']}" if training.get("hardware") else "")))
+earlier = training.get("initialised_from")
+if earlier:
+    earlier_card = earlier.get("model_card") or {}
+    facts.append(("Continued from", f"`{earlier.get('sha256', 'unknown')[:12]}…` "
+                                    f"(trained on {earlier_card.get('trained_on', 'unknown data')}; "
+                                    "its card is in the JSON below)"))
 st.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts))
+if training.get("note"):
+    st.caption(training["note"])
 
 left, right = st.columns(2)
 with left:

@@ -66,7 +66,13 @@ def tiny_model_dir(tmp_path_factory):
         "synthetic": True,
         "intended_use": "Tests of the dashboard only.",
         "limitations": ["Random weights: its outputs mean nothing."],
-        "command": "pytest fixture",
+        "training": {
+            "command": "python train.py --data phantom --out runs/tiny", "epochs_run": 3,
+            "epoch_minutes_total": 1.5, "hardware": "2 CPU cores, no GPU",
+            "note": "Tiny fixture: three quick epochs.",
+            "initialised_from": {"path": "model/best_model.keras", "sha256": "ab" * 32,
+                                 "model_card": {"trained_on": "earlier phantoms"}},
+        },
         "created": "2024-01-01T00:00:00Z",
         "metrics": {c: {k: summary["classes"][c][k] for k in ("auc", "auc_ci_low", "auc_ci_high")}
                     for c in CLASSES},

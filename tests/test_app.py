@@ -425,6 +425,10 @@ def test_model_card_page(app):
     assert any("synthetic head CT phantoms" in e for e in texts(at, "error"))
     body = "\n".join(texts(at, "markdown"))
     assert "Tests of the dashboard only." in body and "synthetic phantoms (cranioscan.phantom)" in body
+    assert "`python train.py --data phantom --out runs/tiny`" in body
+    assert "3 epochs, 2 minutes on 2 CPU cores, no GPU" in body
+    assert "`abababababab…` (trained on earlier phantoms" in body
+    assert "Tiny fixture: three quick epochs." in texts(at, "caption")
     table = at.dataframe[0].value
     assert len(table) == len(CLASSES) and table["AUC"].between(0, 1).all()
     held_out = at.dataframe[1].value.set_index("Finding")
