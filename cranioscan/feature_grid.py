@@ -20,6 +20,8 @@ __all__ = ["grid_geometry"]
 
 import math
 
+from .preprocess import block_centres
+
 
 def _first_input(layer):
     """The tensor at ``layer``'s first input (None at the model input)."""
@@ -131,8 +133,4 @@ def grid_geometry(model, layer_name):
 def _block_centres(model, layer_name):
     size_in = model.inputs[0].shape[1:3]
     size_out = model.get_layer(layer_name).output.shape[1:3]
-    geometry = []
-    for n_in, n_out in zip(size_in, size_out):
-        stride = n_in / n_out
-        geometry.append(((stride - 1.0) / 2.0, float(stride)))
-    return tuple(geometry)
+    return tuple(block_centres(n_in, n_out) for n_in, n_out in zip(size_in, size_out))

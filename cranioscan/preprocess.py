@@ -14,6 +14,7 @@ __all__ = [
     "resize_stack",
     "pad_to_square",
     "to_model_input",
+    "block_centres",
     "grid_to_input",
     "restore_to_slice",
 ]
@@ -136,6 +137,13 @@ def to_model_input(hu_slices, size=224):
     return out
 
 
+def block_centres(size, n_cells):
+    """``(origin, stride)`` in pixels of ``n_cells`` cells centred on their
+    ``size / n_cells``-wide blocks, as a plain resize assumes."""
+    stride = size / n_cells
+    return (stride - 1.0) / 2.0, stride
+
+
 def _grid_matrix(n_grid, n_out, origin, stride):
     """``(n_out, n_grid)`` linear interpolation from cell centres to pixels.
 
@@ -172,7 +180,7 @@ def grid_to_input(grid, size, geometry=None):
         raise ValueError(f"expected a non-empty 2-D grid, got shape {grid.shape}")
     size = int(size)
     if geometry is None:
-        geometry = tuple(((size / n - 1.0) / 2.0, size / n) for n in grid.shape)
+        geometry = tuple(block_centres(size, n) for n in grid.shape)
     (row_origin, row_stride), (col_origin, col_stride) = geometry
     rows = _grid_matrix(grid.shape[0], size, row_origin, row_stride)
     cols = _grid_matrix(grid.shape[1], size, col_origin, col_stride)
