@@ -80,6 +80,9 @@ def parse_args(argv=None):
                        help="validation metric that picks the best epoch (default: val_auc)")
     train.add_argument("--monitor-mode", choices=("max", "min"), default="max",
                        help="whether --monitor is better high or low (default: max)")
+    train.add_argument("--class-balance", type=float, default=0.0, metavar="POWER",
+                       help="oversample slices positive for rare classes by (f_max/f_class) "
+                            "** POWER; 0.5 is square-root balancing (default: 0, uniform)")
     train.add_argument("--no-augment", action="store_true",
                        help="turn off rotation/zoom/shift/brightness/flip augmentation")
     train.add_argument("--rotation", type=float, default=10.0,

@@ -306,12 +306,19 @@ def compile_model(model, learning_rate=1e-4, weight_decay=1e-4, class_weights=RS
     return model
 
 
-def save_for_inference(model, path):
+def save_for_inference(model, path, logit_offsets=None):
     """Save ``model`` as a ``.keras`` file without optimizer state or compile settings.
 
     Keras 3 ignores ``include_optimizer`` for ``.keras`` files, so an
     uncompiled copy holding the same weights is saved instead (about a third
     of the size of a file with Adam's moments). Reload with ``load_model``.
+
+    Args:
+        model: the model to save (left unchanged).
+        path: ``.keras`` file to write.
+        logit_offsets: optional ``(num_classes,)`` values added to the bias of
+            the ``"logits"`` layer of the saved copy, e.g. the prior-shift
+            correction after class-balanced sampling.
 
     Returns:
         the path written, as a str.
@@ -322,6 +329,10 @@ def save_for_inference(model, path):
     # from_config builds an uncompiled twin (clone_model would recompile it).
     copy = type(model).from_config(model.get_config())
     copy.set_weights(model.get_weights())
+    if logit_offsets is not None:
+        logits = copy.get_layer("logits")
+        kernel, bias = logits.get_weights()
+        logits.set_weights([kernel, bias + np.asarray(logit_offsets, dtype=bias.dtype)])
     copy.save(path)
     return path
 

@@ -36,6 +36,16 @@ def _command(config):
     return " ".join(parts)
 
 
+def _sampling(config):
+    """How training slices were drawn, in words."""
+    power = config.get("class_balance") or 0
+    if not power:
+        return "uniform over the training slices"
+    return (f"class-balanced: slices positive for rare classes drawn more often "
+            f"(weight (f_max/f_class)^{power:g}); the saved logits are shifted back to the "
+            f"training prevalence")
+
+
 def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phantoms)"):
     """Assemble the card dict for ``model_path`` trained in ``run_dir``."""
     from .reports import load_run
@@ -86,6 +96,7 @@ def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phant
             "monitor": best.get("monitor", config.get("monitor")),
             "best_value": best.get("best"),
             "hardware": "2 CPU cores, no GPU",
+            "sampling": _sampling(config),
         },
         "validation_run": os.path.basename(os.path.normpath(run_dir)),
         "metrics": {c: {k: per_class.get(c, {}).get(k) for k in

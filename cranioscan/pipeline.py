@@ -17,6 +17,8 @@ __all__ = [
     "fill_cache",
     "decode_dicom_slice",
     "make_augmenter",
+    "class_balance_weights",
+    "prior_shift_offsets",
     "make_dataset",
 ]
 
@@ -221,8 +223,82 @@ def make_augmenter(seed=0, rotation_deg=10.0, zoom=0.1, shift=0.1, brightness=0.
     return keras.Sequential(layers, name="augmentation")
 
 
+def class_balance_weights(labels, power=0.5):
+    """Sampling weight of each slice, raising slices positive for rare classes.
+
+    A slice positive for class ``c`` gets weight ``(f_max / f_c) ** power``,
+    where ``f_c`` is the fraction of slices positive for ``c`` and ``f_max``
+    that of the most common class (``any`` for hemorrhage labels); a slice
+    positive for several classes takes its rarest class's weight; negative
+    slices, and classes with no positive slice, weigh 1. ``power`` 0 gives
+    uniform sampling, 1 equal expected positives per class, 0.5 (square-root
+    balancing) lies between.
+
+    Oversampling shifts the prior the model sees, so its probabilities for
+    the boosted classes run higher than their frequency; ranking (AUC) is
+    what it helps.
+
+    Args:
+        labels: ``(n, k)`` 0/1 labels of the slices to sample from.
+        power: strength of the balancing, >= 0.
+
+    Returns:
+        float64 ``(n,)`` weights, each >= 1 (not normalised).
+    """
+    if power < 0:
+        raise ValueError(f"power must be >= 0, got {power}")
+    labels = np.asarray(labels) > 0
+    fraction = labels.mean(axis=0) if len(labels) else np.zeros(labels.shape[1])
+    present = fraction > 0
+    per_class = np.ones(labels.shape[1])
+    per_class[present] = (fraction[present].max() / fraction[present]) ** power
+    return np.max(np.where(labels, per_class, 1.0), axis=1, initial=1.0)
+
+
+def prior_shift_offsets(labels, weights):
+    """Logit corrections that undo the prior shift of weighted sampling.
+
+    A model trained on slices drawn with ``weights`` sees class ``c`` with
+    prevalence ``q_c`` (the weighted share) instead of ``p_c``; adding
+    ``logit(p_c) - logit(q_c)`` to its logit for ``c`` brings its
+    probabilities back to the unweighted prevalence (exactly so for a single
+    class, approximately for overlapping labels).
+
+    Args:
+        labels: ``(n, k)`` 0/1 labels of the sampled slices.
+        weights: ``(n,)`` sampling weights (e.g. ``class_balance_weights``).
+
+    Returns:
+        float32 ``(k,)`` offsets; 0 for a class with no positive or no negative.
+    """
+    labels = np.asarray(labels) > 0
+    weights = np.asarray(weights, dtype=np.float64)
+    true = labels.mean(axis=0)
+    drawn = (weights[:, None] * labels).sum(axis=0) / weights.sum()
+    offsets = np.zeros(labels.shape[1])
+    ok = (true > 0) & (true < 1)
+    logit = lambda q: np.log(q) - np.log1p(-q)  # noqa: E731
+    offsets[ok] = logit(true[ok]) - logit(drawn[ok])
+    return offsets.astype(np.float32)
+
+
+def _weighted_rows(rows, weights, seed):
+    """An endless ``tf.data.Dataset`` of ``rows`` drawn with replacement by ``weights``."""
+    import tensorflow as tf
+
+    p = np.asarray(weights, dtype=np.float64)
+    p = p / p.sum()
+
+    def draws():
+        rng = np.random.default_rng(seed)
+        while True:
+            yield from rng.choice(rows, size=len(rows), p=p)
+
+    return tf.data.Dataset.from_generator(draws, output_signature=tf.TensorSpec((), tf.int64))
+
+
 def make_dataset(images, labels, rows=None, batch_size=16, shuffle=False, augmenter=None,
-                 seed=0, repeat=False):
+                 seed=0, repeat=False, weights=None):
     """A ``tf.data.Dataset`` of ``(float32 images in [0, 1], float32 labels)`` batches.
 
     Args:
@@ -235,6 +311,9 @@ def make_dataset(images, labels, rows=None, batch_size=16, shuffle=False, augmen
             ``training=True`` (training batches only).
         seed: shuffle seed.
         repeat: repeat forever (for step-based schedules).
+        weights: optional sampling weight per entry of ``rows`` (e.g. from
+            ``class_balance_weights``): batches are then drawn with
+            replacement in those proportions, endlessly (needs ``repeat``).
     """
     import tensorflow as tf
 
@@ -251,11 +330,18 @@ def make_dataset(images, labels, rows=None, batch_size=16, shuffle=False, augmen
         x = tf.cast(tf.ensure_shape(x, (None, size, size, 3)), tf.float32) / 255.0
         return x, tf.ensure_shape(y, (None, labels.shape[1]))
 
-    ds = tf.data.Dataset.from_tensor_slices(rows)
-    if shuffle:
-        ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        ds = ds.repeat()
+    if weights is not None:
+        if not repeat:
+            raise ValueError("weighted sampling draws endlessly: pass repeat=True")
+        if len(weights) != len(rows):
+            raise ValueError(f"{len(weights)} weights for {len(rows)} rows")
+        ds = _weighted_rows(rows, weights, seed)
+    else:
+        ds = tf.data.Dataset.from_tensor_slices(rows)
+        if shuffle:
+            ds = ds.shuffle(len(rows), seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            ds = ds.repeat()
     ds = ds.batch(batch_size).map(read, num_parallel_calls=tf.data.AUTOTUNE)
     if augmenter is not None:
         ds = ds.map(lambda x, y: (tf.clip_by_value(augmenter(x, training=True), 0.0, 1.0), y),

@@ -46,6 +46,8 @@ if training.get("epochs_run"):
     facts.append(("Training", f"{training['epochs_run']} epochs"
                               + (f", {minutes:.0f} minutes" if minutes else "")
                               + (f" on {training['hardware']}" if training.get("hardware") else "")))
+if training.get("sampling"):
+    facts.append(("Sampling", training["sampling"]))
 earlier = training.get("initialised_from")
 if earlier:
     earlier_card = earlier.get("model_card") or {}

@@ -129,6 +129,18 @@ def test_save_for_inference_reloads_identically(model, images, probs, tmp_path):
         save_for_inference(model, tmp_path / "model.h5")
 
 
+def test_save_for_inference_shifts_logits_of_the_copy_only(model, images, probs, tmp_path):
+    offsets = np.array([-1.0, 0.5, 0.0, 2.0, -0.25, 0.0], dtype=np.float32)
+    bias_before = model.get_layer("logits").get_weights()[1].copy()
+    shifted = load_model(save_for_inference(model, tmp_path / "shifted.keras",
+                                            logit_offsets=offsets))
+    logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
+    got = shifted.predict(images, verbose=0).astype(np.float64)
+    np.testing.assert_allclose(logit(got) - logit(probs.astype(np.float64)),
+                               np.broadcast_to(offsets, got.shape), atol=1e-3)
+    np.testing.assert_array_equal(model.get_layer("logits").get_weights()[1], bias_before)
+
+
 def test_attention_model_rows_sum_to_one(model, images):
     attn = predict_attentions(attention_model(model), images)
     tokens = (SIZE // 16) ** 2 + 1

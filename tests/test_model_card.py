@@ -19,6 +19,7 @@ def test_card_numbers_come_from_the_file_and_the_run(tiny_model_dir, tmp_path):
         assert card["thresholds"][name] == metrics["classes"][name]["threshold"]
     assert any("Not for clinical use" in line for line in card["limitations"])
     assert card["training"]["epoch_minutes_total"] is None  # no epoch_seconds in its history
+    assert card["training"]["sampling"].startswith("uniform")  # no --class-balance
     out = tmp_path / "card.json"
     assert main(["--model", str(model), "--run", str(run), "--out", str(out)]) == 0
     assert json.loads(out.read_text())["sha256"] == card["sha256"]
@@ -52,3 +53,16 @@ def test_a_run_continued_from_earlier_weights_names_them(tiny_model_dir, tmp_pat
     assert continued["training"]["initialised_from"] == record
     assert "continued from an earlier model" in continued["trained_on"]
     assert "initialised_from" not in build_card(str(model), str(tiny_model_dir / "validation_run"))
+
+
+def test_class_balanced_training_is_on_the_card(tiny_model_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir / "validation_run", run)
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "class_balance": 0.5}))
+    card = build_card(str(tiny_model_dir / "best_model.keras"), str(run))
+    assert "(f_max/f_class)^0.5" in card["training"]["sampling"]
+    assert "shifted back" in card["training"]["sampling"]
+    assert "--class-balance 0.5" in card["training"]["command"]

@@ -112,8 +112,9 @@ def test_train_on_phantoms_rerun_reuses_cache_and_appends_history(tmp_path):
     run = tmp_path / "run"
     args = ["--data", "phantom", "--out", str(run), "--phantom-studies", "6",
             "--phantom-slices", "5", "--phantom-matrix", "64", "--val-fraction", "0.34", *TINY]
-    first = _train(*args, "--epochs", "1")
+    first = _train(*args, "--epochs", "1", "--class-balance", "0.5")
     assert first.returncode == 0, first.stderr[-3000:]
+    assert "class balance 0.5" in (run / "data_report.txt").read_text()
     history = pd.read_csv(run / "history.csv")
     assert len(history) == 1 and "val_auc" in history.columns
     # A second run in the same folder reuses the cache and appends to the history.
