@@ -64,6 +64,12 @@ def main():
                 if cam["fraction_in_mask"] is not None else "n/a")
         auc = f"{c['auc']:.3f}" if c["auc"] is not None else "n/a"
         print(f"{name:18s} {auc:>6s} {ci:>15s} {c['n_pos']:>5d} {frac:>24s}")
+    print("'any' peak in mask by the lesion's area on the slice:")
+    for row in result["gradcam"]["any"]["by_lesion_area"]:
+        low, high = row["area_mm2"]
+        span = f"{low:g}-{high:g} mm2" if high is not None else f">= {low:g} mm2"
+        frac = f"{row['fraction_in_mask']:.1%}" if row["fraction_in_mask"] is not None else "n/a"
+        print(f"  {span:>14s}: {frac} ({row['n_in_mask']}/{row['n_slices']})")
     print(f"RSNA weighted log loss {summary['rsna_weighted_log_loss']:.4f}")
     aucs_ok = all((summary["classes"][c]["auc"] or 0) >= 0.95 for c in CLASSES)
     cam_ok = (result["gradcam"]["any"]["fraction_in_mask"] or 0) >= 0.80

@@ -25,6 +25,37 @@ from .phantom import balanced_plan, make_study, write_series
 TEST_SEED = 900_000
 
 
+#: Lesion-area bins (mm^2) for the localisation breakdown: under 0.5 cm^2,
+#: 0.5-2 cm^2, 2 cm^2 and more.
+AREA_BINS_MM2 = (0.0, 50.0, 200.0, float("inf"))
+
+
+def hits_by_area(hits, areas_mm2, edges=AREA_BINS_MM2):
+    """Peak-in-mask counts split by the lesion's area on the slice.
+
+    Args:
+        hits: bool per explained slice (peak inside the grown mask).
+        areas_mm2: the slice's lesion area in mm^2, same length.
+        edges: increasing bin edges in mm^2; bin ``i`` is
+            ``edges[i] <= area < edges[i + 1]``.
+
+    Returns:
+        list of ``{"area_mm2": [low, high], "n_slices", "n_in_mask",
+        "fraction_in_mask"}`` (``high`` None for an open bin; fraction None
+        for an empty bin).
+    """
+    hits = np.asarray(hits, dtype=bool)
+    areas = np.asarray(areas_mm2, dtype=np.float64)
+    rows = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (areas >= low) & (areas < high)
+        n = int(inside.sum())
+        rows.append({"area_mm2": [low, None if np.isinf(high) else high], "n_slices": n,
+                     "n_in_mask": int(hits[inside].sum()),
+                     "fraction_in_mask": float(hits[inside].mean()) if n else None})
+    return rows
+
+
 def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
                          layer=None, method="gradcam", dilate_mm=5.0,
                          max_cam_slices=None, progress=None):
@@ -51,6 +82,7 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
         layer = explain.default_layer(predictor)
     all_labels, all_probs, groups = [], [], []
     hits = {name: [] for name in ("any",) + SUBTYPES}
+    any_area_mm2 = []
     explained = 0
     plan = balanced_plan(n_studies, seed)
     for k, (study_seed, kwargs) in enumerate(plan):
@@ -72,6 +104,7 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
             union = np.any([study.masks[s][z] for s in SUBTYPES], axis=0)
             cam = explain.gradcam(predictor, series, int(z), "any", layer=layer, method=method)
             hits["any"].append(explain.peak_in_mask(cam, union, series.spacing, dilate_mm))
+            any_area_mm2.append(float(union.sum() * np.prod(series.spacing)))
             for j, sub in enumerate(SUBTYPES, start=1):
                 if study.labels[z, j]:
                     cam = explain.gradcam(predictor, series, int(z), sub, layer=layer,
@@ -86,6 +119,7 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
     gradcam = {name: {"fraction_in_mask": float(np.mean(v)) if v else None,
                       "n_in_mask": int(np.sum(v)), "n_slices": len(v)}
                for name, v in hits.items()}
+    gradcam["any"]["by_lesion_area"] = hits_by_area(hits["any"], any_area_mm2)
     return {
         "n_studies": len(plan), "first_seed": int(seed), "matrix": int(matrix),
         "n_slices": int(len(labels)), "layer": layer, "method": method,

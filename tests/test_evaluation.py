@@ -29,4 +29,17 @@ def test_evaluate_on_phantoms_is_consistent(tiny_model_dir):
     assert cam["any"]["n_slices"] == 4
     assert 0 <= cam["any"]["n_in_mask"] <= 4
     assert set(cam) == {"any", *SUBTYPES}
+    bins = cam["any"]["by_lesion_area"]
+    assert sum(b["n_slices"] for b in bins) == 4
+    assert sum(b["n_in_mask"] for b in bins) == cam["any"]["n_in_mask"]
     assert result["layer"] == explain.default_layer(predictor) == "conv3_block4_out"
+
+
+def test_hits_by_area_bins_by_lesion_size():
+    from cranioscan.evaluation import hits_by_area
+
+    rows = hits_by_area([True, False, True, True], [10.0, 60.0, 150.0, 900.0])
+    assert [r["area_mm2"] for r in rows] == [[0.0, 50.0], [50.0, 200.0], [200.0, None]]
+    assert [(r["n_in_mask"], r["n_slices"]) for r in rows] == [(1, 1), (1, 2), (1, 1)]
+    assert rows[1]["fraction_in_mask"] == 0.5
+    assert hits_by_area([], [])[0]["fraction_in_mask"] is None
