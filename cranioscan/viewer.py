@@ -287,6 +287,33 @@ def held_out_table(card, classes=CLASSES):
     return pd.DataFrame(rows)
 
 
+def training_facts(training):
+    """The card's ``training`` block as ``(label, markdown)`` lines for the model card page.
+
+    Gives the training command, the epochs with their time and hardware, how
+    slices were drawn, and the model training continued from (its SHA-256 and
+    data), each only when the card has it.
+    """
+    training = training if isinstance(training, dict) else {}
+    command = training.get("command")
+    facts = [("Training command", f"`{command}`" if command else "unknown")]
+    if training.get("epochs_run"):
+        minutes = training.get("epoch_minutes_total")
+        facts.append(("Training", f"{training['epochs_run']} epochs"
+                                  + (f", {minutes:.0f} minutes" if minutes else "")
+                                  + (f" on {training['hardware']}" if training.get("hardware")
+                                     else "")))
+    if training.get("sampling"):
+        facts.append(("Sampling", training["sampling"]))
+    earlier = training.get("initialised_from")
+    if isinstance(earlier, dict):
+        earlier_card = earlier.get("model_card") or {}
+        facts.append(("Continued from", f"`{(earlier.get('sha256') or 'unknown')[:12]}…` "
+                                        f"(trained on {earlier_card.get('trained_on', 'unknown data')}; "
+                                        "its card is in the JSON below)"))
+    return facts
+
+
 def as_lines(value):
     """A card entry (str, list or dict) as a list of display lines."""
     if value is None or value == "":

@@ -39,21 +39,7 @@ facts = [
     ("Parameters", f"{predictor.model.count_params():,}"),
     ("Trained on", card.get("trained_on", "unknown")),
     ("Created", card.get("created", "unknown")),
-    ("Training command", f"`{training['command']}`" if training.get("command") else "unknown"),
-]
-if training.get("epochs_run"):
-    minutes = training.get("epoch_minutes_total")
-    facts.append(("Training", f"{training['epochs_run']} epochs"
-                              + (f", {minutes:.0f} minutes" if minutes else "")
-                              + (f" on {training['hardware']}" if training.get("hardware") else "")))
-if training.get("sampling"):
-    facts.append(("Sampling", training["sampling"]))
-earlier = training.get("initialised_from")
-if earlier:
-    earlier_card = earlier.get("model_card") or {}
-    facts.append(("Continued from", f"`{earlier.get('sha256', 'unknown')[:12]}…` "
-                                    f"(trained on {earlier_card.get('trained_on', 'unknown data')}; "
-                                    "its card is in the JSON below)"))
+] + viewer.training_facts(training)
 st.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts))
 if training.get("note"):
     st.caption(training["note"])

@@ -447,3 +447,18 @@ def test_without_a_model_the_viewer_still_shows_images(app_env, tmp_path, monkey
     assert len(at.image) == 1
     at.switch_page("pages/model_card.py").run()
     assert any("No model file" in e for e in texts(at, "error"))
+
+
+def test_training_facts_from_the_card():
+    assert viewer.training_facts({}) == [("Training command", "unknown")]
+    facts = dict(viewer.training_facts({
+        "command": "python train.py --data phantom", "epochs_run": 7,
+        "epoch_minutes_total": 94.2, "hardware": "2 CPU cores",
+        "sampling": "uniform over the training slices",
+        "initialised_from": {"sha256": "b3e21a8305a4" + "0" * 52,
+                             "model_card": {"trained_on": "phantoms"}}}))
+    assert facts["Training command"] == "`python train.py --data phantom`"
+    assert facts["Training"] == "7 epochs, 94 minutes on 2 CPU cores"
+    assert facts["Sampling"].startswith("uniform")
+    assert facts["Continued from"].startswith("`b3e21a8305a4…`") and "phantoms" in facts[
+        "Continued from"]
