@@ -9,7 +9,8 @@ Writes phantom studies as 512x512 DICOM, then measures in one run:
    bare baseline of ``pydicom.dcmread(...).pixel_array`` on the same files;
 2. reading training batches from the cache through ``pipeline.make_dataset``
    (no augmentation), against a bare memmap fancy-index read of the same
-   rows; with and without augmentation.
+   rows; with and without augmentation, and with class-balanced draws
+   (``--class-balance``) against plain shuffling.
 
 Prints slices/s and the ratios. For the full RSNA set (about 750,000
 slices) the numbers give the hours to build the cache and whether the
@@ -62,18 +63,24 @@ def bench_cache_read(cache, batch_size, epochs=3):
             served += len(x)
     bare = _rate(served, time.perf_counter() - start)
 
-    def through(augmenter):
-        ds = pipeline.make_dataset(cache.images, cache.labels, batch_size=batch_size,
-                                   shuffle=True, augmenter=augmenter)
+    batches = epochs * int(np.ceil(len(cache) / batch_size))
+    # Class-balanced draws (train.py --class-balance) on made-up labels: the
+    # point is the cost of the weighted sampler, not the labels.
+    labels = (rng.random((len(cache), 6)) < [0.3, 0.07, 0.03, 0.02, 0.06, 0.12]).astype(np.uint8)
+    weights = pipeline.class_balance_weights(labels, 0.5)
+
+    def through(augmenter, weights=None):
+        ds = pipeline.make_dataset(cache.images, labels, batch_size=batch_size, shuffle=True,
+                                   augmenter=augmenter, repeat=True, weights=weights)
         for _ in ds.take(2):  # warm-up: graph tracing
             pass
         start, n = time.perf_counter(), 0
-        for _ in range(epochs):
-            for x, _y in ds:
-                n += int(x.shape[0])
+        for x, _y in ds.take(batches):
+            n += int(x.shape[0])
         return _rate(n, time.perf_counter() - start)
 
-    return bare, through(None), through(pipeline.make_augmenter(0))
+    return (bare, through(None), through(pipeline.make_augmenter(0)),
+            through(None, weights))
 
 
 def main():
@@ -102,7 +109,7 @@ def main():
         fill = _rate(len(paths), time.perf_counter() - start)
         print(f"  fill_cache with {os.cpu_count()} processes {fill:8.1f} slices/s")
 
-        bare_read, tf_read, tf_aug = bench_cache_read(pipeline.open_cache(cache.path, False),
+        bare_read, tf_read, tf_aug, tf_weighted = bench_cache_read(pipeline.open_cache(cache.path, False),
                                                       args.batch_size)
         print(f"cache reads, batches of {args.batch_size}, {os.cpu_count()} cores")
         print(f"  bare memmap read (baseline)         {bare_read:8.1f} slices/s")
@@ -110,6 +117,8 @@ def main():
               f"   ratio to baseline {tf_read / bare_read:.2f}")
         print(f"  make_dataset, with augmentation     {tf_aug:8.1f} slices/s"
               f"   ratio to baseline {tf_aug / bare_read:.2f}")
+        print(f"  make_dataset, class-balanced draws  {tf_weighted:8.1f} slices/s"
+              f"   ratio to shuffled {tf_weighted / tf_read:.2f}")
         hours = 750_000 / ours_dec / 3600
         print(f"RSNA (750,000 slices): about {hours:.1f} core-hours to build the cache; "
               f"{750_000 * args.size * args.size * 3 / 1e9:.0f} GB of cache at {args.size}px")
