@@ -18,6 +18,7 @@ __all__ = [
     "decode_dicom_slice",
     "make_augmenter",
     "class_balance_weights",
+    "weighted_prevalence",
     "prior_shift_offsets",
     "make_dataset",
 ]
@@ -255,6 +256,21 @@ def class_balance_weights(labels, power=0.5):
     return np.max(np.where(labels, per_class, 1.0), axis=1, initial=1.0)
 
 
+def weighted_prevalence(labels, weights):
+    """Share of draws positive per class when rows are drawn by ``weights``.
+
+    Args:
+        labels: ``(n, k)`` 0/1 labels.
+        weights: ``(n,)`` non-negative sampling weights.
+
+    Returns:
+        float64 ``(k,)`` fractions in [0, 1].
+    """
+    labels = np.asarray(labels) > 0
+    weights = np.asarray(weights, dtype=np.float64)
+    return (weights[:, None] * labels).sum(axis=0) / weights.sum()
+
+
 def prior_shift_offsets(labels, weights):
     """Logit corrections that undo the prior shift of weighted sampling.
 
@@ -271,10 +287,8 @@ def prior_shift_offsets(labels, weights):
     Returns:
         float32 ``(k,)`` offsets; 0 for a class with no positive or no negative.
     """
-    labels = np.asarray(labels) > 0
-    weights = np.asarray(weights, dtype=np.float64)
-    true = labels.mean(axis=0)
-    drawn = (weights[:, None] * labels).sum(axis=0) / weights.sum()
+    true = (np.asarray(labels) > 0).mean(axis=0)
+    drawn = weighted_prevalence(labels, weights)
     offsets = np.zeros(labels.shape[1])
     ok = (true > 0) & (true < 1)
     logit = lambda q: np.log(q) - np.log1p(-q)  # noqa: E731

@@ -163,7 +163,7 @@ def _balance_weights(config, data):
     labels = data.cache.labels[data.train_rows]
     weights = pipeline.class_balance_weights(labels, power)
     before = labels.mean(axis=0)
-    after = (weights[:, None] * labels).sum(axis=0) / weights.sum()
+    after = pipeline.weighted_prevalence(labels, weights)
     data.report_lines.append(
         f"class balance {power:g}: share of drawn training slices positive per class " +
         ", ".join(f"{c} {b:.1%} -> {a:.1%}" for c, b, a in zip(CLASSES, before, after)) +

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from cranioscan.pipeline import class_balance_weights, make_dataset, prior_shift_offsets
+from cranioscan.pipeline import (class_balance_weights, make_dataset, prior_shift_offsets,
+                                 weighted_prevalence)
 
 
 def _labels():
@@ -61,7 +62,8 @@ def test_prior_shift_offsets_undo_the_oversampling():
     assert offsets.shape == (3,) and offsets.dtype == np.float32
     # A model calibrated to the drawn prevalence, shifted by the offsets,
     # reports the unweighted prevalence.
-    drawn = (weights[:, None] * labels).sum(axis=0) / weights.sum()
+    drawn = weighted_prevalence(labels, weights)
+    np.testing.assert_allclose(drawn, (weights[:, None] * labels).sum(axis=0) / weights.sum())
     logit = np.log(drawn) - np.log1p(-drawn) + offsets
     np.testing.assert_allclose(1 / (1 + np.exp(-logit)), labels.mean(axis=0), rtol=1e-5)
     assert np.all(offsets < 0)  # every class was drawn more often than it occurs
