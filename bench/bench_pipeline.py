@@ -109,8 +109,8 @@ def main():
         fill = _rate(len(paths), time.perf_counter() - start)
         print(f"  fill_cache with {os.cpu_count()} processes {fill:8.1f} slices/s")
 
-        bare_read, tf_read, tf_aug, tf_weighted = bench_cache_read(pipeline.open_cache(cache.path, False),
-                                                      args.batch_size)
+        bare_read, tf_read, tf_aug, tf_weighted = bench_cache_read(
+            pipeline.open_cache(cache.path, False), args.batch_size)
         print(f"cache reads, batches of {args.batch_size}, {os.cpu_count()} cores")
         print(f"  bare memmap read (baseline)         {bare_read:8.1f} slices/s")
         print(f"  make_dataset, no augmentation       {tf_read:8.1f} slices/s"

@@ -287,7 +287,8 @@ def prior_shift_offsets(labels, weights):
     Returns:
         float32 ``(k,)`` offsets; 0 for a class with no positive or no negative.
     """
-    true = (np.asarray(labels) > 0).mean(axis=0)
+    labels = np.asarray(labels) > 0
+    true = labels.mean(axis=0)
     drawn = weighted_prevalence(labels, weights)
     offsets = np.zeros(labels.shape[1])
     ok = (true > 0) & (true < 1)

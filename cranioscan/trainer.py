@@ -151,15 +151,19 @@ def prepare_data(config):
     return PreparedData(ids, cache, train_rows, val_rows, lines)
 
 
-def _balance_weights(config, data):
-    """Training-slice sampling weights for ``--class-balance`` (None when off).
+def _class_balance(config, data):
+    """Sampling weights and logit offsets for ``--class-balance``.
 
-    Adds a line to the data report with each class's share of the drawn
-    training slices, before and after balancing.
+    Returns ``(weights, offsets)``: the training slices' sampling weights and
+    the prior-shift logit correction the saved model gets, so its
+    probabilities follow the training split's prevalence rather than the
+    oversampled one (ranking, hence AUC, is unchanged); ``(None, None)`` when
+    balancing is off. Adds a line to the data report with each class's share
+    of the drawn training slices, before and after balancing.
     """
     power = config.get("class_balance") or 0.0
     if power <= 0:
-        return None
+        return None, None
     labels = data.cache.labels[data.train_rows]
     weights = pipeline.class_balance_weights(labels, power)
     before = labels.mean(axis=0)
@@ -168,22 +172,7 @@ def _balance_weights(config, data):
         f"class balance {power:g}: share of drawn training slices positive per class " +
         ", ".join(f"{c} {b:.1%} -> {a:.1%}" for c, b, a in zip(CLASSES, before, after)) +
         "; the saved model's logits are shifted back to the unweighted prevalence")
-    return weights
-
-
-def _inference_saver(data, weights):
-    """``save_fn(model, path)`` for the best model.
-
-    With class-balanced sampling the saved copy gets the prior-shift logit
-    correction, so its probabilities follow the training split's prevalence
-    rather than the oversampled one (ranking, hence AUC, is unchanged).
-    """
-    from . import model as model_lib
-
-    if weights is None:
-        return model_lib.save_for_inference
-    offsets = pipeline.prior_shift_offsets(data.cache.labels[data.train_rows], weights)
-    return functools.partial(model_lib.save_for_inference, logit_offsets=offsets)
+    return weights, pipeline.prior_shift_offsets(labels, weights)
 
 
 def _write_config(config):
@@ -245,7 +234,7 @@ def run(config):
     record_init_from(config)
     keras.utils.set_random_seed(config["seed"])
     data = prepare_data(config)
-    weights = _balance_weights(config, data)
+    weights, logit_offsets = _class_balance(config, data)
     with open(os.path.join(config["out"], "data_report.txt"), "w") as handle:
         handle.write("\n".join(data.report_lines) + "\n")
     print("\n".join(data.report_lines))
@@ -281,7 +270,8 @@ def run(config):
         keras.callbacks.BackupAndRestore(os.path.join(config["out"], "backup")),
         training.EpochProgressLog(),
         training.BestModelSaver(best_path, config["monitor"], config["monitor_mode"],
-                                _inference_saver(data, weights)),
+                                functools.partial(model_lib.save_for_inference,
+                                                  logit_offsets=logit_offsets)),
         keras.callbacks.CSVLogger(os.path.join(config["out"], "history.csv"), append=True),
     ]
     net.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], steps_per_epoch=steps,
