@@ -58,8 +58,8 @@ def parse_args(argv=None):
     model.add_argument("--dropout", type=float, default=0.1, help="dropout (default: 0.1)")
     model.add_argument("--init-from", default=None,
                        help="start from the weights of a saved .keras model of the same "
-                            "architecture, e.g. to continue training a shipped model "
-                            "(default: none)")
+                            "architecture, e.g. to continue training a shipped model; its input "
+                            "size may differ (the position embedding is resized) (default: none)")
     model.add_argument("--weights", default=None,
                        help="ResNet50 weights: a .h5 file or 'imagenet' if available "
                             "offline (default: random init)")
@@ -103,6 +103,16 @@ def parse_args(argv=None):
     dist.add_argument("--mixed-precision", action="store_true",
                       help="float16 compute with float32 weights (GPUs; default: off)")
 
+    stream = parser.add_argument_group("streaming (phantoms on a borrowed accelerator)")
+    stream.add_argument("--stream-minutes", type=float, default=None, metavar="MINUTES",
+                        help="render phantom studies in --workers processes while the model "
+                             "trains on those ready, and stop after MINUTES of training (or "
+                             "--epochs); --phantom-studies is then the most rendered, the "
+                             "learning rate follows a cosine over the time, and batches are "
+                             "--steps-per-epoch long (default 100). Keras only, no tf.data: "
+                             "KERAS_BACKEND=jax trains on a GPU without TensorFlow. Not "
+                             "resumable (default: off)")
+
     out = parser.add_argument_group("output")
     out.add_argument("--out", required=True, help="run folder")
     out.add_argument("--quiet", action="store_true", help="no per-batch progress bar")
@@ -114,7 +124,12 @@ def main(argv=None):
     from cranioscan import trainer
 
     try:
-        trainer.run(vars(args))
+        if args.stream_minutes:
+            from cranioscan import stream_trainer
+
+            stream_trainer.run(vars(args))
+        else:
+            trainer.run(vars(args))
     except trainer.DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -32,6 +32,8 @@ __all__ = [
     "compile_model",
     "save_for_inference",
     "load_model",
+    "resize_position_embedding",
+    "transfer_weights",
 ]
 
 import os
@@ -335,6 +337,70 @@ def save_for_inference(model, path, logit_offsets=None):
         logits.set_weights([kernel, bias + np.asarray(logit_offsets, dtype=bias.dtype)])
     copy.save(path)
     return path
+
+
+def resize_position_embedding(table, grid_from, grid_to):
+    """Resize a learned position embedding to another token grid.
+
+    Args:
+        table: ``(1, 1 + h * w, d)`` embedding, the class token's row first.
+        grid_from: ``(h, w)``, the grid ``table`` was learned on.
+        grid_to: ``(H, W)``, the grid wanted.
+
+    Returns:
+        float32 ``(1, 1 + H * W, d)``: the class token's row kept, the grid
+        rows resized with ``preprocess.resize_stack`` (linear interpolation
+        when enlarging, anti-aliased when shrinking), as ViT does to fine-tune
+        at another resolution.
+    """
+    from .preprocess import resize_stack
+
+    table = np.asarray(table, dtype=np.float32)
+    (h, w), (rows, cols) = grid_from, grid_to
+    if table.ndim != 3 or table.shape[:2] != (1, 1 + h * w):
+        raise ValueError(f"expected a (1, {1 + h * w}, d) embedding for a {h}x{w} grid, "
+                         f"got shape {table.shape}")
+    depth = table.shape[2]
+    grid = table[0, 1:].reshape(h, w, depth).transpose(2, 0, 1)
+    grid = resize_stack(grid, rows, cols).transpose(1, 2, 0).reshape(1, rows * cols, depth)
+    return np.concatenate([table[:, :1], grid], axis=1)
+
+
+def transfer_weights(source, target):
+    """Copy ``source``'s weights into ``target``, layer by layer, by name.
+
+    For continuing from a model trained at another input size: every layer
+    has the same weight shapes at any size except ``"position_embedding"``,
+    which ``resize_position_embedding`` fits to ``target``'s token grid.
+
+    Args:
+        source: a ``build_model`` model (e.g. a loaded demo model).
+        target: a ``build_model`` model of the same architecture, any input size.
+
+    Returns:
+        ``target``, its weights replaced.
+
+    Raises:
+        ValueError: a layer of ``target`` is missing from ``source`` or its
+            weights differ in shape (another stage, width or depth).
+    """
+    source_layers = {layer.name: layer for layer in source.layers}
+    for layer in target.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        if layer.name not in source_layers:
+            raise ValueError(f"model {source.name!r} has no layer {layer.name!r} to copy from")
+        copied = source_layers[layer.name].get_weights()
+        if layer.name == "position_embedding":
+            copied = [resize_position_embedding(copied[0], token_grid_shape(source),
+                                                token_grid_shape(target))]
+        shapes = [np.shape(w) for w in weights], [np.shape(w) for w in copied]
+        if shapes[0] != shapes[1]:
+            raise ValueError(f"layer {layer.name!r}: weights of shapes {shapes[1]} do not fit "
+                             f"{shapes[0]}; the models differ in architecture")
+        layer.set_weights(copied)
+    return target
 
 
 def load_model(path, compile=False):

@@ -6,7 +6,8 @@ model -> fit with resumable state -> best epoch -> validation predictions ->
 reports. Each step calls the module that owns it.
 """
 
-__all__ = ["DataError", "run", "prepare_data", "PreparedData"]
+__all__ = ["DataError", "run", "prepare_data", "PreparedData", "write_config", "record_init_from",
+           "class_balance_line", "build_network", "make_augmenter"]
 
 import dataclasses
 import functools
@@ -166,16 +167,21 @@ def _class_balance(config, data):
         return None, None
     labels = data.cache.labels[data.train_rows]
     weights = pipeline.class_balance_weights(labels, power)
-    before = labels.mean(axis=0)
-    after = pipeline.weighted_prevalence(labels, weights)
-    data.report_lines.append(
-        f"class balance {power:g}: share of drawn training slices positive per class " +
-        ", ".join(f"{c} {b:.1%} -> {a:.1%}" for c, b, a in zip(CLASSES, before, after)) +
-        "; the saved model's logits are shifted back to the unweighted prevalence")
+    data.report_lines.append(class_balance_line(labels, weights, power))
     return weights, pipeline.prior_shift_offsets(labels, weights)
 
 
-def _write_config(config):
+def class_balance_line(labels, weights, power):
+    """Data-report line: each class's share of drawn slices, before and after balancing."""
+    before = np.asarray(labels).mean(axis=0)
+    after = pipeline.weighted_prevalence(labels, weights)
+    return (f"class balance {power:g}: share of drawn training slices positive per class " +
+            ", ".join(f"{c} {b:.1%} -> {a:.1%}" for c, b, a in zip(CLASSES, before, after)) +
+            "; the saved model's logits are shifted back to the unweighted prevalence")
+
+
+def write_config(config):
+    """Write ``<out>/config.json``; refuse a folder that holds another architecture's run."""
     path = os.path.join(config["out"], "config.json")
     if os.path.isfile(path):
         with open(path) as handle:
@@ -222,6 +228,27 @@ def record_init_from(config):
     return record
 
 
+def build_network(config):
+    """The model ``config`` describes, holding the ``init_from`` weights when given."""
+    from . import model as model_lib
+
+    net = model_lib.build_model(
+        input_size=config["input_size"], stage=config["stage"], d_model=config["d_model"],
+        depth=config["depth"], num_heads=config["heads"], mlp_dim=config["mlp_dim"],
+        dropout=config["dropout"], weights=config["weights"])
+    if config.get("init_from"):
+        model_lib.transfer_weights(model_lib.load_model(config["init_from"]), net)
+    return net
+
+
+def make_augmenter(config):
+    """The augmentation layers ``config`` asks for (None with ``no_augment``)."""
+    if config["no_augment"]:
+        return None
+    return pipeline.make_augmenter(config["seed"], config["rotation"], config["zoom"],
+                                   config["shift"], config["brightness"])
+
+
 def run(config):
     """Train as ``config`` says and write the run folder; returns the metrics dict."""
     import keras
@@ -230,7 +257,7 @@ def run(config):
     from . import training
 
     os.makedirs(config["out"], exist_ok=True)
-    _write_config(config)
+    write_config(config)
     record_init_from(config)
     keras.utils.set_random_seed(config["seed"])
     data = prepare_data(config)
@@ -248,18 +275,12 @@ def run(config):
     strategy = training.make_strategy(config["strategy"])
     steps = config["steps_per_epoch"] or math.ceil(len(data.train_rows) / config["batch_size"])
     with strategy.scope():
-        net = model_lib.build_model(
-            input_size=config["input_size"], stage=config["stage"], d_model=config["d_model"],
-            depth=config["depth"], num_heads=config["heads"], mlp_dim=config["mlp_dim"],
-            dropout=config["dropout"], weights=config["weights"])
-        if config.get("init_from"):
-            net.set_weights(model_lib.load_model(config["init_from"]).get_weights())
+        net = build_network(config)
         model_lib.compile_model(net, learning_rate=config["lr"],
                                 weight_decay=config["weight_decay"],
                                 decay_steps=steps * config["epochs"],
                                 warmup_steps=config["warmup_steps"])
-    augmenter = None if config["no_augment"] else pipeline.make_augmenter(
-        config["seed"], config["rotation"], config["zoom"], config["shift"], config["brightness"])
+    augmenter = make_augmenter(config)
     train_ds = pipeline.make_dataset(data.cache.images, data.cache.labels, data.train_rows,
                                      config["batch_size"], shuffle=True, augmenter=augmenter,
                                      seed=config["seed"], repeat=True, weights=weights)

@@ -20,7 +20,6 @@ import os
 import time
 
 import keras
-import tensorflow as tf
 
 #: ``--strategy`` choices: one device, all local GPUs, or several workers
 #: described by the ``TF_CONFIG`` environment variable.
@@ -28,7 +27,13 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 
 def make_strategy(name="default"):
-    """Return the ``tf.distribute`` strategy called ``name`` (see ``STRATEGIES``)."""
+    """Return the ``tf.distribute`` strategy called ``name`` (see ``STRATEGIES``).
+
+    TensorFlow is imported here, not with the module, so the callbacks below
+    also serve training on other Keras backends (``cranioscan.stream_trainer``).
+    """
+    import tensorflow as tf
+
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":

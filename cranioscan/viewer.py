@@ -298,8 +298,8 @@ def training_facts(training):
     command = training.get("command")
     facts = [("Training command", f"`{command}`" if command else "unknown")]
     if training.get("epochs_run"):
-        minutes = training.get("epoch_minutes_total")
-        facts.append(("Training", f"{training['epochs_run']} epochs"
+        minutes, epochs = training.get("epoch_minutes_total"), training["epochs_run"]
+        facts.append(("Training", f"{epochs} epoch{'s' if epochs != 1 else ''}"
                                   + (f", {minutes:.0f} minutes" if minutes else "")
                                   + (f" on {training['hardware']}" if training.get("hardware")
                                      else "")))

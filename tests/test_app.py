@@ -462,3 +462,6 @@ def test_training_facts_from_the_card():
     assert facts["Sampling"].startswith("uniform")
     assert facts["Continued from"].startswith("`b3e21a8305a4…`") and "phantoms" in facts[
         "Continued from"]
+    one = dict(viewer.training_facts({"epochs_run": 1, "epoch_minutes_total": 7.2,
+                                      "hardware": "jax 0.11.2 on NVIDIA H200"}))
+    assert one["Training"] == "1 epoch, 7 minutes on jax 0.11.2 on NVIDIA H200"

@@ -25,8 +25,10 @@ from cranioscan.model import (
     model_classes,
     model_input_size,
     predict_attentions,
+    resize_position_embedding,
     save_for_inference,
     token_grid_shape,
+    transfer_weights,
     weighted_bce,
 )
 from cranioscan.metrics import auc_score, rsna_weighted_log_loss
@@ -139,6 +141,48 @@ def test_save_for_inference_shifts_logits_of_the_copy_only(model, images, probs,
     np.testing.assert_allclose(logit(got) - logit(probs.astype(np.float64)),
                                np.broadcast_to(offsets, got.shape), atol=1e-3)
     np.testing.assert_array_equal(model.get_layer("logits").get_weights()[1], bias_before)
+
+
+def test_resize_position_embedding_keeps_class_row_and_interpolates_the_grid():
+    rows, cols, depth = 2, 3, 2
+    grid = np.zeros((rows, cols, depth), np.float32)
+    grid[..., 0] = np.arange(cols)[None, :]  # a ramp along the columns
+    grid[..., 1] = 7.0  # a constant
+    table = np.concatenate([[[[-5.0, 5.0]]], grid.reshape(1, rows * cols, depth)], axis=1)
+    same = resize_position_embedding(table, (rows, cols), (rows, cols))
+    np.testing.assert_allclose(same, table, atol=1e-6)
+    bigger = resize_position_embedding(table, (rows, cols), (4, 5))
+    assert bigger.shape == (1, 1 + 4 * 5, depth) and bigger.dtype == np.float32
+    np.testing.assert_array_equal(bigger[0, 0], [-5.0, 5.0])
+    resized = bigger[0, 1:].reshape(4, 5, depth)
+    np.testing.assert_allclose(resized[..., 1], 7.0, atol=1e-5)
+    # Linear along the columns: every row the same, evenly spaced inside the range.
+    ramp = resized[..., 0]
+    np.testing.assert_allclose(ramp, np.broadcast_to(ramp[0], ramp.shape), atol=1e-5)
+    assert np.all(np.diff(ramp[0]) > 0) and 0 <= ramp.min() and ramp.max() <= cols - 1
+    with pytest.raises(ValueError, match="2x2 grid"):
+        resize_position_embedding(table, (2, 2), (4, 4))
+
+
+def test_transfer_weights_across_input_sizes(model, images):
+    keras.utils.set_random_seed(1)
+    larger = build_model(**dict(SMALL, input_size=96))
+    transfer_weights(model, larger)
+    for layer in larger.layers:
+        if layer.name == "position_embedding":
+            (table,) = layer.get_weights()
+            assert table.shape[1] == 1 + 6 * 6
+            np.testing.assert_allclose(table, resize_position_embedding(
+                model.get_layer(layer.name).get_weights()[0], (4, 4), (6, 6)))
+            continue
+        for got, want in zip(layer.get_weights(), model.get_layer(layer.name).get_weights()):
+            np.testing.assert_array_equal(got, want)
+    # At the same size everything is copied as is: the copy predicts the same.
+    twin = transfer_weights(model, build_model(**SMALL))
+    np.testing.assert_allclose(twin.predict(images, verbose=0), model.predict(images, verbose=0),
+                               atol=1e-6)
+    with pytest.raises(ValueError, match="differ in architecture"):
+        transfer_weights(model, build_model(**dict(SMALL, d_model=16)))
 
 
 def test_attention_model_rows_sum_to_one(model, images):

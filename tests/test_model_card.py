@@ -66,3 +66,29 @@ def test_class_balanced_training_is_on_the_card(tiny_model_dir, tmp_path):
     assert "(f_max/f_class)^0.5" in card["training"]["sampling"]
     assert "shifted back" in card["training"]["sampling"]
     assert "--class-balance 0.5" in card["training"]["command"]
+
+
+def test_a_streamed_gpu_run_says_where_and_on_what_it_trained(tiny_model_dir, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_model_dir / "validation_run", run)
+    config = json.loads((run / "config.json").read_text())
+    stream = {"backend": "jax 0.11.2 on NVIDIA H200", "studies_rendered": 7085,
+              "validation_studies": 100, "trained_minutes": 7.2}
+    (run / "config.json").write_text(json.dumps({
+        **config, "phantom_studies": 8000, "phantom_seed": 20000, "stream_minutes": 6.5,
+        "stream": stream}))
+    card = build_card(str(tiny_model_dir / "best_model.keras"), str(run))
+    command = card["training"]["command"]
+    assert command.startswith("KERAS_BACKEND=jax python train.py ")
+    assert "--stream-minutes 6.5" in command and "--phantom-studies 8000" in command
+    assert "--stream " not in command and "H200" not in command  # recorded facts are no flags
+    assert card["training"]["hardware"] == "jax 0.11.2 on NVIDIA H200"
+    assert "7085 studies rendered while training, the first 100 for validation" in card[
+        "trained_on"]
+    assert any("H200" in line for line in card["limitations"])
+    plain = build_card(str(tiny_model_dir / "best_model.keras"),
+                       str(tiny_model_dir / "validation_run"))
+    assert plain["training"]["hardware"] == "2 CPU cores, no GPU"
+    assert plain["training"]["command"].startswith("python train.py")
