@@ -36,7 +36,7 @@ def main():
                         help=f"first test seed (default: {evaluation.TEST_SEED})")
     parser.add_argument("--layer", default=None,
                         help="Grad-CAM layer (default: explain.default_layer of the model, "
-                             "stage 3 for inputs under 224 pixels, else stage 4)")
+                             "stage 3 for inputs under 256 pixels, else stage 4)")
     parser.add_argument("--method", default="gradcam", choices=explain.METHODS,
                         help="Grad-CAM method (default: gradcam)")
     parser.add_argument("--card", default=None,

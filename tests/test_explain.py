@@ -242,9 +242,10 @@ def test_available_layers(tiny, planted):
 
 
 @pytest.mark.parametrize("size, expected", [
-    (64, "conv3_block4_out"),    # no stage reaches 14 cells: the finest one
+    (64, "conv3_block4_out"),    # no stage reaches 16 cells: the finest one
     (128, "conv3_block4_out"),   # stage 4 has 8 cells, stage 3 has 16
-    (224, "conv4_block6_out"),   # stage 4 has 14
+    (224, "conv3_block4_out"),   # stage 4 has 14, stage 3 has 28
+    (256, "conv4_block6_out"),   # stage 4 has 16
 ])
 def test_default_layer_keeps_the_grid_fine_enough(size, expected):
     model = build_model(input_size=size, d_model=16, depth=1, num_heads=2, mlp_dim=32)
