@@ -673,7 +673,9 @@ def _draw_deep(head, cv, pix):
         v_cleft = _F(-0.2 * b) + _F(0.25) * (au - u_ins) + _F(0.15) * ww
         cleft = np.minimum(np.minimum(_F(hw_s) - np.abs(vw - v_cleft) - (au - u_ins) * _F(0.03), au - u_ins + _F(1.0)),
                            np.minimum(ww + _F(14.0), _F(9.0) - ww))
-        v_stem = _F(-0.1 * b) - _F(0.1 * b) * np.clip((au - _F(9.0)) / (u_ins - _F(9.0)), 0, 1)
+        # Where u_ins is exactly 9 the ratio is +-inf, which the clip turns into 0 or 1.
+        with np.errstate(divide="ignore"):
+            v_stem = _F(-0.1 * b) - _F(0.1 * b) * np.clip((au - _F(9.0)) / (u_ins - _F(9.0)), 0, 1)
         stem_syl = np.minimum(np.minimum(_F(0.8 + hw_s) - np.abs(vw - v_stem), au - _F(9.0)),
                               np.minimum(np.minimum(u_ins + _F(2.0) - au, ww + _F(20.0)), _F(-9.0) - ww))
         ins = np.minimum(np.minimum(_F(2.2) - np.abs(au - u_ins + _F(2.8 + hw_s)), vrange), wrange)
