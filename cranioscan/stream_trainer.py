@@ -210,6 +210,8 @@ def run(config):
         raise DataError("--stream-minutes trains on phantoms rendered on the fly; "
                         "use it with --data phantom")
     budget_s = float(config["stream_minutes"]) * 60.0
+    if not budget_s > 0:
+        raise DataError(f"--stream-minutes must be positive, got {config['stream_minutes']}")
     n_studies = int(config["phantom_studies"])
     n_val = max(1, round(n_studies * float(config["val_fraction"])))
     if n_studies - n_val < 1:
@@ -248,11 +250,10 @@ def _train(config, stream, n_val, budget_s):
 
     out = config["out"]
     best_path = os.path.join(out, "best_model.keras")
-    budget = TimeBudget(budget_s)
     callbacks = [
         training.EpochProgressLog(),
-        CosineOverTime(config["lr"], budget_s, warmup=config.get("warmup_fraction", 0.05)),
-        budget,
+        CosineOverTime(config["lr"], budget_s),
+        TimeBudget(budget_s),
         training.BestModelSaver(best_path, config["monitor"], config["monitor_mode"],
                                 functools.partial(_save_best, net, batches)),
         keras.callbacks.CSVLogger(os.path.join(out, "history.csv")),

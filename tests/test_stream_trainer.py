@@ -136,3 +136,6 @@ def test_train_stream_needs_phantoms(tmp_path):
                     "--out", str(tmp_path / "run"), *TINY)
     assert result.returncode == 2
     assert "--data phantom" in result.stderr
+    result = _train("--data", "phantom", "--stream-minutes", "-1", "--out",
+                    str(tmp_path / "run"), *TINY)
+    assert result.returncode == 2 and "must be positive" in result.stderr
