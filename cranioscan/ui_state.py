@@ -23,6 +23,7 @@ __all__ = [
     "predictor",
     "demo_case",
     "prefetch_default_demo",
+    "warm_up_gradcam",
     "UploadTooLarge",
     "discover_upload",
     "load_upload",
@@ -47,6 +48,7 @@ __all__ = [
 
 import dataclasses
 import os
+import threading
 
 import streamlit as st
 
@@ -146,6 +148,31 @@ def prefetch_default_demo(cfg=None):
     """Once per process: draw the default demo case in the background (first start only)."""
     cfg = cfg or config()
     return _prefetch(str(cfg.cache_dir))
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _gradcam_warm_up(model_sha, layer, _predictor):
+    from . import explain
+
+    del model_sha  # cache key only: one warm-up per model and layer
+    thread = threading.Thread(target=explain.warm_up, args=(_predictor, layer), daemon=True,
+                              name=f"cranioscan-gradcam-warm-up-{layer}")
+    thread.start()
+    return thread
+
+
+def warm_up_gradcam(pred):
+    """Once per model: trace its compiled Grad-CAM on the default layer in the background.
+
+    The first Grad-CAM of a layer otherwise pays for tracing the compiled
+    function (about 6 s on two CPU cores for the 224-pixel demo model) when
+    the user turns the overlay on; afterwards a map takes about 0.35 s. Call
+    it once the page is drawn, so that the trace does not compete with the
+    first case's scoring. Returns the (started or finished) thread.
+    """
+    from . import explain
+
+    return _gradcam_warm_up(pred.sha256, explain.default_layer(pred), pred)
 
 
 def demo_case(key, cfg=None):

@@ -264,3 +264,6 @@ with st.expander("DICOM metadata", icon=":material/badge:"):
                          help="Names, IDs, dates and UIDs are hidden unless you ask to see them.")
     st.dataframe(viewer.metadata_table(case.series, show_identifiers=show_ids), hide_index=True,
                  width="stretch")
+
+if predictor is not None:
+    ui_state.warm_up_gradcam(predictor)  # after drawing: the first overlay is then quick

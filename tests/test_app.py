@@ -320,6 +320,35 @@ def test_viewer_gradcam_overlay_truth_and_metadata(app):
     assert meta["Patient name"] == "PHANTOM^SYNTHETIC"
 
 
+def test_viewer_traces_the_default_gradcam_in_the_background(app_env, monkeypatch):
+    import threading
+
+    from streamlit.testing.v1 import AppTest
+
+    from cranioscan import explain, ui_state
+
+    calls, original = [], explain.warm_up
+
+    def recording_warm_up(predictor, layer):
+        calls.append((layer, threading.current_thread().name))
+        original(predictor, layer)
+
+    monkeypatch.setattr(explain, "warm_up", recording_warm_up)
+    ui_state._gradcam_warm_up.clear()
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.toggle(key="cam_on").value  # nobody asked for a map yet
+    for thread in threading.enumerate():
+        if thread.name.startswith("cranioscan-gradcam-warm-up"):
+            thread.join(timeout=300)
+    predictor, _ = ui_state.predictor()
+    layer = explain.default_layer(predictor)
+    assert calls == [(layer, f"cranioscan-gradcam-warm-up-{layer}")]
+    at.slider(key="slice_no").set_value(2).run()
+    assert len(calls) == 1  # once per model and layer, not once per rerun
+
+
 def _zip(files):
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
