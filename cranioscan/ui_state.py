@@ -155,7 +155,10 @@ def _gradcam_warm_up(model_sha, layer, _predictor):
     from . import explain
 
     del model_sha  # cache key only: one warm-up per model and layer
-    thread = threading.Thread(target=explain.warm_up, args=(_predictor, layer), daemon=True,
+    # Not a daemon: a process that exits while TensorFlow traces in a daemon
+    # thread aborts ("terminate called without an active exception"); this
+    # way exit waits for the trace (seconds) instead.
+    thread = threading.Thread(target=explain.warm_up, args=(_predictor, layer), daemon=False,
                               name=f"cranioscan-gradcam-warm-up-{layer}")
     thread.start()
     return thread
