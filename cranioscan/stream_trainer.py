@@ -21,7 +21,6 @@ trained. A run is not resumable: it is meant to be short.
 __all__ = ["StreamBatches", "TimeBudget", "CosineOverTime", "run"]
 
 import functools
-import json
 import math
 import os
 import time
@@ -31,12 +30,12 @@ import numpy as np
 import pandas as pd
 
 from . import model as model_lib
-from . import pipeline, reports, training
+from . import pipeline, training
 from .labels import CLASSES
 from .phantom import balanced_plan
 from .phantom.stream import StudyStream
 from .trainer import (DataError, build_network, class_balance_line, make_augmenter,
-                      record_init_from, write_config)
+                      record_init_from, report_best_model, write_config)
 
 
 class StreamBatches(keras.utils.PyDataset):
@@ -288,11 +287,5 @@ def _train(config, stream, n_val, budget_s):
                                       "validation_studies": n_val,
                                       "trained_minutes": round(trained_s / 60.0, 2)}))
 
-    best = model_lib.load_model(best_path)
-    probs = best.predict(x_val.astype(np.float32) / 255.0, batch_size=batch_size, verbose=0)
-    reports.write_val_predictions(os.path.join(out, reports.PREDICTIONS_FILE),
-                                  ids.iloc[:val_end], y_val, probs)
-    summary = reports.write_reports(out, n_boot=config["bootstrap"], seed=config["seed"],
-                                    title=os.path.basename(os.path.normpath(out)))
-    print(json.dumps({c: summary["classes"][c]["auc"] for c in CLASSES}, indent=1))
-    return summary
+    return report_best_model(config, x_val.astype(np.float32) / 255.0, ids.iloc[:val_end], y_val,
+                             batch_size=batch_size)

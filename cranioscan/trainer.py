@@ -7,7 +7,7 @@ reports. Each step calls the module that owns it.
 """
 
 __all__ = ["DataError", "run", "prepare_data", "PreparedData", "write_config", "record_init_from",
-           "class_balance_line", "build_network", "make_augmenter"]
+           "class_balance_line", "build_network", "make_augmenter", "report_best_model"]
 
 import dataclasses
 import functools
@@ -298,12 +298,31 @@ def run(config):
     net.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], steps_per_epoch=steps,
             callbacks=callbacks, verbose=0 if config["quiet"] else 1)
 
-    best = model_lib.load_model(best_path)
-    probs = best.predict(val_ds, verbose=0)
-    ids = data.ids.iloc[data.val_rows]
-    reports.write_val_predictions(os.path.join(config["out"], reports.PREDICTIONS_FILE),
-                                  ids, data.cache.labels[data.val_rows], probs)
-    summary = reports.write_reports(config["out"], n_boot=config["bootstrap"],
-                                    seed=config["seed"], title=os.path.basename(config["out"]))
+    return report_best_model(config, val_ds, data.ids.iloc[data.val_rows],
+                             data.cache.labels[data.val_rows])
+
+
+def report_best_model(config, val_inputs, val_ids, val_labels, batch_size=None):
+    """Score the validation split with the run's saved best model; write the reports.
+
+    Args:
+        config: the run's config (``out``, ``bootstrap``, ``seed``).
+        val_inputs: what ``model.predict`` takes: a batched dataset, or float32
+            ``(n, s, s, 3)`` in [0, 1] with ``batch_size``.
+        val_ids: DataFrame of the ``n`` validation slices (``image_id``, ...).
+        val_labels: ``(n, 6)`` labels in ``CLASSES`` order.
+
+    Returns:
+        the ``reports.write_reports`` summary (per-class AUCs are printed).
+    """
+    from . import model as model_lib
+
+    out = config["out"]
+    best = model_lib.load_model(os.path.join(out, "best_model.keras"))
+    probs = best.predict(val_inputs, batch_size=batch_size, verbose=0)
+    reports.write_val_predictions(os.path.join(out, reports.PREDICTIONS_FILE), val_ids,
+                                  val_labels, probs)
+    summary = reports.write_reports(out, n_boot=config["bootstrap"], seed=config["seed"],
+                                    title=os.path.basename(os.path.normpath(out)))
     print(json.dumps({c: summary["classes"][c]["auc"] for c in CLASSES}, indent=1))
     return summary

@@ -21,6 +21,9 @@ __all__ = ["keep_keras_session"]
 
 import sys
 
+#: Attribute that marks our cleanup. A mark rather than an identity check:
+#: when Streamlit reloads an edited local module, this module's function is a
+#: new object, and the installed one must still not be taken for Streamlit's.
 _MARK = "_cranioscan_keeps_keras_session"
 
 #: Streamlit's own cleanup function, once ``keep_keras_session`` replaced it.
