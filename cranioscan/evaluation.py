@@ -56,6 +56,29 @@ def hits_by_area(hits, areas_mm2, edges=AREA_BINS_MM2):
     return rows
 
 
+def phantom_series(plan, matrix=512):
+    """Each planned phantom study as written to DICOM and read back.
+
+    Args:
+        plan: ``[(seed, make_study kwargs)]``, e.g. from ``balanced_plan``.
+        matrix: slice matrix of the written DICOM.
+
+    Yields:
+        ``(seed, study, series)``: the ``PhantomStudy`` (labels, masks) and
+        the ``Series`` that ``load_series`` gives for its files, slices in
+        the same order.
+    """
+    for study_seed, kwargs in plan:
+        study = make_study(study_seed, matrix=matrix, **kwargs)
+        with tempfile.TemporaryDirectory() as tmp:
+            write_series(study, tmp)
+            series = load_series(tmp)
+        if series.hu.shape != study.hu.shape:
+            raise RuntimeError(f"phantom {study_seed}: read back {series.hu.shape}, "
+                               f"generated {study.hu.shape}")
+        yield study_seed, study, series
+
+
 def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
                          layer=None, method="gradcam", dilate_mm=5.0,
                          max_cam_slices=None, progress=None):
@@ -85,14 +108,7 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
     any_area_mm2 = []
     explained = 0
     plan = balanced_plan(n_studies, seed)
-    for k, (study_seed, kwargs) in enumerate(plan):
-        study = make_study(study_seed, matrix=matrix, **kwargs)
-        with tempfile.TemporaryDirectory() as tmp:
-            write_series(study, tmp)
-            series = load_series(tmp)
-        if series.hu.shape != study.hu.shape:
-            raise RuntimeError(f"phantom {study_seed}: read back {series.hu.shape}, "
-                               f"generated {study.hu.shape}")
+    for k, (study_seed, study, series) in enumerate(phantom_series(plan, matrix)):
         probs = predictor.predict_series(series)
         all_labels.append(study.labels)
         all_probs.append(probs)

@@ -1,0 +1,152 @@
+"""Where class-map peaks land on phantom lesions, for several layers and methods.
+
+``evaluation.evaluate_on_phantoms`` checks one layer and one method on the
+held-out test set. Choosing that layer or method needs another set of
+studies (seeds away from both training and the test set, ``SELECTION_SEED``)
+and a comparison of the choices on the same slices, which is what
+``localisation_sweep`` gives (``bench/gradcam_layers.py`` prints it). It also
+says where the misses land -- in the air around the head, in bone, or
+elsewhere in the head -- which tells a border artefact apart from a map that
+points at the wrong tissue.
+"""
+
+__all__ = ["SELECTION_SEED", "PLACES", "peak_place", "fraction_ci", "localisation_sweep"]
+
+import numpy as np
+
+from . import explain
+from .labels import CLASSES, SUBTYPES
+from .phantom import balanced_plan
+from .evaluation import phantom_series
+
+#: First seed of the phantom studies used to choose a layer or method
+#: (training uses seeds under 100 000, the test set 900 000 onward).
+SELECTION_SEED = 950_000
+
+#: Where a peak can land: inside the grown lesion mask, or by the tissue
+#: under it (HU of the slice), or nowhere for an all-zero map.
+PLACES = ("lesion", "air", "bone", "soft tissue", "no peak")
+
+#: HU under which a pixel counts as air (scalp fat is about -100).
+AIR_BELOW_HU = -300.0
+#: HU from which a pixel counts as bone (acute blood is 50-90).
+BONE_FROM_HU = 300.0
+
+
+def peak_place(heatmap, mask, hu, spacing_mm, dilate_mm=5.0):
+    """Where the peak of a class map lands, as one of ``PLACES``.
+
+    Args:
+        heatmap: ``(rows, cols)`` map aligned with the slice.
+        mask: ``(rows, cols)`` bool lesion mask of the slice.
+        hu: ``(rows, cols)`` slice in Hounsfield units.
+        spacing_mm: ``(row, col)`` pixel spacing in mm (or one number).
+        dilate_mm: tolerance around the mask in mm, as ``explain.peak_in_mask``.
+
+    Returns:
+        ``"lesion"`` when the peak is in the mask grown by ``dilate_mm``;
+        otherwise ``"air"``, ``"bone"`` or ``"soft tissue"`` by the HU at the
+        peak; ``"no peak"`` for a map that is zero everywhere.
+    """
+    heatmap = np.asarray(heatmap, dtype=np.float64)
+    hu = np.asarray(hu)
+    if hu.shape != heatmap.shape:
+        raise ValueError(f"heatmap {heatmap.shape} and hu {hu.shape} must be the same shape")
+    if not np.nanmax(heatmap) > 0:
+        return "no peak"
+    if explain.peak_in_mask(heatmap, mask, spacing_mm, dilate_mm):
+        return "lesion"
+    value = float(hu[explain.peak(heatmap)])
+    if value < AIR_BELOW_HU:
+        return "air"
+    return "bone" if value >= BONE_FROM_HU else "soft tissue"
+
+
+def fraction_ci(hits, groups, n_boot=1000, alpha=0.05, seed=0):
+    """A fraction with a percentile bootstrap interval that resamples groups.
+
+    Slices of one study are not independent (a study's lesion tends to be
+    found on all its slices or on none), so whole studies are resampled.
+
+    Args:
+        hits: bool per slice.
+        groups: study id per slice, same length.
+        n_boot: bootstrap resamples.
+        alpha: 1 - coverage of the interval.
+        seed: resampling seed.
+
+    Returns:
+        ``(fraction, low, high)``; all None when ``hits`` is empty.
+    """
+    hits = np.asarray(hits, dtype=np.float64)
+    groups = np.asarray(groups)
+    if hits.shape != groups.shape:
+        raise ValueError(f"hits {hits.shape} and groups {groups.shape} must have the same shape")
+    if hits.size == 0:
+        return None, None, None
+    ids, index = np.unique(groups, return_inverse=True)
+    sums = np.bincount(index, weights=hits, minlength=len(ids))
+    counts = np.bincount(index, minlength=len(ids)).astype(np.float64)
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(n_boot, len(ids)))
+    fractions = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
+    low, high = np.quantile(fractions, [alpha / 2, 1 - alpha / 2])
+    return float(hits.mean()), float(low), float(high)
+
+
+def localisation_sweep(predictor, layers, methods=("gradcam",), class_name="any",
+                       n_studies=48, seed=SELECTION_SEED, matrix=512, dilate_mm=5.0,
+                       progress=None):
+    """Compare where the peak of each (layer, method) map lands, slice by slice.
+
+    Every slice positive for ``class_name`` gets one map per layer and
+    method; the peak is placed with ``peak_place`` against the slice's mask
+    (for ``"any"`` the union of the subtype masks).
+
+    Args:
+        predictor: ``cranioscan.inference.Predictor``.
+        layers: layer names (see ``explain.available_layers``; any 4-D
+            ResNet layer works, e.g. ``"conv3_block3_out"``).
+        methods: names from ``explain.METHODS``.
+        class_name: class explained.
+        n_studies: phantom studies (``balanced_plan``).
+        seed: first study seed; keep it away from training and test seeds.
+        matrix: slice matrix of the written DICOM.
+        dilate_mm: tolerance around the mask, mm.
+        progress: optional ``progress(done, total)`` per study.
+
+    Returns:
+        dict with ``n_studies``, ``first_seed``, ``class``, ``dilate_mm``,
+        ``n_slices`` (positive slices explained) and ``rows``: per (layer,
+        method) in the order given, ``{"layer", "method", "fraction_in_mask",
+        "ci95": [low, high], "places": {place: count}}``.
+    """
+    if class_name == "any":
+        subtypes = SUBTYPES
+    elif class_name in SUBTYPES:
+        subtypes = (class_name,)
+    else:
+        raise ValueError(f"unknown class {class_name!r}; classes are {('any',) + SUBTYPES}")
+    column = CLASSES.index(class_name)  # the phantom's label columns
+    combos = [(layer, method) for layer in layers for method in methods]
+    places = {combo: [] for combo in combos}
+    groups = []
+    plan = balanced_plan(n_studies, seed)
+    for k, (study_seed, study, series) in enumerate(phantom_series(plan, matrix)):
+        for z in np.flatnonzero(study.labels[:, column]):
+            mask = np.any([study.masks[s][z] for s in subtypes], axis=0)
+            groups.append(study_seed)
+            for layer, method in combos:
+                cam = explain.gradcam(predictor, series, int(z), class_name, layer=layer,
+                                      method=method)
+                places[(layer, method)].append(
+                    peak_place(cam, mask, series.hu[z], series.spacing, dilate_mm))
+        if progress is not None:
+            progress(k + 1, len(plan))
+    rows = []
+    for layer, method in combos:
+        landed = places[(layer, method)]
+        fraction, low, high = fraction_ci([p == "lesion" for p in landed], groups)
+        rows.append({"layer": layer, "method": method, "fraction_in_mask": fraction,
+                     "ci95": [low, high], "places": {p: landed.count(p) for p in PLACES}})
+    return {"n_studies": len(plan), "first_seed": int(seed), "class": class_name,
+            "dilate_mm": float(dilate_mm), "n_slices": len(groups), "rows": rows}
