@@ -54,16 +54,18 @@ def main():
           f"{args.seed + args.studies - 1}), {result['n_slices']} slices, {seconds:.0f} s")
     print(f"Grad-CAM: method {result['method']} on layer {result['layer']}, peak checked against "
           f"the mask grown by {result['dilate_mm']:g} mm")
-    print(f"{'class':18s} {'AUC':>6s} {'95% CI':>15s} {'pos':>5s} {'Grad-CAM peak in mask':>24s}")
+    print(f"{'class':18s} {'AUC':>6s} {'95% CI':>15s} {'pos':>5s} "
+          f"{'Grad-CAM peak in mask (95% CI)':>34s}")
     for name in CLASSES:
         c = summary["classes"][name]
         cam = result["gradcam"][name]
         ci = (f"{c['auc_ci_low']:.3f}-{c['auc_ci_high']:.3f}"
               if c["auc_ci_low"] is not None else "n/a")
-        frac = (f"{cam['fraction_in_mask']:.1%} ({cam['n_in_mask']}/{cam['n_slices']})"
+        frac = (f"{cam['fraction_in_mask']:.1%} ({cam['n_in_mask']}/{cam['n_slices']}; "
+                f"{cam['ci95'][0]:.0%}-{cam['ci95'][1]:.0%})"
                 if cam["fraction_in_mask"] is not None else "n/a")
         auc = f"{c['auc']:.3f}" if c["auc"] is not None else "n/a"
-        print(f"{name:18s} {auc:>6s} {ci:>15s} {c['n_pos']:>5d} {frac:>24s}")
+        print(f"{name:18s} {auc:>6s} {ci:>15s} {c['n_pos']:>5d} {frac:>34s}")
     print("'any' peak in mask by the lesion's area on the slice:")
     for row in result["gradcam"]["any"]["by_lesion_area"]:
         low, high = row["area_mm2"]
@@ -93,7 +95,8 @@ def main():
             "gradcam_peak_in_mask": {
                 "layer": result["layer"], "method": args.method, "dilate_mm": result["dilate_mm"],
                 "rule": "peak of the class map inside the slice's hemorrhage mask grown by "
-                        "5 mm ('any': union of all subtype masks; a subtype: its own mask)",
+                        "5 mm ('any': union of all subtype masks; a subtype: its own mask); "
+                        "ci95 resamples whole studies",
                 **{c: result["gradcam"][c] for c in ("any",) + SUBTYPES}},
             "targets_met": {"auc_ge_0.95_every_class": aucs_ok,
                             "gradcam_peak_in_mask_ge_0.80": cam_ok},

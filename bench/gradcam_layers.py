@@ -14,6 +14,7 @@ around the head, bone, or soft tissue elsewhere in the head.
 """
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -65,7 +66,7 @@ def main():
           + "  ".join(f"{p:>11s}" for p in misses))
     for row in result["rows"]:
         low, high = row["ci95"]
-        ci = f"{low:.0%}-{high:.0%}" if low is not None else "n/a"
+        ci = f"{low:.0%}-{high:.0%}" if math.isfinite(low) else "n/a"
         frac = f"{row['fraction_in_mask']:.1%}" if row["fraction_in_mask"] is not None else "n/a"
         print(f"{row['layer']:18s} {row['method']:10s} {frac:>8s} {ci:>13s}  "
               + "  ".join(f"{row['places'][p]:>11d}" for p in misses))

@@ -79,6 +79,12 @@ def phantom_series(plan, matrix=512):
         yield study_seed, study, series
 
 
+def _fraction_ci(hits, studies):
+    """Study-level bootstrap 95% interval of a hit rate, as a JSON-ready list (None if empty)."""
+    low, high = metrics.bootstrap_fraction_ci(hits, studies)
+    return [low, high] if hits else None
+
+
 def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
                          layer=None, method="gradcam", dilate_mm=5.0,
                          max_cam_slices=None, progress=None):
@@ -99,12 +105,14 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
         dict with ``n_studies``, ``n_slices``, ``summary`` (``metrics.summarize``
         of the slice predictions), ``gradcam`` (``any``: fraction of positive
         slices whose peak is in the dilated union mask, with counts; per
-        subtype the same against its own mask), ``labels`` and ``probs``.
+        subtype the same against its own mask; each with ``ci95``, a
+        bootstrap interval that resamples studies), ``labels`` and ``probs``.
     """
     if layer is None:
         layer = explain.default_layer(predictor)
     all_labels, all_probs, groups = [], [], []
     hits = {name: [] for name in ("any",) + SUBTYPES}
+    hit_studies = {name: [] for name in hits}  # the study seed of each entry of hits
     any_area_mm2 = []
     explained = 0
     plan = balanced_plan(n_studies, seed)
@@ -120,6 +128,7 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
             union = np.any([study.masks[s][z] for s in SUBTYPES], axis=0)
             cam = explain.gradcam(predictor, series, int(z), "any", layer=layer, method=method)
             hits["any"].append(explain.peak_in_mask(cam, union, series.spacing, dilate_mm))
+            hit_studies["any"].append(study_seed)
             any_area_mm2.append(float(union.sum() * np.prod(series.spacing)))
             for j, sub in enumerate(SUBTYPES, start=1):
                 if study.labels[z, j]:
@@ -127,13 +136,15 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
                                           method=method)
                     hits[sub].append(explain.peak_in_mask(cam, study.masks[sub][z],
                                                           series.spacing, dilate_mm))
+                    hit_studies[sub].append(study_seed)
         if progress is not None:
             progress(k + 1, len(plan))
     labels = np.concatenate(all_labels)
     probs = np.concatenate(all_probs)
     summary = metrics.summarize(labels, probs, groups=np.asarray(groups), n_boot=500)
     gradcam = {name: {"fraction_in_mask": float(np.mean(v)) if v else None,
-                      "n_in_mask": int(np.sum(v)), "n_slices": len(v)}
+                      "n_in_mask": int(np.sum(v)), "n_slices": len(v),
+                      "ci95": _fraction_ci(v, hit_studies[name])}
                for name, v in hits.items()}
     gradcam["any"]["by_lesion_area"] = hits_by_area(hits["any"], any_area_mm2)
     return {

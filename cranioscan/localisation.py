@@ -10,11 +10,11 @@ elsewhere in the head -- which tells a border artefact apart from a map that
 points at the wrong tissue.
 """
 
-__all__ = ["SELECTION_SEED", "PLACES", "peak_place", "fraction_ci", "localisation_sweep"]
+__all__ = ["SELECTION_SEED", "PLACES", "peak_place", "localisation_sweep"]
 
 import numpy as np
 
-from . import explain
+from . import explain, metrics
 from .labels import CLASSES, SUBTYPES
 from .phantom import balanced_plan
 from .evaluation import phantom_series
@@ -60,37 +60,6 @@ def peak_place(heatmap, mask, hu, spacing_mm, dilate_mm=5.0):
     if value < AIR_BELOW_HU:
         return "air"
     return "bone" if value >= BONE_FROM_HU else "soft tissue"
-
-
-def fraction_ci(hits, groups, n_boot=1000, alpha=0.05, seed=0):
-    """A fraction with a percentile bootstrap interval that resamples groups.
-
-    Slices of one study are not independent (a study's lesion tends to be
-    found on all its slices or on none), so whole studies are resampled.
-
-    Args:
-        hits: bool per slice.
-        groups: study id per slice, same length.
-        n_boot: bootstrap resamples.
-        alpha: 1 - coverage of the interval.
-        seed: resampling seed.
-
-    Returns:
-        ``(fraction, low, high)``; all None when ``hits`` is empty.
-    """
-    hits = np.asarray(hits, dtype=np.float64)
-    groups = np.asarray(groups)
-    if hits.shape != groups.shape:
-        raise ValueError(f"hits {hits.shape} and groups {groups.shape} must have the same shape")
-    if hits.size == 0:
-        return None, None, None
-    ids, index = np.unique(groups, return_inverse=True)
-    sums = np.bincount(index, weights=hits, minlength=len(ids))
-    counts = np.bincount(index, minlength=len(ids)).astype(np.float64)
-    draws = np.random.default_rng(seed).integers(0, len(ids), size=(n_boot, len(ids)))
-    fractions = sums[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    low, high = np.quantile(fractions, [alpha / 2, 1 - alpha / 2])
-    return float(hits.mean()), float(low), float(high)
 
 
 def localisation_sweep(predictor, layers, methods=("gradcam",), class_name="any",
@@ -145,8 +114,10 @@ def localisation_sweep(predictor, layers, methods=("gradcam",), class_name="any"
     rows = []
     for layer, method in combos:
         landed = places[(layer, method)]
-        fraction, low, high = fraction_ci([p == "lesion" for p in landed], groups)
-        rows.append({"layer": layer, "method": method, "fraction_in_mask": fraction,
+        hits = [p == "lesion" for p in landed]
+        low, high = metrics.bootstrap_fraction_ci(hits, groups)
+        rows.append({"layer": layer, "method": method,
+                     "fraction_in_mask": float(np.mean(hits)) if hits else None,
                      "ci95": [low, high], "places": {p: landed.count(p) for p in PLACES}})
     return {"n_studies": len(plan), "first_seed": int(seed), "class": class_name,
             "dilate_mm": float(dilate_mm), "n_slices": len(groups), "rows": rows}

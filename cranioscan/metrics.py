@@ -14,6 +14,7 @@ __all__ = [
     "auc_score",
     "roc_curve_per_class",
     "bootstrap_auc_ci",
+    "bootstrap_fraction_ci",
     "rsna_weighted_log_loss",
     "confusion_at_threshold",
     "threshold_table",
@@ -204,6 +205,40 @@ def bootstrap_auc_ci(y_true_col, y_prob_col, n_boot=1000, alpha=0.05, seed=0, gr
     if len(aucs) < max(1, n_boot // 2):
         return _NAN, _NAN
     low, high = np.quantile(aucs, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(low), float(high)
+
+
+def bootstrap_fraction_ci(hits, groups, n_boot=1000, alpha=0.05, seed=0):
+    """Percentile bootstrap interval of a fraction, resampling whole groups.
+
+    For rates measured on slices, such as how often a heatmap's peak lies in
+    the lesion: slices of one study are not independent (a study's lesion
+    tends to be found on all its slices or on none), so studies are drawn.
+
+    Args:
+        hits: ``(n,)`` bools.
+        groups: ``(n,)`` group ids (study UIDs or seeds, any hashable values).
+        n_boot: number of bootstrap replicates.
+        alpha: ``1 - alpha`` is the coverage (0.05: a 95% interval).
+        seed: seed of ``numpy.random.default_rng``; same seed, same interval.
+
+    Returns:
+        ``(low, high)`` floats; ``(nan, nan)`` for no slices.
+    """
+    hits = np.asarray(hits, dtype=np.float64)
+    groups = np.asarray(groups)
+    if hits.ndim != 1 or groups.shape != hits.shape:
+        raise ValueError(f"hits {hits.shape} and groups {groups.shape} must be the same (n,) shape")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if hits.size == 0:
+        return _NAN, _NAN
+    ids, unit_of = np.unique(groups, return_inverse=True)
+    sums = np.bincount(unit_of, weights=hits, minlength=len(ids))
+    sizes = np.bincount(unit_of, minlength=len(ids)).astype(np.float64)
+    draws = np.random.default_rng(seed).integers(0, len(ids), size=(int(n_boot), len(ids)))
+    fractions = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
+    low, high = np.quantile(fractions, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(low), float(high)
 
 

@@ -255,13 +255,23 @@ def _number(value):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
 
 
+def _rate_with_interval(cam):
+    """``"75% (155/207)"``, with ``"; 95% CI 60–87%"`` when the card gives the interval."""
+    text = f"{_number(cam.get('fraction_in_mask')):.0%} ({cam.get('n_in_mask')}/{cam.get('n_slices')}"
+    ci = cam.get("ci95")
+    if isinstance(ci, list) and len(ci) == 2 and all(np.isfinite(_number(v)) for v in ci):
+        text += f"; 95% CI {_number(ci[0]):.0%}–{_number(ci[1]):.0%}"
+    return text + ")"
+
+
 def held_out_table(card, classes=CLASSES):
     """The card's ``held_out_evaluation`` (``bench/evaluate_model.py``) as a table.
 
     Returns:
         DataFrame, one row per class: ``Finding``, ``AUC``, ``95% CI``,
         ``Positive slices`` and ``Grad-CAM peak in lesion`` (fraction of
-        positive slices, with counts); empty when the card has no such entry.
+        positive slices, with counts and, where the card has it, the
+        study-level 95% interval); empty when the card has no such entry.
     """
     block = (card or {}).get("held_out_evaluation")
     if not isinstance(block, dict):
@@ -281,8 +291,7 @@ def held_out_table(card, classes=CLASSES):
             "95% CI": (f"{ci[0]:.3f}–{ci[1]:.3f}" if len(ci) == 2 and all(
                 isinstance(v, (int, float)) for v in ci) else "n/a"),
             "Positive slices": positives.get(name),
-            "Grad-CAM peak in lesion": (f"{fraction:.0%} ({cam.get('n_in_mask')}/{cam.get('n_slices')})"
-                                        if np.isfinite(fraction) else "n/a"),
+            "Grad-CAM peak in lesion": _rate_with_interval(cam) if np.isfinite(fraction) else "n/a",
         })
     return pd.DataFrame(rows)
 

@@ -148,6 +148,9 @@ def test_model_notice_and_card_table():
     assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40)"
     assert table.loc["Subdural", "95% CI"] == "n/a" and np.isnan(table.loc["Subdural", "AUC"])
     assert viewer.held_out_table({}).empty
+    held["held_out_evaluation"]["gradcam_peak_in_mask"]["any"]["ci95"] = [0.7, 0.95]
+    table = viewer.held_out_table(held).set_index("Finding")
+    assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40; 95% CI 70%–95%)"
 
 
 def test_config_from_env(tmp_path):

@@ -28,6 +28,9 @@ def test_evaluate_on_phantoms_is_consistent(tiny_model_dir):
     cam = result["gradcam"]
     assert cam["any"]["n_slices"] == 4
     assert 0 <= cam["any"]["n_in_mask"] <= 4
+    low, high = cam["any"]["ci95"]
+    assert 0 <= low <= cam["any"]["fraction_in_mask"] <= high <= 1
+    assert all(cam[s]["ci95"] is None for s in SUBTYPES if cam[s]["n_slices"] == 0)
     assert set(cam) == {"any", *SUBTYPES}
     bins = cam["any"]["by_lesion_area"]
     assert sum(b["n_slices"] for b in bins) == 4

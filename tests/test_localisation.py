@@ -5,7 +5,7 @@ import pytest
 
 from cranioscan import explain
 from cranioscan.inference import Predictor
-from cranioscan.localisation import PLACES, fraction_ci, localisation_sweep, peak_place
+from cranioscan.localisation import PLACES, localisation_sweep, peak_place
 
 
 def _slice():
@@ -52,21 +52,6 @@ def test_peak_place_uses_millimetres_not_pixels():
     heatmap = _map_peaking_at(28, 28)
     assert peak_place(heatmap, mask, hu, 0.5) == "lesion"
     assert peak_place(heatmap, mask, hu, 1.0) == "soft tissue"
-
-
-def test_fraction_ci_resamples_whole_studies():
-    # Study a: all hits; study b: all misses. Any resample is 0, 1/2 or 1 of them.
-    hits = [True] * 4 + [False] * 4
-    groups = ["a"] * 4 + ["b"] * 4
-    fraction, low, high = fraction_ci(hits, groups, n_boot=400)
-    assert fraction == 0.5
-    assert low == 0.0 and high == 1.0
-    # Identical studies give an interval of zero width.
-    fraction, low, high = fraction_ci([True, False] * 4, [1, 1, 2, 2, 3, 3, 4, 4])
-    assert fraction == low == high == 0.5
-    assert fraction_ci([], []) == (None, None, None)
-    with pytest.raises(ValueError, match="same shape"):
-        fraction_ci([True], [1, 2])
 
 
 def test_localisation_sweep_places_every_positive_slice_once_per_combination(tiny_model_dir):

@@ -11,6 +11,7 @@ from cranioscan.labels import CLASSES
 from cranioscan.metrics import (
     auc_score,
     bootstrap_auc_ci,
+    bootstrap_fraction_ci,
     calibration_curve_per_class,
     choose_threshold,
     confusion_at_threshold,
@@ -255,3 +256,18 @@ def test_to_jsonable():
     out = to_jsonable({"a": np.float32(0.5), "b": [np.nan, np.inf], "c": np.arange(2),
                        1: (np.int64(3), np.bool_(True))})
     assert out == {"a": 0.5, "b": [None, None], "c": [0, 1], "1": [3, True]}
+
+
+def test_bootstrap_fraction_ci_resamples_whole_studies():
+    # Study a: all hits; study b: all misses. A resample holds 0, 1 or 2 copies of a.
+    hits = [True] * 4 + [False] * 4
+    groups = ["a"] * 4 + ["b"] * 4
+    assert bootstrap_fraction_ci(hits, groups, n_boot=400) == (0.0, 1.0)
+    # Resampling slices instead would give a much narrower interval.
+    low, high = bootstrap_fraction_ci(hits, list(range(8)), n_boot=400)
+    assert 0.1 < low < 0.5 < high < 0.9
+    # Identical studies give an interval of zero width.
+    assert bootstrap_fraction_ci([True, False] * 4, [1, 1, 2, 2, 3, 3, 4, 4]) == (0.5, 0.5)
+    assert all(math.isnan(v) for v in bootstrap_fraction_ci([], []))
+    with pytest.raises(ValueError, match="same"):
+        bootstrap_fraction_ci([True], [1, 2])
