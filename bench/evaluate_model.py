@@ -13,7 +13,6 @@ are stored in the model card's "held_out_evaluation".
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -21,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cranioscan import evaluation, explain  # noqa: E402
+from cranioscan import evaluation, explain, model_card  # noqa: E402
 from cranioscan.inference import Predictor  # noqa: E402
 from cranioscan.labels import CLASSES, SUBTYPES  # noqa: E402
 
@@ -44,6 +43,11 @@ def main():
     args = parser.parse_args()
 
     predictor = Predictor.load(args.model)
+    if args.card:
+        try:  # fail now, not after the run
+            model_card.card_of_model(args.card, predictor.sha256)
+        except ValueError as exc:
+            parser.error(str(exc))
     start = time.perf_counter()
     result = evaluation.evaluate_on_phantoms(
         predictor, n_studies=args.studies, seed=args.seed, layer=args.layer, method=args.method,
@@ -79,9 +83,7 @@ def main():
           f"Grad-CAM peak in mask on >= 80% of positive slices: {'met' if cam_ok else 'NOT met'}")
 
     if args.card:
-        with open(args.card) as handle:
-            card = json.load(handle)
-        card["held_out_evaluation"] = {
+        model_card.store_measurement(args.card, "held_out_evaluation", {
             "command": "python bench/evaluate_model.py " + " ".join(sys.argv[1:]),
             "data": (f"{result['n_studies']} synthetic phantom studies written as "
                      f"{result['matrix']}x{result['matrix']} DICOM, seeds {args.seed}-"
@@ -100,9 +102,7 @@ def main():
                 **{c: result["gradcam"][c] for c in ("any",) + SUBTYPES}},
             "targets_met": {"auc_ge_0.95_every_class": aucs_ok,
                             "gradcam_peak_in_mask_ge_0.80": cam_ok},
-        }
-        with open(args.card, "w") as handle:
-            json.dump(card, handle, indent=1)
+        }, predictor.sha256)
         print(f"stored in {args.card}")
 
 

@@ -2,7 +2,7 @@
 
     python bench/gradcam_layers.py [--model model/best_model.keras] [--studies 48]
         [--layers conv3_block2_out,conv3_block3_out,conv3_block4_out]
-        [--methods gradcam,gradcam++] [--class any]
+        [--methods gradcam,gradcam++] [--class any] [--card model/model_card.json]
 
 For choosing the layer or method that ``bench/evaluate_model.py`` then checks
 once on the test set. Phantom studies with seeds 950000 onward (neither
@@ -10,11 +10,11 @@ training's nor the test set's) are written as 512x512 DICOM and read back;
 every positive slice gets one map per layer and method. Prints, per layer and
 method, the fraction of peaks inside the lesion mask grown by 5 mm with a
 study-level bootstrap 95% interval, and where the other peaks landed: air
-around the head, bone, or soft tissue elsewhere in the head.
+around the head, bone, or soft tissue elsewhere in the head. With --card,
+the result is stored in the model card's "localisation_sweep".
 """
 
 import argparse
-import math
 import os
 import sys
 import time
@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cranioscan import explain, localisation  # noqa: E402
+from cranioscan import explain, localisation, model_card  # noqa: E402
 from cranioscan.evaluation import TEST_SEED  # noqa: E402
 from cranioscan.inference import Predictor  # noqa: E402
 from cranioscan.labels import CLASSES  # noqa: E402
@@ -43,12 +43,19 @@ def main():
                              "(default: gradcam)")
     parser.add_argument("--class", dest="class_name", default="any", choices=CLASSES,
                         help="class explained (default: any)")
+    parser.add_argument("--card", default=None,
+                        help="model card JSON to store the results in (default: none)")
     args = parser.parse_args()
 
     if args.seed < TEST_SEED + 1000 and args.seed + args.studies > TEST_SEED:
         print(f"note: seeds {args.seed}-{args.seed + args.studies - 1} overlap the test set "
               f"({TEST_SEED} onward); choices made on them are not tested by evaluate_model.py")
     predictor = Predictor.load(args.model)
+    if args.card:
+        try:  # fail now, not after the run
+            model_card.card_of_model(args.card, predictor.sha256)
+        except ValueError as exc:
+            parser.error(str(exc))
     layers = (args.layers.split(",") if args.layers
               else list(explain.available_layers(predictor).values()))
     methods = args.methods.split(",")
@@ -65,11 +72,26 @@ def main():
     print(f"{'layer':18s} {'method':10s} {'in mask':>8s} {'95% CI':>13s}  "
           + "  ".join(f"{p:>11s}" for p in misses))
     for row in result["rows"]:
-        low, high = row["ci95"]
-        ci = f"{low:.0%}-{high:.0%}" if math.isfinite(low) else "n/a"
+        ci = f"{row['ci95'][0]:.0%}-{row['ci95'][1]:.0%}" if row["ci95"] else "n/a"
         frac = f"{row['fraction_in_mask']:.1%}" if row["fraction_in_mask"] is not None else "n/a"
         print(f"{row['layer']:18s} {row['method']:10s} {frac:>8s} {ci:>13s}  "
               + "  ".join(f"{row['places'][p]:>11d}" for p in misses))
+
+    if args.card:
+        model_card.store_measurement(args.card, "localisation_sweep", {
+            "command": "python bench/gradcam_layers.py " + " ".join(sys.argv[1:]),
+            "data": (f"{result['n_studies']} synthetic phantom studies written as 512x512 DICOM, "
+                     f"seeds {args.seed}-{args.seed + args.studies - 1} (neither training's nor "
+                     f"the test set's); {result['n_slices']} slices positive for "
+                     f"{args.class_name!r}"),
+            "class": result["class"], "dilate_mm": result["dilate_mm"],
+            "n_slices": result["n_slices"],
+            "rule": "peak of the class map inside the lesion mask grown by the tolerance; "
+                    "otherwise where it landed, by the HU under it (air below -300, bone from "
+                    "300); ci95 resamples whole studies",
+            "rows": result["rows"],
+        }, predictor.sha256)
+        print(f"stored in {args.card}")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,8 @@ def localisation_sweep(predictor, layers, methods=("gradcam",), class_name="any"
         dict with ``n_studies``, ``first_seed``, ``class``, ``dilate_mm``,
         ``n_slices`` (positive slices explained) and ``rows``: per (layer,
         method) in the order given, ``{"layer", "method", "fraction_in_mask",
-        "ci95": [low, high], "places": {place: count}}``.
+        "ci95": [low, high], "places": {place: count}}`` (fraction and
+        interval None when no slice was positive).
     """
     if class_name == "any":
         subtypes = SUBTYPES
@@ -118,6 +119,7 @@ def localisation_sweep(predictor, layers, methods=("gradcam",), class_name="any"
         low, high = metrics.bootstrap_fraction_ci(hits, groups)
         rows.append({"layer": layer, "method": method,
                      "fraction_in_mask": float(np.mean(hits)) if hits else None,
-                     "ci95": [low, high], "places": {p: landed.count(p) for p in PLACES}})
+                     "ci95": [low, high] if hits else None,
+                     "places": {p: landed.count(p) for p in PLACES}})
     return {"n_studies": len(plan), "first_seed": int(seed), "class": class_name,
             "dilate_mm": float(dilate_mm), "n_slices": len(groups), "rows": rows}

@@ -21,8 +21,8 @@ METHOD_NOTES = {
         "Grad-CAM asks: if this part of the image became a little more like what it is, how much "
         "would the score for the chosen finding rise? It weighs the network's feature maps by that "
         "sensitivity and adds them up. Bright means 'evidence for the finding was found here'. "
-        "It is fast and coarse: one cell of the map covers about 16 by 16 pixels of the model's "
-        "input."
+        "It is fast and coarse: one cell of the map covers 8 by 8 pixels of the model's input at "
+        "stage 3, 16 by 16 at stage 4."
     ),
     "gradcam++": (
         "Grad-CAM++ refines Grad-CAM by giving more weight to places that respond strongly, so "

@@ -35,6 +35,7 @@ __all__ = [
     "short_notice",
     "card_metrics_table",
     "held_out_table",
+    "localisation_table",
     "as_lines",
     "window_text",
     "preset_name",
@@ -61,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from .labels import CLASSES
+from .ui_text import METHOD_TITLES
 from .windowing import PRESETS, apply_window
 
 #: Names shown for each class.
@@ -294,6 +296,35 @@ def held_out_table(card, classes=CLASSES):
             "Grad-CAM peak in lesion": _rate_with_interval(cam) if np.isfinite(fraction) else "n/a",
         })
     return pd.DataFrame(rows)
+
+
+def localisation_table(card):
+    """The card's ``localisation_sweep`` (``bench/gradcam_layers.py``) as a table.
+
+    Returns:
+        DataFrame, one row per layer and method: ``Layer``, ``Method``,
+        ``Peak in lesion`` (fraction with its 95% interval) and, for the
+        other peaks, ``In air``, ``In bone`` and ``In soft tissue`` (slice
+        counts); empty when the card has no such entry.
+    """
+    block = (card or {}).get("localisation_sweep")
+    rows = block.get("rows") if isinstance(block, dict) else None
+    if not isinstance(rows, list):
+        return pd.DataFrame()
+    out = []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        fraction, ci = _number(row.get("fraction_in_mask")), row.get("ci95")
+        text = f"{fraction:.0%}" if np.isfinite(fraction) else "n/a"
+        if isinstance(ci, list) and len(ci) == 2 and all(np.isfinite(_number(v)) for v in ci):
+            text += f" ({_number(ci[0]):.0%}–{_number(ci[1]):.0%})"
+        places = row.get("places") if isinstance(row.get("places"), dict) else {}
+        out.append({"Layer": row.get("layer"),
+                    "Method": METHOD_TITLES.get(row.get("method"), row.get("method")),
+                    "Peak in lesion": text, "In air": places.get("air"),
+                    "In bone": places.get("bone"), "In soft tissue": places.get("soft tissue")})
+    return pd.DataFrame(out)
 
 
 def training_facts(training):

@@ -76,6 +76,16 @@ elif isinstance(card.get("gradcam_peak_in_mask"), (dict, list, str, int, float))
     st.markdown("**Grad-CAM peak inside the lesion (phantom validation)**")
     for line in viewer.as_lines(card["gradcam_peak_in_mask"]):
         st.markdown(f"- {line}")
+sweep = viewer.localisation_table(card)
+if not sweep.empty:
+    block = card["localisation_sweep"]
+    st.markdown("**Where the map's peak lands, by layer and method (second phantom set)**")
+    st.dataframe(sweep, hide_index=True, width="stretch")
+    notes = [block.get("data"),
+             f"peak in the lesion grown by {block.get('dilate_mm', 5):g} mm, with its 95% interval; "
+             "the other columns count the slices whose peak missed, by the tissue under it",
+             f"`{block['command']}`" if block.get("command") else None]
+    st.caption(" · ".join(n for n in notes if n))
 st.caption("The validation page shows the curves of the run these numbers come from.")
 
 with st.expander("Full model card (JSON)"):

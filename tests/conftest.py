@@ -85,6 +85,12 @@ def tiny_model_dir(tmp_path_factory):
                                      for c in CLASSES},
             "targets_met": {"auc_ge_0.95_every_class": False},
         },
+        "localisation_sweep": {
+            "command": "python bench/gradcam_layers.py", "data": "2 synthetic phantom studies",
+            "dilate_mm": 5.0, "rows": [
+                {"layer": "conv3_block4_out", "method": "gradcam++", "fraction_in_mask": 0.8,
+                 "ci95": [0.6, 0.9], "places": {"lesion": 8, "air": 1, "bone": 0,
+                                                "soft tissue": 1, "no peak": 0}}]},
     }
     (folder / "model_card.json").write_text(json.dumps(card, indent=1))
     return folder

@@ -148,6 +148,11 @@ def test_model_notice_and_card_table():
     assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40)"
     assert table.loc["Subdural", "95% CI"] == "n/a" and np.isnan(table.loc["Subdural", "AUC"])
     assert viewer.held_out_table({}).empty
+    assert viewer.localisation_table({}).empty
+    assert viewer.localisation_table({"localisation_sweep": {"rows": "broken"}}).empty
+    partial = viewer.localisation_table({"localisation_sweep": {"rows": [
+        {"layer": "conv3_block3_out", "method": "gradcam", "fraction_in_mask": None}]}})
+    assert partial.loc[0, "Peak in lesion"] == "n/a" and partial.loc[0, "Method"] == "Grad-CAM"
     held["held_out_evaluation"]["gradcam_peak_in_mask"]["any"]["ci95"] = [0.7, 0.95]
     table = viewer.held_out_table(held).set_index("Finding")
     assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40; 95% CI 70%–95%)"
@@ -466,6 +471,12 @@ def test_model_card_page(app):
     held_out = at.dataframe[1].value.set_index("Finding")
     assert held_out.loc["Subdural", "Grad-CAM peak in lesion"] == "50% (5/10)"
     assert any("auc ge 0.95 every class: not met" in c for c in texts(at, "caption"))
+    sweep = at.dataframe[2].value
+    assert sweep.to_dict("records") == [{
+        "Layer": "conv3_block4_out", "Method": "Grad-CAM++", "Peak in lesion": "80% (60%–90%)",
+        "In air": 1, "In bone": 0, "In soft tissue": 1}]
+    assert any(c.startswith("2 synthetic phantom studies · peak in the lesion grown by 5 mm")
+               for c in texts(at, "caption"))
 
 
 def test_without_a_model_the_viewer_still_shows_images(app_env, tmp_path, monkeypatch):

@@ -3,8 +3,10 @@
 import hashlib
 import json
 
+import pytest
+
 from cranioscan.labels import CLASSES
-from cranioscan.model_card import build_card, main
+from cranioscan.model_card import build_card, card_of_model, main, store_measurement
 
 
 def test_card_numbers_come_from_the_file_and_the_run(tiny_model_dir, tmp_path):
@@ -92,3 +94,29 @@ def test_a_streamed_gpu_run_says_where_and_on_what_it_trained(tiny_model_dir, tm
                        str(tiny_model_dir / "validation_run"))
     assert plain["training"]["hardware"] == "2 CPU cores, no GPU"
     assert plain["training"]["command"].startswith("python train.py")
+
+
+def test_measurements_land_only_on_the_card_of_the_measured_file(tiny_model_dir, tmp_path):
+    model = tiny_model_dir / "best_model.keras"
+    run = tiny_model_dir / "validation_run"
+    out = tmp_path / "card.json"
+    assert main(["--model", str(model), "--run", str(run), "--out", str(out)]) == 0
+    sha = json.loads(out.read_text())["sha256"]
+    store_measurement(str(out), "localisation_sweep", {"rows": []}, sha)
+    store_measurement(str(out), "held_out_evaluation", {"auc": {"any": 0.9}}, sha)
+    before = out.read_text()
+    with pytest.raises(ValueError, match="not the one measured"):
+        store_measurement(str(out), "held_out_evaluation", {"auc": {}}, "0" * 64)
+    with pytest.raises(ValueError, match="unknown card entry"):
+        store_measurement(str(out), "metrics", {}, sha)
+    assert out.read_text() == before
+    with pytest.raises(ValueError, match="cannot read the model card"):
+        card_of_model(str(tmp_path / "missing.json"), sha)
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        card_of_model(str(tmp_path / "broken.json"), sha)
+    # Rebuilding the card of the same file keeps both measurements.
+    assert main(["--model", str(model), "--run", str(run), "--out", str(out)]) == 0
+    card = json.loads(out.read_text())
+    assert card["localisation_sweep"] == {"rows": []}
+    assert card["held_out_evaluation"] == {"auc": {"any": 0.9}}
