@@ -7,9 +7,10 @@ the caption says whether the map's peak falls inside it.
 
 import streamlit as st
 
-from cranioscan import explain, ui_state, ui_text, viewer
+from cranioscan import explain, ui_runner, ui_state, ui_text, viewer
 from cranioscan.labels import CLASSES
 
+ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
 cfg = ui_state.config()
 predictor, model_error = ui_state.predictor(cfg)
 

@@ -5,9 +5,10 @@ import os
 
 import streamlit as st
 
-from cranioscan import ui_state, viewer
+from cranioscan import ui_runner, ui_state, viewer
 from cranioscan.validation_view import display_path
 
+ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
 cfg = ui_state.config()
 predictor, model_error = ui_state.predictor(cfg)
 

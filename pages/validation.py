@@ -10,9 +10,10 @@ import os
 
 import streamlit as st
 
-from cranioscan import ui_state, validation_view as vv, viewer
+from cranioscan import ui_runner, ui_state, validation_view as vv, viewer
 from cranioscan.labels import CLASSES
 
+ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
 cfg = ui_state.config()
 shipped = os.path.normpath(str(cfg.model_path.parent / "validation_run"))
 

@@ -11,11 +11,12 @@ import time
 
 import streamlit as st
 
-from cranioscan import demo, ui_state, viewer
+from cranioscan import demo, ui_runner, ui_state, viewer
 from cranioscan.dicom_io import DicomLoadError
 from cranioscan.labels import CLASSES
 from cranioscan.windowing import PRESETS
 
+ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
 log = logging.getLogger("cranioscan.app")
 
 cfg = ui_state.config()

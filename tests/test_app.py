@@ -508,3 +508,22 @@ def test_training_facts_from_the_card():
     one = dict(viewer.training_facts({"epochs_run": 1, "epoch_minutes_total": 7.2,
                                       "hardware": "jax 0.11.2 on NVIDIA H200"}))
     assert one["Training"] == "1 epoch, 7 minutes on jax 0.11.2 on NVIDIA H200"
+
+
+@pytest.mark.parametrize("page", ["pages/viewer.py", "pages/attention.py", "pages/validation.py",
+                                  "pages/model_card.py"])
+def test_a_bookmarked_page_on_a_fresh_server_still_runs_inside_app_py(app_env, monkeypatch, page):
+    # A fresh server is in Streamlit's pages/ folder mode until a run calls
+    # st.navigation (cranioscan.ui_runner.enter_through_app): without the
+    # page's guard, this first visit would show the page without app.py's
+    # demo-model notice.
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.switch_page(page).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert any("not for clinical use" in str(w.value) for w in at.sidebar.warning)
+    assert any("CranioScan tiny test model" in str(m.value) for m in at.sidebar.markdown)
+    assert PagesManager.uses_pages_directory is False

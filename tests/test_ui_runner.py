@@ -76,3 +76,53 @@ def test_keep_keras_session_leaves_an_unknown_streamlit_alone(monkeypatch):
     monkeypatch.delattr(script_runner, "_clean_problem_modules")
     assert ui_runner.keep_keras_session() is False
     assert not hasattr(script_runner, "_clean_problem_modules")
+
+
+# --------------------------------------------------------- pages run in app.py
+SHELL = ("import streamlit as st\n"
+         "page = st.navigation([st.Page('pages/first.py', default=True),\n"
+         "                      st.Page('pages/second.py')])\n"
+         "st.sidebar.write('shell of app.py')\n"
+         "page.run()\n")
+GUARDED = ("from cranioscan import ui_runner\n"
+           "ui_runner.enter_through_app()\n"
+           "import streamlit as st\n"
+           "st.write('second page')\n")
+
+
+def bookmarked_second_page(tmp_path, monkeypatch, second_page):
+    """AppTest of a fresh server whose first visit is the address of ``pages/second.py``.
+
+    A fresh server is in Streamlit's ``pages/`` folder mode until a run calls
+    ``st.navigation``; the flag is process-wide, so it is set here (and
+    restored afterwards) rather than relying on the order of the tests.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "app.py").write_text(SHELL)
+    (tmp_path / "pages" / "first.py").write_text("import streamlit as st\nst.write('first page')\n")
+    (tmp_path / "pages" / "second.py").write_text(second_page)
+    monkeypatch.setattr(PagesManager, "uses_pages_directory", True)
+    at = AppTest.from_file(str(tmp_path / "app.py"), default_timeout=60)
+    at.switch_page("pages/second.py").run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at, PagesManager
+
+
+def test_a_fresh_server_runs_a_bookmarked_page_without_app_py(tmp_path, monkeypatch):
+    # The behaviour enter_through_app works around; if a Streamlit release
+    # drops the pages/ folder mode, this fails and enter_through_app can go.
+    at, _ = bookmarked_second_page(tmp_path, monkeypatch, "import streamlit as st\n"
+                                                         "st.write('second page')\n")
+    assert [m.value for m in at.markdown] == ["second page"]
+    assert [m.value for m in at.sidebar.markdown] == []
+
+
+def test_enter_through_app_runs_the_bookmarked_page_inside_app_py(tmp_path, monkeypatch):
+    at, pages_manager = bookmarked_second_page(tmp_path, monkeypatch, GUARDED)
+    assert [m.value for m in at.sidebar.markdown] == ["shell of app.py"]
+    assert [m.value for m in at.markdown if m.value.endswith("page")] == ["second page"]
+    assert pages_manager.uses_pages_directory is False
+    # Inside app.py it does nothing.
+    assert ui_runner.enter_through_app() is False
