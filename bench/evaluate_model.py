@@ -21,15 +21,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from cranioscan import evaluation, explain, model_card  # noqa: E402
-from cranioscan.inference import Predictor  # noqa: E402
 from cranioscan.labels import CLASSES, SUBTYPES  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="model/best_model.keras",
-                        help="model file (default: model/best_model.keras)")
+    model_card.add_measurement_arguments(parser)
     parser.add_argument("--studies", type=int, default=24, help="test studies (default: 24)")
     parser.add_argument("--seed", type=int, default=evaluation.TEST_SEED,
                         help=f"first test seed (default: {evaluation.TEST_SEED})")
@@ -38,16 +36,9 @@ def main():
                              "stage 3 for inputs under 256 pixels, else stage 4)")
     parser.add_argument("--method", default="gradcam", choices=explain.METHODS,
                         help="Grad-CAM method (default: gradcam)")
-    parser.add_argument("--card", default=None,
-                        help="model card JSON to store the results in (default: none)")
     args = parser.parse_args()
 
-    predictor = Predictor.load(args.model)
-    if args.card:
-        try:  # fail now, not after the run
-            model_card.card_of_model(args.card, predictor.sha256)
-        except ValueError as exc:
-            parser.error(str(exc))
+    predictor = model_card.load_measured_model(parser, args)
     start = time.perf_counter()
     result = evaluation.evaluate_on_phantoms(
         predictor, n_studies=args.studies, seed=args.seed, layer=args.layer, method=args.method,

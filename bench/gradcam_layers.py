@@ -24,15 +24,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from cranioscan import explain, localisation, model_card  # noqa: E402
 from cranioscan.evaluation import TEST_SEED  # noqa: E402
-from cranioscan.inference import Predictor  # noqa: E402
 from cranioscan.labels import CLASSES  # noqa: E402
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="model/best_model.keras",
-                        help="model file (default: model/best_model.keras)")
+    model_card.add_measurement_arguments(parser)
     parser.add_argument("--studies", type=int, default=48, help="studies (default: 48)")
     parser.add_argument("--seed", type=int, default=localisation.SELECTION_SEED,
                         help=f"first study seed (default: {localisation.SELECTION_SEED})")
@@ -43,19 +41,12 @@ def main():
                              "(default: gradcam)")
     parser.add_argument("--class", dest="class_name", default="any", choices=CLASSES,
                         help="class explained (default: any)")
-    parser.add_argument("--card", default=None,
-                        help="model card JSON to store the results in (default: none)")
     args = parser.parse_args()
 
     if args.seed < TEST_SEED + 1000 and args.seed + args.studies > TEST_SEED:
         print(f"note: seeds {args.seed}-{args.seed + args.studies - 1} overlap the test set "
               f"({TEST_SEED} onward); choices made on them are not tested by evaluate_model.py")
-    predictor = Predictor.load(args.model)
-    if args.card:
-        try:  # fail now, not after the run
-            model_card.card_of_model(args.card, predictor.sha256)
-        except ValueError as exc:
-            parser.error(str(exc))
+    predictor = model_card.load_measured_model(parser, args)
     layers = (args.layers.split(",") if args.layers
               else list(explain.available_layers(predictor).values()))
     methods = args.methods.split(",")

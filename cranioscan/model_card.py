@@ -14,7 +14,8 @@ the comparison of Grad-CAM layers and methods (``store_measurement``);
 rebuilding the card of the same file keeps both.
 """
 
-__all__ = ["MEASURED_KEYS", "build_card", "card_of_model", "store_measurement", "main"]
+__all__ = ["MEASURED_KEYS", "build_card", "card_of_model", "store_measurement",
+           "add_measurement_arguments", "load_measured_model", "main"]
 
 import argparse
 import datetime
@@ -113,6 +114,31 @@ def store_measurement(card_path, key, value, model_sha256):
     card[key] = value
     with open(card_path, "w") as handle:
         json.dump(card, handle, indent=1)
+
+
+def add_measurement_arguments(parser):
+    """``--model`` and ``--card``, the options every measurement script shares."""
+    parser.add_argument("--model", default="model/best_model.keras",
+                        help="model file (default: model/best_model.keras)")
+    parser.add_argument("--card", default=None,
+                        help="model card JSON to store the results in (default: none)")
+
+
+def load_measured_model(parser, args):
+    """The ``Predictor`` of ``args.model``, with ``args.card`` (if given) checked first.
+
+    A card that cannot be read or describes another file stops the script
+    through ``parser.error`` now, not after a run of many minutes.
+    """
+    from .inference import Predictor
+
+    predictor = Predictor.load(args.model)
+    if args.card:
+        try:
+            card_of_model(args.card, predictor.sha256)
+        except ValueError as exc:
+            parser.error(str(exc))
+    return predictor
 
 
 def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phantoms)"):

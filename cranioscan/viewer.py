@@ -257,13 +257,18 @@ def _number(value):
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else np.nan
 
 
+def _percent_interval(ci):
+    """``"60%–87%"`` for a card's ``[low, high]`` fractions; None when it has no usable one."""
+    if isinstance(ci, list) and len(ci) == 2 and all(np.isfinite(_number(v)) for v in ci):
+        return f"{_number(ci[0]):.0%}–{_number(ci[1]):.0%}"
+    return None
+
+
 def _rate_with_interval(cam):
     """``"75% (155/207)"``, with ``"; 95% CI 60–87%"`` when the card gives the interval."""
     text = f"{_number(cam.get('fraction_in_mask')):.0%} ({cam.get('n_in_mask')}/{cam.get('n_slices')}"
-    ci = cam.get("ci95")
-    if isinstance(ci, list) and len(ci) == 2 and all(np.isfinite(_number(v)) for v in ci):
-        text += f"; 95% CI {_number(ci[0]):.0%}–{_number(ci[1]):.0%}"
-    return text + ")"
+    interval = _percent_interval(cam.get("ci95"))
+    return text + (f"; 95% CI {interval})" if interval else ")")
 
 
 def held_out_table(card, classes=CLASSES):
@@ -315,10 +320,10 @@ def localisation_table(card):
     for row in rows:
         if not isinstance(row, dict):
             continue
-        fraction, ci = _number(row.get("fraction_in_mask")), row.get("ci95")
+        fraction, interval = _number(row.get("fraction_in_mask")), _percent_interval(row.get("ci95"))
         text = f"{fraction:.0%}" if np.isfinite(fraction) else "n/a"
-        if isinstance(ci, list) and len(ci) == 2 and all(np.isfinite(_number(v)) for v in ci):
-            text += f" ({_number(ci[0]):.0%}–{_number(ci[1]):.0%})"
+        if interval:
+            text += f" ({interval})"
         places = row.get("places") if isinstance(row.get("places"), dict) else {}
         out.append({"Layer": row.get("layer"),
                     "Method": METHOD_TITLES.get(row.get("method"), row.get("method")),

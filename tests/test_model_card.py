@@ -120,3 +120,24 @@ def test_measurements_land_only_on_the_card_of_the_measured_file(tiny_model_dir,
     card = json.loads(out.read_text())
     assert card["localisation_sweep"] == {"rows": []}
     assert card["held_out_evaluation"] == {"auc": {"any": 0.9}}
+
+
+def test_a_measurement_script_stops_before_its_run_on_the_wrong_card(tiny_model_dir, tmp_path,
+                                                                      capsys):
+    import argparse
+
+    from cranioscan.model_card import add_measurement_arguments, load_measured_model
+
+    parser = argparse.ArgumentParser(prog="measure")
+    add_measurement_arguments(parser)
+    model = str(tiny_model_dir / "best_model.keras")
+    args = parser.parse_args(["--model", model, "--card", str(tiny_model_dir / "model_card.json")])
+    with pytest.raises(SystemExit):  # the fixture card does not carry the file's SHA-256
+        load_measured_model(parser, args)
+    assert "not the one measured" in capsys.readouterr().err
+    out = tmp_path / "card.json"
+    assert main(["--model", model, "--run", str(tiny_model_dir / "validation_run"),
+                 "--out", str(out)]) == 0
+    predictor = load_measured_model(parser, parser.parse_args(["--model", model, "--card", str(out)]))
+    assert predictor.sha256 == json.loads(out.read_text())["sha256"]
+    assert load_measured_model(parser, parser.parse_args(["--model", model])).path == model
