@@ -18,7 +18,9 @@ from cranioscan.phantom import balanced_plan, make_study
 from cranioscan.phantom.stream import StudyStream
 from cranioscan.pipeline import to_uint8
 from cranioscan.preprocess import to_model_input
-from cranioscan.stream_trainer import StreamBatches, TimeBudget, cosine_over_time
+from cranioscan.model import build_model
+from cranioscan.pipeline import make_augmenter
+from cranioscan.stream_trainer import StreamBatches, TimeBudget, cosine_over_time, training_model
 
 from test_train import TINY, _train
 
@@ -101,6 +103,17 @@ def test_time_budget_stops_after_the_batch_that_passes_it():
     assert not patient.model.stop_training and patient.stopped_at is None
 
 
+def test_training_model_is_compiled_on_jax_only():
+    """Keras's random affine layers switch XLA off for the whole model; on JAX they compile."""
+    from keras.src.trainers.trainer import model_supports_jit
+
+    net = build_model(input_size=32, stage=4, d_model=16, depth=1, num_heads=2, mlp_dim=32,
+                      weights=None)
+    assert not model_supports_jit(training_model(net, make_augmenter(0), backend="tensorflow"))
+    assert model_supports_jit(training_model(net, make_augmenter(0), backend="jax"))
+    assert model_supports_jit(training_model(net, None, backend="tensorflow"))
+
+
 def test_train_stream_writes_a_complete_run_folder(tmp_path):
     run = tmp_path / "run"
     result = _train("--data", "phantom", "--stream-minutes", "0.05", "--phantom-studies", "12",
@@ -116,6 +129,7 @@ def test_train_stream_writes_a_complete_run_folder(tmp_path):
     assert config["stream"]["validation_studies"] == 3
     assert config["stream"]["backend"].startswith("tensorflow")
     assert config["stream"]["trained_minutes"] > 0
+    assert config["stream"]["compiled_step"] is False  # TensorFlow: its XLA cannot augment
     history = pd.read_csv(run / "history.csv")
     assert {"lr", "val_auc", "epoch_seconds"} <= set(history.columns)
     split = pd.read_csv(run / "split.csv")
