@@ -10,7 +10,7 @@ that slice's hemorrhage masks dilated by 5 mm, and the peak of each positive
 subtype against that subtype's mask.
 """
 
-__all__ = ["TEST_SEED", "evaluate_on_phantoms"]
+__all__ = ["TEST_SEED", "evaluate_on_phantoms", "phantom_series", "fraction_ci"]
 
 import tempfile
 
@@ -79,7 +79,7 @@ def phantom_series(plan, matrix=512):
         yield study_seed, study, series
 
 
-def _fraction_ci(hits, studies):
+def fraction_ci(hits, studies):
     """Study-level bootstrap 95% interval of a hit rate, as a JSON-ready list (None if empty)."""
     low, high = metrics.bootstrap_fraction_ci(hits, studies)
     return [low, high] if hits else None
@@ -144,7 +144,7 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
     summary = metrics.summarize(labels, probs, groups=np.asarray(groups), n_boot=500)
     gradcam = {name: {"fraction_in_mask": float(np.mean(v)) if v else None,
                       "n_in_mask": int(np.sum(v)), "n_slices": len(v),
-                      "ci95": _fraction_ci(v, hit_studies[name])}
+                      "ci95": fraction_ci(v, hit_studies[name])}
                for name, v in hits.items()}
     gradcam["any"]["by_lesion_area"] = hits_by_area(hits["any"], any_area_mm2)
     return {

@@ -14,10 +14,10 @@ __all__ = ["SELECTION_SEED", "PLACES", "peak_place", "localisation_sweep"]
 
 import numpy as np
 
-from . import explain, metrics
+from . import explain
 from .labels import CLASSES, SUBTYPES
 from .phantom import balanced_plan
-from .evaluation import phantom_series
+from .evaluation import fraction_ci, phantom_series
 
 #: First seed of the phantom studies used to choose a layer or method
 #: (training uses seeds under 100 000, the test set 900 000 onward).
@@ -116,10 +116,9 @@ def localisation_sweep(predictor, layers, methods=("gradcam",), class_name="any"
     for layer, method in combos:
         landed = places[(layer, method)]
         hits = [p == "lesion" for p in landed]
-        low, high = metrics.bootstrap_fraction_ci(hits, groups)
         rows.append({"layer": layer, "method": method,
                      "fraction_in_mask": float(np.mean(hits)) if hits else None,
-                     "ci95": [low, high] if hits else None,
+                     "ci95": fraction_ci(hits, groups),
                      "places": {p: landed.count(p) for p in PLACES}})
     return {"n_studies": len(plan), "first_seed": int(seed), "class": class_name,
             "dilate_mm": float(dilate_mm), "n_slices": len(groups), "rows": rows}
