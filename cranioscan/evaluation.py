@@ -87,7 +87,7 @@ def fraction_ci(hits, studies):
 
 def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
                          layer=None, method="gradcam", dilate_mm=5.0,
-                         max_cam_slices=None, progress=None):
+                         max_cam_slices=None, progress=None, also_methods=()):
     """Score held-out phantom studies and check where Grad-CAM points.
 
     Args:
@@ -100,19 +100,24 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
         dilate_mm: tolerance around the mask for the peak check, mm.
         max_cam_slices: cap on positive slices explained (None: all).
         progress: optional ``progress(done, total)`` per study.
+        also_methods: further methods (``explain.METHODS``) checked on the
+            same slices and layer, e.g. ``("gradcam++",)``.
 
     Returns:
         dict with ``n_studies``, ``n_slices``, ``summary`` (``metrics.summarize``
-        of the slice predictions), ``gradcam`` (``any``: fraction of positive
-        slices whose peak is in the dilated union mask, with counts; per
-        subtype the same against its own mask; each with ``ci95``, a
-        bootstrap interval that resamples studies), ``labels`` and ``probs``.
+        of the slice predictions), ``gradcam`` (for ``method``; ``any``:
+        fraction of positive slices whose peak is in the dilated union mask,
+        with counts; per subtype the same against its own mask; each with
+        ``ci95``, a bootstrap interval that resamples studies),
+        ``by_method`` (the same for ``method`` and each of ``also_methods``,
+        keyed by method), ``labels`` and ``probs``.
     """
     if layer is None:
         layer = explain.default_layer(predictor)
+    methods = [method] + [m for m in also_methods if m != method]
     all_labels, all_probs, groups = [], [], []
-    hits = {name: [] for name in ("any",) + SUBTYPES}
-    hit_studies = {name: [] for name in hits}  # the study seed of each entry of hits
+    hits = {m: {name: [] for name in ("any",) + SUBTYPES} for m in methods}
+    hit_studies = {name: [] for name in ("any",) + SUBTYPES}  # study seed of each entry
     any_area_mm2 = []
     explained = 0
     plan = balanced_plan(n_studies, seed)
@@ -126,30 +131,35 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
                 break
             explained += 1
             union = np.any([study.masks[s][z] for s in SUBTYPES], axis=0)
-            cam = explain.gradcam(predictor, series, int(z), "any", layer=layer, method=method)
-            hits["any"].append(explain.peak_in_mask(cam, union, series.spacing, dilate_mm))
-            hit_studies["any"].append(study_seed)
+            checks = [("any", union)] + [(sub, study.masks[sub][z])
+                                         for j, sub in enumerate(SUBTYPES, start=1)
+                                         if study.labels[z, j]]
             any_area_mm2.append(float(union.sum() * np.prod(series.spacing)))
-            for j, sub in enumerate(SUBTYPES, start=1):
-                if study.labels[z, j]:
-                    cam = explain.gradcam(predictor, series, int(z), sub, layer=layer,
-                                          method=method)
-                    hits[sub].append(explain.peak_in_mask(cam, study.masks[sub][z],
-                                                          series.spacing, dilate_mm))
-                    hit_studies[sub].append(study_seed)
+            for name, mask in checks:
+                hit_studies[name].append(study_seed)
+                for m in methods:
+                    cam = explain.gradcam(predictor, series, int(z), name, layer=layer, method=m)
+                    hits[m][name].append(explain.peak_in_mask(cam, mask, series.spacing,
+                                                              dilate_mm))
         if progress is not None:
             progress(k + 1, len(plan))
     labels = np.concatenate(all_labels)
     probs = np.concatenate(all_probs)
     summary = metrics.summarize(labels, probs, groups=np.asarray(groups), n_boot=500)
-    gradcam = {name: {"fraction_in_mask": float(np.mean(v)) if v else None,
-                      "n_in_mask": int(np.sum(v)), "n_slices": len(v),
-                      "ci95": fraction_ci(v, hit_studies[name])}
-               for name, v in hits.items()}
-    gradcam["any"]["by_lesion_area"] = hits_by_area(hits["any"], any_area_mm2)
+    by_method = {m: _localisation(hits[m], hit_studies, any_area_mm2) for m in methods}
     return {
         "n_studies": len(plan), "first_seed": int(seed), "matrix": int(matrix),
         "n_slices": int(len(labels)), "layer": layer, "method": method,
-        "dilate_mm": float(dilate_mm), "summary": summary, "gradcam": gradcam,
-        "labels": labels, "probs": probs, "classes": list(CLASSES),
+        "dilate_mm": float(dilate_mm), "summary": summary, "gradcam": by_method[method],
+        "by_method": by_method, "labels": labels, "probs": probs, "classes": list(CLASSES),
     }
+
+
+def _localisation(hits, hit_studies, any_area_mm2):
+    """Per class: fraction of peaks in the mask, counts, study-level interval."""
+    result = {name: {"fraction_in_mask": float(np.mean(v)) if v else None,
+                     "n_in_mask": int(np.sum(v)), "n_slices": len(v),
+                     "ci95": fraction_ci(v, hit_studies[name])}
+              for name, v in hits.items()}
+    result["any"]["by_lesion_area"] = hits_by_area(hits["any"], any_area_mm2)
+    return result

@@ -12,7 +12,8 @@ def test_evaluate_on_phantoms_is_consistent(tiny_model_dir):
     predictor = Predictor.load(tiny_model_dir / "best_model.keras")
     calls = []
     result = evaluate_on_phantoms(predictor, n_studies=3, seed=424242, matrix=64,
-                                  max_cam_slices=4, progress=lambda d, t: calls.append((d, t)))
+                                  max_cam_slices=4, progress=lambda d, t: calls.append((d, t)),
+                                  also_methods=("gradcam++", "gradcam"))
     assert calls[-1] == (3, 3)
     labels, probs = result["labels"], result["probs"]
     assert labels.shape == probs.shape and labels.shape[1] == len(CLASSES)
@@ -36,6 +37,12 @@ def test_evaluate_on_phantoms_is_consistent(tiny_model_dir):
     assert sum(b["n_slices"] for b in bins) == 4
     assert sum(b["n_in_mask"] for b in bins) == cam["any"]["n_in_mask"]
     assert result["layer"] == explain.default_layer(predictor) == "conv3_block4_out"
+    # Other methods are checked on the same slices; the main one is not repeated.
+    assert list(result["by_method"]) == ["gradcam", "gradcam++"]
+    assert result["by_method"]["gradcam"] is cam
+    plus = result["by_method"]["gradcam++"]
+    assert {s: plus[s]["n_slices"] for s in plus} == {s: cam[s]["n_slices"] for s in cam}
+    assert sum(b["n_slices"] for b in plus["any"]["by_lesion_area"]) == 4
 
 
 def test_hits_by_area_bins_by_lesion_size():
