@@ -83,7 +83,8 @@ with columns[3], st.spinner("Attention rollout…"):
 st.subheader("One method across ResNet stages")
 st.caption(ui_text.STAGE_NOTE)
 method = st.selectbox("Method", explain.METHODS, key="att_stage_method", persist_state="session",
-                      format_func=ui_text.METHOD_TITLES.get)
+                      format_func=ui_text.METHOD_TITLES.get,
+                      index=explain.METHODS.index(viewer.OVERLAY_METHOD))
 layers = explain.available_layers(predictor)
 for column, (label, layer) in zip(st.columns(max(len(layers), 4)), layers.items()):
     with column, st.spinner(f"{label}…"):

@@ -161,7 +161,8 @@ def slice_view(case, probs, thresholds):
                 cam_class = c1.selectbox("Finding", CLASSES, key="cam_class",
                                          persist_state="session", format_func=viewer.CLASS_LABELS.get)
                 method = c2.selectbox("Method", explain.METHODS, key="cam_method",
-                                      persist_state="session", format_func=METHOD_LABELS.get)
+                                      persist_state="session", format_func=METHOD_LABELS.get,
+                                      index=explain.METHODS.index(viewer.OVERLAY_METHOD))
                 c3, c4 = st.columns(2)
                 names = list(layers.values())
                 layer_label = c3.selectbox(
@@ -186,7 +187,7 @@ def slice_view(case, probs, thresholds):
                 column_config={
                     "Probability": st.column_config.ProgressColumn(
                         "Probability", min_value=0.0, max_value=1.0, format="%.2f"),
-                    "Threshold": st.column_config.NumberColumn("Thr.", format="%.2f", width="small",
+                    "Threshold": st.column_config.NumberColumn("Thr.", format="%.3f", width="small",
                                                                help="Operating threshold (model card)"),
                     "Flag": st.column_config.TextColumn("", width="small"),
                 })

@@ -156,6 +156,14 @@ def test_model_notice_and_card_table():
     held["held_out_evaluation"]["gradcam_peak_in_mask"]["any"]["ci95"] = [0.7, 0.95]
     table = viewer.held_out_table(held).set_index("Finding")
     assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40; 95% CI 70%–95%)"
+    # Other methods measured on the same slices get a column each.
+    held["held_out_evaluation"]["peak_in_mask_by_method"] = {
+        "gradcam": {"any": {"fraction_in_mask": 0.1, "n_in_mask": 4, "n_slices": 40}},
+        "gradcam++": {"any": {"fraction_in_mask": 0.95, "n_in_mask": 38, "n_slices": 40}}}
+    table = viewer.held_out_table(held).set_index("Finding")
+    assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40; 95% CI 70%–95%)"
+    assert table.loc["Any hemorrhage", "Grad-CAM++ peak in lesion"] == "95% (38/40)"
+    assert table.loc["Subdural", "Grad-CAM++ peak in lesion"] == "n/a"
 
 
 def test_config_from_env(tmp_path):
@@ -308,12 +316,12 @@ def test_viewer_gradcam_overlay_truth_and_metadata(app):
     url = image_url(at)
     at.toggle(key="cam_on").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
-    assert at.selectbox(key="cam_method").value == "gradcam"
+    assert at.selectbox(key="cam_method").value == viewer.OVERLAY_METHOD == "gradcam++"
     # The 64-pixel test model: no stage has 14 cells across, so the finest one.
     assert "conv3_block4_out" in at.selectbox(key="cam_layer").value
     assert image_url(at) != url
     cam_url = image_url(at)
-    at.selectbox(key="cam_method").set_value("gradcam++").run()
+    at.selectbox(key="cam_method").set_value("gradcam").run()
     assert image_url(at) != cam_url
     at.toggle(key="cam_on").set_value(False).run()
     assert image_url(at) == url  # back to the plain slice
@@ -416,6 +424,9 @@ def test_attention_page_maps_and_ground_truth(app):
     for title in ("Grad-CAM", "Grad-CAM++", "Score-CAM", "Attention rollout"):
         assert any(c.startswith(title + " ·") for c in captions), captions
     assert sum("stage" in c for c in captions) == 2  # stage 3 and stage 4
+    # The row of stages opens on the viewer's overlay method.
+    assert at.selectbox(key="att_stage_method").value == viewer.OVERLAY_METHOD
+    assert sum(c.startswith("Grad-CAM++, stage") for c in captions) == 2
     assert all("peak inside the lesion" in c or "peak outside the lesion" in c for c in captions)
     notes = texts(at, "caption")
     assert any(n.startswith("Grad-CAM asks") for n in notes)
