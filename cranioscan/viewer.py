@@ -288,8 +288,8 @@ def held_out_table(card, classes=CLASSES):
         ``Positive slices`` and, per explanation method measured, ``<method>
         peak in lesion`` (fraction of positive slices, with counts and, where
         the card has it, the study-level 95% interval): the card's
-        ``gradcam_peak_in_mask`` first, then the other methods of
-        ``peak_in_mask_by_method``; empty when the card has no such entry.
+        ``gradcam_peak_in_mask`` first, then those of
+        ``peak_in_mask_other_methods``; empty when the card has no such entry.
     """
     block = (card or {}).get("held_out_evaluation")
     if not isinstance(block, dict):
@@ -300,7 +300,7 @@ def held_out_table(card, classes=CLASSES):
         block.get("gradcam_peak_in_mask"), dict) else {}
     main_method = main.get("method", "gradcam")
     by_method = {main_method: main}
-    others = block.get("peak_in_mask_by_method")
+    others = block.get("peak_in_mask_other_methods")
     if isinstance(others, dict):
         by_method.update({m: v for m, v in others.items()
                           if m != main_method and isinstance(v, dict)})

@@ -157,7 +157,7 @@ def test_model_notice_and_card_table():
     table = viewer.held_out_table(held).set_index("Finding")
     assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40; 95% CI 70%–95%)"
     # Other methods measured on the same slices get a column each.
-    held["held_out_evaluation"]["peak_in_mask_by_method"] = {
+    held["held_out_evaluation"]["peak_in_mask_other_methods"] = {
         "gradcam": {"any": {"fraction_in_mask": 0.1, "n_in_mask": 4, "n_slices": 40}},
         "gradcam++": {"any": {"fraction_in_mask": 0.95, "n_in_mask": 38, "n_slices": 40}}}
     table = viewer.held_out_table(held).set_index("Finding")
