@@ -19,10 +19,13 @@ def parse_args(argv=None):
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 
     data = parser.add_argument_group("data")
-    data.add_argument("--data", choices=("phantom", "rsna"), required=True,
-                      help="synthetic phantoms generated on the fly, or an RSNA-layout folder")
+    data.add_argument("--data", choices=("phantom", "rsna", "ctich"), required=True,
+                      help="synthetic phantoms generated on the fly, an RSNA-layout folder, or "
+                           "a PhysioNet CT-ICH folder (real patients, brain/bone JPGs; mixed "
+                           "with --phantom-studies phantoms at --phantom-share)")
     data.add_argument("--data-dir", default=None,
-                      help="RSNA layout: folder with stage_2_train.csv and the .dcm files "
+                      help="RSNA layout: folder with stage_2_train.csv and the .dcm files; "
+                           "ctich: folder with labels.csv and <patient>/brain|bone/<slice>.jpg "
                            "(default: none)")
     data.add_argument("--labels", default=None,
                       help="labels CSV if not <data-dir>/stage_2_train.csv (default: none)")
@@ -36,6 +39,24 @@ def parse_args(argv=None):
                       help="slices per phantom study (default: the generator's 24-40)")
     data.add_argument("--phantom-matrix", type=int, default=256,
                       help="phantom matrix; the field of view stays the same (default: 256)")
+    data.add_argument("--phantom-share", type=float, default=None,
+                      help="ctich: fraction of training draws taken from the phantoms, in "
+                           "[0, 1) (default: none, in proportion to their slice count)")
+    data.add_argument("--phantom-jpeg", type=float, default=0.5,
+                      help="ctich: fraction of phantom studies put through CT-ICH's "
+                           "window-JPEG-rebuild path, so JPEG artefacts do not mark real "
+                           "slices (default: 0.5)")
+    data.add_argument("--holdout", type=int, nargs="*", default=(),
+                      help="ctich: patient numbers kept out of training and cross-validation "
+                           "(the demo cases); without --cv-folds they form the validation "
+                           "split (default: none)")
+    data.add_argument("--cv-folds", type=int, default=None,
+                      help="ctich: patient-level K-fold cross-validation, stratified by the "
+                           "subtypes each patient has; validate on --fold (default: off)")
+    data.add_argument("--fold", type=int, default=0,
+                      help="fold to validate on, 0..K-1 (default: 0)")
+    data.add_argument("--fold-seed", type=int, default=0,
+                      help="seed of the fold assignment (default: 0)")
     data.add_argument("--cache-dir", default=None,
                       help="preprocessed slice cache (default: <out>/cache)")
     data.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -60,6 +81,9 @@ def parse_args(argv=None):
                        help="start from the weights of a saved .keras model of the same "
                             "architecture, e.g. to continue training a shipped model; its input "
                             "size may differ (the position embedding is resized) (default: none)")
+    model.add_argument("--freeze-through", default=None, metavar="LAYER",
+                       help="keep the weights of every layer up to this one fixed, e.g. "
+                            "conv3_block4_out with --init-from (default: train all)")
     model.add_argument("--weights", default=None,
                        help="ResNet50 weights: a .h5 file or 'imagenet' if available "
                             "offline (default: random init)")
@@ -77,7 +101,8 @@ def parse_args(argv=None):
     train.add_argument("--weight-decay", type=float, default=1e-4,
                        help="AdamW weight decay (default: 1e-4)")
     train.add_argument("--monitor", default="val_auc",
-                       help="validation metric that picks the best epoch (default: val_auc)")
+                       help="validation metric that picks the best epoch, or 'last' to keep "
+                            "the last epoch (cross-validation folds) (default: val_auc)")
     train.add_argument("--monitor-mode", choices=("max", "min"), default="max",
                        help="whether --monitor is better high or low (default: max)")
     train.add_argument("--class-balance", type=float, default=0.0, metavar="POWER",
@@ -92,6 +117,12 @@ def parse_args(argv=None):
                        help="max shift, fraction of the side (default: 0.1)")
     train.add_argument("--brightness", type=float, default=0.1,
                        help="max brightness change on the [0, 1] scale (default: 0.1)")
+    train.add_argument("--noise", type=float, default=0.0,
+                       help="Gaussian noise std on the [0, 1] scale (default: 0)")
+    train.add_argument("--sharpness", type=float, default=0.0,
+                       help="random blur-to-sharpen factor, 0-1 (default: 0)")
+    train.add_argument("--contrast", type=float, default=0.0,
+                       help="max contrast change, fraction (default: 0)")
     train.add_argument("--seed", type=int, default=0, help="global seed (default: 0)")
     train.add_argument("--bootstrap", type=int, default=1000,
                        help="bootstrap resamples for AUC intervals (default: 1000)")

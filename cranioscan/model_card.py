@@ -14,7 +14,8 @@ the comparison of Grad-CAM layers and methods (``store_measurement``);
 rebuilding the card of the same file keeps both.
 """
 
-__all__ = ["MEASURED_KEYS", "build_card", "card_of_model", "store_measurement",
+__all__ = ["MEASURED_KEYS", "PHANTOM_MODEL_NAME", "REAL_MODEL_NAME", "train_command",
+           "build_card", "build_real_card", "card_of_model", "store_measurement",
            "add_measurement_arguments", "load_measured_model", "main"]
 
 import argparse
@@ -28,16 +29,19 @@ from .labels import CLASSES
 from .reports import INIT_FROM_FILE
 
 
-def _command(config):
+def train_command(config):
     """The ``train.py`` command line that reproduces a run's config."""
     backend = (config.get("stream") or {}).get("backend", "")
     parts = ["KERAS_BACKEND=jax"] if backend.startswith("jax") else []
     parts += ["python", "train.py"]
     for key, value in sorted(config.items()):
         flag = "--" + key.replace("_", "-")
-        if value is None or value is False or isinstance(value, dict):
+        if value is None or value is False or isinstance(value, dict) or value in ([], ()):
             continue  # unset flags, and facts the run recorded (e.g. "stream")
-        parts += [flag] if value is True else [flag, str(value)]
+        if isinstance(value, (list, tuple)):
+            parts += [flag] + [str(v) for v in value]
+        else:
+            parts += [flag] if value is True else [flag, str(value)]
     return " ".join(parts)
 
 
@@ -70,7 +74,11 @@ def _phantom_data(config):
 
 #: Entries that scripts measure on the model after the card is built; a card
 #: rebuilt for the same file (same SHA-256) keeps them.
-MEASURED_KEYS = ("held_out_evaluation", "localisation_sweep")
+MEASURED_KEYS = ("held_out_evaluation", "localisation_sweep", "source_check")
+
+#: Default names of the two kinds of model.
+PHANTOM_MODEL_NAME = "CranioScan demo model (synthetic phantoms)"
+REAL_MODEL_NAME = "CranioScan research model (CT-ICH real patients + phantoms)"
 
 
 def card_of_model(card_path, model_sha256):
@@ -141,7 +149,7 @@ def load_measured_model(parser, args):
     return predictor
 
 
-def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phantoms)"):
+def build_card(model_path, run_dir, name=PHANTOM_MODEL_NAME):
     """Assemble the card dict for ``model_path`` trained in ``run_dir``."""
     from .reports import load_run
 
@@ -180,7 +188,7 @@ def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phant
         "trained_on": (_phantom_data(config) if synthetic else
                        f"RSNA 2019 Intracranial Hemorrhage data ({config.get('data_dir')})"),
         "training": {
-            "command": _command(config),
+            "command": train_command(config),
             "epochs_run": int(len(history)),
             "epoch_minutes_total": (round(float(history["epoch_seconds"].sum()) / 60.0, 1)
                                     if "epoch_seconds" in history else None),
@@ -222,16 +230,118 @@ def build_card(model_path, run_dir, name="CranioScan demo model (synthetic phant
     return card
 
 
+def _subtype_patients(labels_csv, patients):
+    """Patients (of ``patients``) with each subtype, and positive slices, from labels.csv."""
+    import pandas as pd
+
+    frame = pd.read_csv(labels_csv)
+    frame = frame[frame["patient"].isin(patients)]
+    by_patient = frame.groupby("patient")[list(CLASSES)].max()
+    return {c: {"patients": int(by_patient[c].sum()), "slices": int(frame[c].sum())}
+            for c in CLASSES}
+
+
+def build_real_card(model_path, run_dir, cv_dir, name=REAL_MODEL_NAME):
+    """Card of a model trained by ``train.py --data ctich``, with its cross-validation.
+
+    ``run_dir`` is the final fit (its config names the CT-ICH folder and the
+    held-out demo patients); ``cv_dir`` the out-of-fold run folder written
+    by ``python -m cranioscan.crossval``, whose metrics, calibration and
+    operating thresholds the card records (the validation page shows it).
+    """
+    from .calibration import CALIBRATION_FILE
+    from .ctich import CREDIT, load_ctich
+
+    card = build_card(model_path, run_dir, name)
+    config = _read(os.path.join(run_dir, "config.json"))
+    cv_metrics = _read(os.path.join(cv_dir, "metrics.json"))
+    fitted = _read(os.path.join(cv_dir, CALIBRATION_FILE))
+    folds = _read(os.path.join(cv_dir, "folds.json"))
+    everyone = sorted({int(p[5:]) for p in load_ctich(config["data_dir"]).ids["patient"]})
+    held_out = sorted(int(p) for p in config.get("holdout") or ())
+    trained = [p for p in everyone if p not in held_out]
+    counts = _subtype_patients(os.path.join(config["data_dir"], "labels.csv"), trained)
+    card["synthetic"] = False
+    card["trained_on"] = (
+        f"{len(trained)} real head CTs of patients with traumatic brain injury (PhysioNet "
+        f"CT-ICH, HU rebuilt from brain/bone JPG windows) plus {config.get('phantom_studies')} "
+        f"synthetic phantom studies ({config.get('phantom_share'):.0%} of the drawn slices); "
+        "continued from the phantom-trained model under training.initialised_from")
+    card["data"] = {
+        "credit": CREDIT, "licence": "CC BY 4.0",
+        "real_patients_trained": len(trained), "real_patients_cross_validated": len(everyone),
+        "held_out_patients": held_out,
+        "held_out_note": "kept out of the final fit; the dashboard's real demo cases "
+                         "(they are in the cross-validation like every patient)",
+        "per_class": counts,
+        "cohort_note": "traumatic brain injury; epidural-heavy, few subarachnoid and "
+                       "intraventricular cases; one public dataset, one JPG export",
+    }
+    per_class = cv_metrics["classes"]
+    card["metrics"] = {c: {k: per_class[c].get(k) for k in
+                           ("auc", "auc_ci_low", "auc_ci_high", "sensitivity", "specificity",
+                            "threshold", "n_pos", "n_neg")} for c in CLASSES}
+    card["metrics_note"] = (
+        f"slice level, out of fold: patient-level {len(folds)}-fold cross-validation on all "
+        f"{len(everyone)} CT-ICH patients (each fold's model never saw the patients it "
+        "scored); 95% intervals from a patient bootstrap; sensitivity and specificity at the "
+        "operating thresholds, chosen on these same predictions (optimistic)")
+    card["rsna_weighted_log_loss"] = cv_metrics.get("rsna_weighted_log_loss")
+    card["cross_validation"] = {
+        "patient_level_any": cv_metrics.get("patient_level", {}).get("any"),
+        "expected_calibration_error": fitted["ece"],
+        "folds": [{k: f[k] for k in ("fold", "fold_seed", "seed", "command", "patients")}
+                  for f in folds],
+        "merge_command": f"python -m cranioscan.crossval {' '.join(f['run'] for f in folds)} "
+                         f"--out {cv_dir}",
+    }
+    card["calibration"] = {"method": fitted["method"], "classes": fitted["classes"],
+                           "fitted_on": "out-of-fold predictions of the cross-validation "
+                                        "(the final model is trained by the same recipe)"}
+    card["thresholds"] = fitted["thresholds"]
+    card["threshold_rules"] = {"any": "highest threshold with sensitivity >= 0.90 out of fold",
+                               "subtypes": "Youden point out of fold"}
+    card["validation_run"] = os.path.basename(os.path.normpath(cv_dir))
+    card["intended_use"] = (
+        "Research and teaching: exploring how a ResNet50 + Transformer hemorrhage classifier "
+        "trained on a small public set of real head CTs behaves, and where its attention maps "
+        "point. Not a medical device.")
+    card["limitations"] = [
+        f"Trained on {len(trained)} patients of one public TBI dataset whose images are JPG "
+        "exports; not validated on other scanners, protocols, populations or on DICOM from "
+        "a clinical PACS.",
+        "Not for clinical use: do not use it to diagnose, triage or exclude hemorrhage.",
+        "Few subarachnoid and intraventricular examples: their figures rest on a handful of "
+        "patients.",
+        f"Trained on 2 CPU cores at {config.get('input_size')} px with the ResNet stages up to "
+        f"{config.get('freeze_through')} frozen (from the phantom model).",
+    ]
+    return card
+
+
+def _read(path):
+    with open(path) as handle:
+        return json.load(handle)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="the .keras file")
     parser.add_argument("--run", required=True, help="its validation run folder")
     parser.add_argument("--out", required=True, help="model_card.json to write")
-    parser.add_argument("--name", default="CranioScan demo model (synthetic phantoms)",
-                        help="model name (default: %(default)s)")
+    parser.add_argument("--cv", default=None,
+                        help="out-of-fold run folder of a --data ctich model's cross-validation "
+                             "(python -m cranioscan.crossval): its metrics, calibration and "
+                             "thresholds go on the card (default: none)")
+    parser.add_argument("--name", default=None,
+                        help=f"model name (default: {PHANTOM_MODEL_NAME!r}, or "
+                             f"{REAL_MODEL_NAME!r} with --cv)")
     args = parser.parse_args(argv)
-    card = build_card(args.model, args.run, args.name)
+    if args.cv:
+        card = build_real_card(args.model, args.run, args.cv, args.name or REAL_MODEL_NAME)
+    else:
+        card = build_card(args.model, args.run, args.name or PHANTOM_MODEL_NAME)
     if os.path.isfile(args.out):  # keep what was measured on the same file
         with open(args.out) as handle:
             previous = json.load(handle)

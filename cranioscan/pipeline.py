@@ -193,13 +193,20 @@ def fill_cache(cache, paths, workers=1, chunk=64, progress=None):
     return failures
 
 
-def make_augmenter(seed=0, rotation_deg=10.0, zoom=0.1, shift=0.1, brightness=0.1, flip=True):
+def make_augmenter(seed=0, rotation_deg=10.0, zoom=0.1, shift=0.1, brightness=0.1, flip=True,
+                   noise=0.0, sharpness=0.0, contrast=0.0):
     """Keras preprocessing layers for training batches (identity at inference).
 
     Rotation ±``rotation_deg`` degrees, zoom ±``zoom`` (fraction), horizontal
     and vertical shifts ±``shift`` (fraction of the side), brightness
     ±``brightness`` (on the [0, 1] scale) and left-right flips. Empty space
     is filled with 0, which is air in all three windows.
+
+    Against shortcuts between sources that differ in texture (JPEG-rebuilt
+    real slices, clean phantoms, DICOM): ``sharpness`` (random blur to
+    sharpening, ``keras.layers.RandomSharpness`` factor), ``contrast``
+    (±fraction) and additive Gaussian ``noise`` (standard deviation on the
+    [0, 1] scale); each 0 leaves it out.
 
     Returns:
         ``keras.Sequential`` taking and returning float ``(b, h, w, 3)`` in [0, 1].
@@ -221,6 +228,14 @@ def make_augmenter(seed=0, rotation_deg=10.0, zoom=0.1, shift=0.1, brightness=0.
     if brightness:
         layers.append(keras.layers.RandomBrightness(brightness, value_range=(0.0, 1.0),
                                                     seed=seed + 4))
+    if sharpness:
+        layers.append(keras.layers.RandomSharpness(sharpness, value_range=(0.0, 1.0),
+                                                   seed=seed + 5))
+    if contrast:
+        layers.append(keras.layers.RandomContrast(contrast, value_range=(0.0, 1.0),
+                                                  seed=seed + 6))
+    if noise:
+        layers.append(keras.layers.GaussianNoise(noise, seed=seed + 7))
     return keras.Sequential(layers, name="augmentation")
 
 

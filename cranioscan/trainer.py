@@ -7,7 +7,8 @@ reports. Each step calls the module that owns it.
 """
 
 __all__ = ["DataError", "run", "prepare_data", "PreparedData", "write_config", "record_init_from",
-           "class_balance_line", "build_network", "make_augmenter", "report_best_model"]
+           "class_balance_line", "build_network", "freeze_through", "make_augmenter",
+           "report_best_model"]
 
 import dataclasses
 import functools
@@ -126,18 +127,59 @@ def _progress(label):
     return update
 
 
-def prepare_data(config):
-    """Load or generate the data, fill the cache, split by patient or study."""
-    if config["data"] == "phantom":
-        ids, cache, lines = _phantom_table(config)
-    else:
-        ids, cache, lines = _rsna_table(config)
+def _ctich_table(config):
+    from .mixed_data import build_mixed_cache
+
+    if not config.get("data_dir"):
+        raise DataError("--data ctich needs --data-dir (the CT-ICH folder with labels.csv)")
+    try:
+        return build_mixed_cache(config)
+    except (FileNotFoundError, ValueError) as exc:
+        raise DataError(str(exc)) from exc
+
+
+def _split(config, ids, cache):
+    """Training and validation rows: random by group, or one fold of real patients.
+
+    With ``cv_folds``, validation is fold ``fold`` of the real (CT-ICH)
+    patients (``crossval.patient_folds``) and training the other folds plus
+    every phantom; ``holdout`` patients are in neither.
+    """
     from .datasets import split_by_group
 
-    usable = np.flatnonzero(np.asarray(cache.done))
-    groups = ids[config["split_by"]].to_numpy()
-    try:
+    holdout = {f"CTICH{int(p):03d}" for p in config.get("holdout") or ()}
+    kept = ~ids["patient"].isin(holdout).to_numpy()
+    if not config.get("cv_folds"):
+        groups = ids[config["split_by"]].to_numpy()
         train_rows, val_rows = split_by_group(groups, config["val_fraction"], config["split_seed"])
+        if holdout:  # the held-out patients become the whole validation split
+            train_rows, val_rows = np.flatnonzero(kept), np.flatnonzero(~kept)
+        return train_rows, val_rows
+    from .crossval import patient_folds
+
+    if "source" not in ids.columns:
+        raise DataError("--cv-folds needs --data ctich")
+    real = (ids["source"] == "ctich").to_numpy() & kept
+    folds = patient_folds(ids["patient"].to_numpy()[real], cache.labels[real],
+                          config["cv_folds"], config["fold_seed"])
+    if not 0 <= config["fold"] < config["cv_folds"]:
+        raise DataError(f"--fold must be in 0..{config['cv_folds'] - 1}, got {config['fold']}")
+    in_fold = np.array([folds.get(p, -1) == config["fold"] for p in ids["patient"]])
+    return np.flatnonzero(kept & ~in_fold), np.flatnonzero(kept & in_fold)
+
+
+def prepare_data(config):
+    """Load or generate the data, fill the cache, split by patient or study (or fold)."""
+    if config["data"] == "phantom":
+        ids, cache, lines = _phantom_table(config)
+    elif config["data"] == "ctich":
+        ids, cache, lines = _ctich_table(config)
+    else:
+        ids, cache, lines = _rsna_table(config)
+
+    usable = np.flatnonzero(np.asarray(cache.done))
+    try:
+        train_rows, val_rows = _split(config, ids, cache)
     except ValueError as exc:
         raise DataError(str(exc)) from exc
     train_rows = np.intersect1d(train_rows, usable)
@@ -163,11 +205,23 @@ def _class_balance(config, data):
     of the drawn training slices, before and after balancing.
     """
     power = config.get("class_balance") or 0.0
-    if power <= 0:
+    share = config.get("phantom_share")
+    mixing = share is not None and "source" in data.ids.columns
+    if power <= 0 and not mixing:
         return None, None
     labels = data.cache.labels[data.train_rows]
-    weights = pipeline.class_balance_weights(labels, power)
-    data.report_lines.append(class_balance_line(labels, weights, power))
+    weights = np.ones(len(labels))
+    if power > 0:
+        weights = pipeline.class_balance_weights(labels, power)
+        data.report_lines.append(class_balance_line(labels, weights, power))
+    if mixing:
+        from .mixed_data import source_share_weights
+
+        sources = data.ids["source"].to_numpy()[data.train_rows]
+        weights = source_share_weights(sources, share, weights)
+        drawn = weights[np.char.startswith(sources.astype(str), "phantom")].sum() / weights.sum()
+        data.report_lines.append(f"phantom share of drawn training slices: {drawn:.1%} "
+                                 f"(--phantom-share {share:g})")
     return weights, pipeline.prior_shift_offsets(labels, weights)
 
 
@@ -238,7 +292,28 @@ def build_network(config):
         dropout=config["dropout"], weights=config["weights"])
     if config.get("init_from"):
         model_lib.transfer_weights(model_lib.load_model(config["init_from"]), net)
+    if config.get("freeze_through"):
+        freeze_through(net, config["freeze_through"])
     return net
+
+
+def freeze_through(net, layer_name):
+    """Make ``net``'s layers up to and including ``layer_name`` untrainable.
+
+    Frozen batch-normalisation layers run in inference mode (Keras 3), so
+    their statistics stay those of the starting weights. Returns the number
+    of layers frozen.
+
+    Raises:
+        DataError: ``net`` has no layer of that name.
+    """
+    names = [layer.name for layer in net.layers]
+    if layer_name not in names:
+        raise DataError(f"--freeze-through: the model has no layer {layer_name!r}")
+    stop = names.index(layer_name)
+    for layer in net.layers[:stop + 1]:
+        layer.trainable = False
+    return stop + 1
 
 
 def make_augmenter(config):
@@ -246,7 +321,10 @@ def make_augmenter(config):
     if config["no_augment"]:
         return None
     return pipeline.make_augmenter(config["seed"], config["rotation"], config["zoom"],
-                                   config["shift"], config["brightness"])
+                                   config["shift"], config["brightness"],
+                                   noise=config.get("noise", 0.0),
+                                   sharpness=config.get("sharpness", 0.0),
+                                   contrast=config.get("contrast", 0.0))
 
 
 def run(config):

@@ -10,6 +10,7 @@ __all__ = [
     "STRATEGIES",
     "make_strategy",
     "set_precision",
+    "LAST_EPOCH",
     "BestModelSaver",
     "EpochProgressLog",
 ]
@@ -24,6 +25,10 @@ import keras
 #: ``--strategy`` choices: one device, all local GPUs, or several workers
 #: described by the ``TF_CONFIG`` environment variable.
 STRATEGIES = ("default", "mirrored", "multiworker")
+
+#: ``--monitor`` value that keeps the last epoch instead of the best one (for
+#: cross-validation folds, whose validation patients must not pick the epoch).
+LAST_EPOCH = "last"
 
 
 def make_strategy(name="default"):
@@ -66,7 +71,8 @@ class BestModelSaver(keras.callbacks.Callback):
 
     Args:
         path: ``.keras`` file to write.
-        monitor: name of the logged metric, e.g. ``"val_auc"`` or ``"val_loss"``.
+        monitor: name of the logged metric, e.g. ``"val_auc"`` or ``"val_loss"``;
+            ``LAST_EPOCH`` keeps every newest epoch (use with mode ``"max"``).
         mode: ``"max"`` or ``"min"``.
         save_fn: callable ``(model, path)``.
     """
@@ -89,6 +95,8 @@ class BestModelSaver(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
+        if self.monitor == LAST_EPOCH:
+            value = float(epoch + 1)  # every epoch is the newest: keep the last
         if value is None:
             raise KeyError(f"metric {self.monitor!r} not in the logs "
                            f"({', '.join(sorted(logs or {}))}); pick one with --monitor")
