@@ -180,7 +180,11 @@ class Predictor:
         input_size: side ``s`` of the square model input, pixels.
         card: the ``model_card.json`` beside the file as a dict ({} if none).
         thresholds: dict class -> float, from the argument, else the card's
-            ``thresholds``, else 0.5.
+            ``thresholds``, else 0.5 (on the calibrated scale when the card
+            has a calibration).
+        calibration: the card's ``calibration`` (per-class Platt scaling,
+            :mod:`cranioscan.calibration`) that every probability this
+            predictor returns has been through, or None.
         sha256: hex SHA-256 of the model file (computed on first use; None
             for a model in memory).
     """
@@ -204,6 +208,12 @@ class Predictor:
         if thresholds is None:
             thresholds = self.card.get("thresholds")
         self.thresholds = resolve_thresholds(thresholds, self.classes)
+        self.calibration = self.card.get("calibration") or None
+        if self.calibration is not None:
+            from .calibration import apply_calibration
+
+            apply_calibration(np.full((1, len(self.classes)), 0.5), self.calibration,
+                              self.classes)  # a broken entry fails here, not mid-series
         self._sha256 = None
         self._forward = None
         self._lock = threading.Lock()
@@ -245,7 +255,7 @@ class Predictor:
                 f"one output of {len(CLASSES)} probabilities.")
         try:
             return cls(model, path=path, thresholds=thresholds, card=card)
-        except ValueError as exc:
+        except (ValueError, KeyError, TypeError) as exc:
             raise ModelLoadError(f"The model {path} cannot be used: {exc}.") from None
 
     @property
@@ -301,10 +311,18 @@ class Predictor:
         forward = self._forward_fn()
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            out[start:stop] = forward(x[start:stop]).numpy()
+            out[start:stop] = self._calibrated(forward(x[start:stop]).numpy())
             if progress is not None:
                 progress(stop, n)
         return out
+
+    def _calibrated(self, probs):
+        """The card's calibration applied to raw model probabilities ``(b, 6)``."""
+        if self.calibration is None:
+            return probs
+        from .calibration import apply_calibration
+
+        return apply_calibration(probs, self.calibration, self.classes)
 
     def prepare(self, hu_slices):
         """Model input for HU slices: ``to_model_input(hu, input_size)``."""
@@ -341,7 +359,7 @@ class Predictor:
         forward = self._forward_fn()
         for start in range(0, n, batch_size):
             stop = min(start + batch_size, n)
-            out[start:stop] = forward(self.prepare(hu[start:stop])).numpy()
+            out[start:stop] = self._calibrated(forward(self.prepare(hu[start:stop])).numpy())
             if progress is not None:
                 progress(stop, n)
         return out

@@ -13,6 +13,7 @@ __all__ = [
     "write_val_predictions",
     "read_val_predictions",
     "write_reports",
+    "plot_reliability",
     "load_run",
     "find_runs",
 ]
@@ -92,11 +93,14 @@ def _plot_curves(curves, x_key, y_key, x_label, y_label, title, path, diagonal):
     plt.close(fig)
 
 
-def write_reports(run_dir, n_boot=1000, seed=0, threshold_method="youden", title=""):
+def write_reports(run_dir, n_boot=1000, seed=0, threshold_method="youden", title="",
+                  thresholds=None):
     """Compute ``metrics.json``, ``roc.json``, ``pr.json`` and PNG plots.
 
     Reads ``run_dir/val_predictions.csv``; bootstrap intervals resample whole
-    studies (slices of one study are not independent).
+    studies (slices of one study are not independent). Sensitivity and
+    specificity are given at ``thresholds`` (dict class -> float) when given,
+    else at the threshold ``threshold_method`` picks per class.
 
     Returns:
         the metrics dict written to ``metrics.json``.
@@ -104,7 +108,7 @@ def write_reports(run_dir, n_boot=1000, seed=0, threshold_method="youden", title
     ids, labels, probs = read_val_predictions(os.path.join(run_dir, PREDICTIONS_FILE))
     groups = ids["study"].to_numpy() if "study" in ids.columns else None
     summary = metrics.summarize(labels, probs, groups=groups, n_boot=n_boot, seed=seed,
-                                threshold_method=threshold_method)
+                                threshold_method=threshold_method, thresholds=thresholds)
     roc = metrics.roc_curve_per_class(labels, probs)
     pr = metrics.precision_recall_per_class(labels, probs)
     with open(os.path.join(run_dir, "metrics.json"), "w") as handle:
@@ -120,6 +124,41 @@ def write_reports(run_dir, n_boot=1000, seed=0, threshold_method="youden", title
                  f"Validation precision-recall{suffix}", os.path.join(run_dir, "pr.png"),
                  diagonal=False)
     return summary
+
+
+def plot_reliability(y_true, probs_by_name, path, n_bins=10, classes=CLASSES):
+    """Reliability diagram: observed frequency against mean predicted probability.
+
+    Args:
+        y_true: ``(n, c)`` 0/1 labels.
+        probs_by_name: dict legend name -> ``(n, c)`` probabilities (e.g.
+            raw and calibrated), one line each per class panel.
+        path: PNG to write.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {name: metrics.calibration_curve_per_class(y_true, probs, n_bins, classes)
+              for name, probs in probs_by_name.items()}
+    fig, axes = plt.subplots(2, 3, figsize=(11, 7), dpi=100, sharex=True, sharey=True)
+    for ax, cls in zip(axes.ravel(), classes):
+        ax.plot([0, 1], [0, 1], color="0.75", lw=1, ls="--")
+        for name, per_class in curves.items():
+            curve = per_class[cls]
+            ax.plot(curve["mean_predicted"], curve["fraction_positive"], marker="o", ms=3,
+                    lw=1.4, label=f"{name} (ECE {curve['ece']:.3f})")
+        ax.set(title=cls, xlim=(0, 1), ylim=(0, 1))
+        ax.legend(fontsize=7, loc="upper left")
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("mean predicted probability")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("fraction of slices positive")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
 
 
 @dataclasses.dataclass

@@ -12,6 +12,7 @@ __all__ = [
     "MAX_POINTS",
     "thin",
     "run_label",
+    "cross_validation_summary",
     "class_metrics_table",
     "default_thresholds",
     "roc_figure",
@@ -75,6 +76,33 @@ def run_label(run):
     studies = run.ids["study"].nunique() if "study" in run.ids.columns else None
     tail = f", {studies} studies" if studies else ""
     return f"{run.name} ({n} validation slices{tail})"
+
+
+def cross_validation_summary(run):
+    """What a cross-validation run folder adds to a plain one, as Markdown, or None.
+
+    Reads ``metrics.json``'s ``cross_validation``, ``patient_level`` and
+    ``calibration`` entries (``python -m cranioscan.crossval`` writes them).
+    """
+    found = run.metrics or {}
+    cv = found.get("cross_validation")
+    if not isinstance(cv, dict):
+        return None
+    lines = [f"Out-of-fold predictions of a patient-level {cv.get('folds')}-fold "
+             f"cross-validation on {cv.get('patients')} patients (fold seed "
+             f"{cv.get('fold_seed')}): every slice was scored by a model that never saw its "
+             "patient. Probabilities are calibrated (Platt scaling fitted on these predictions)."]
+    patient = (found.get("patient_level") or {}).get("any") or {}
+    if _finite(patient.get("auc")):
+        lines.append(f"Patient level, any hemorrhage (highest slice per patient): AUC "
+                     f"{_auc_text(patient['auc'], patient.get('auc_ci_low'), patient.get('auc_ci_high'))}"
+                     f" over {patient.get('n_patients')} patients, {patient.get('n_pos')} with blood.")
+    ece = ((found.get("calibration") or {}).get("ece") or {}).get("any") or {}
+    if _finite(ece.get("raw")) and _finite(ece.get("cross_fitted")):
+        lines.append(f"Expected calibration error, any hemorrhage: {ece['raw']:.3f} before "
+                     f"calibration, {ece['cross_fitted']:.3f} after (each fold calibrated on the "
+                     "others).")
+    return "\n\n".join(lines)
 
 
 def _auc_text(auc, low, high):

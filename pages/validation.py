@@ -39,6 +39,9 @@ except (OSError, ValueError, KeyError) as exc:
     st.error(f"This run folder cannot be read: {exc}", icon=":material/error:")
     st.stop()
 st.caption(vv.run_label(run) + f" · `{vv.display_path(run.path)}`")
+cv_summary = vv.cross_validation_summary(run)
+if cv_summary:
+    st.info(cv_summary, icon=":material/science:")
 
 PCT = st.column_config.NumberColumn(format="%.3f")
 st.dataframe(ui_state.run_figure("class_metrics_table", run), hide_index=True, width="stretch",

@@ -82,6 +82,28 @@ def test_card_thresholds_and_override(tmp_path):
         Predictor.load(path)
 
 
+def test_card_calibration_is_applied_to_every_probability(tmp_path, series):
+    from cranioscan.calibration import apply_calibration
+
+    path = tmp_path / "m.keras"
+    small_model(size=32).save(path)
+    raw = Predictor.load(path).predict_series(series)
+    calibration = {"method": "platt", "classes": {"any": {"a": 0.5, "b": -2.0},
+                                                   "subdural": {"a": 2.0, "b": 1.0}}}
+    (tmp_path / "model_card.json").write_text(json.dumps({"calibration": calibration}))
+    pred = Predictor.load(path)
+    assert pred.calibration == calibration
+    calibrated = pred.predict_series(series)
+    np.testing.assert_allclose(calibrated, apply_calibration(raw, calibration), rtol=1e-5)
+    assert not np.allclose(calibrated[:, 0], raw[:, 0])
+    np.testing.assert_allclose(calibrated[:, 1], raw[:, 1], rtol=1e-6)  # epidural: none given
+    np.testing.assert_allclose(pred.predict_inputs(pred.prepare(series.hu)), calibrated,
+                               rtol=1e-5)
+    (tmp_path / "model_card.json").write_text(json.dumps({"calibration": {"method": "magic"}}))
+    with pytest.raises(ModelLoadError, match="calibration"):
+        Predictor.load(path)
+
+
 def test_load_missing_file(tmp_path):
     missing = tmp_path / "nope.keras"
     with pytest.raises(ModelLoadError, match="not found.*nope.keras"):
