@@ -1,16 +1,20 @@
-"""Built-in demo cases: phantom head CT series with known findings.
+"""Built-in demo cases: phantom and real head CT series with known findings.
 
 The dashboard opens on one of these, so a clinician or an educator sees the
-tool work before loading a study of their own. Each case is a synthetic
-phantom (:mod:`cranioscan.phantom`) drawn from a fixed seed: one without
-hemorrhage and one per subtype. A case is generated on first use, written as
-a real DICOM series plus its voxel masks into a cache folder (never into the
-repository), and read back through :func:`cranioscan.dicom_io.load_series`
-like any uploaded study; later uses only read the cache.
+tool work before loading a study of their own. Most cases are synthetic
+phantoms (:mod:`cranioscan.phantom`) drawn from a fixed seed: one without
+hemorrhage and one per subtype, with voxel masks. Three are real patients of
+PhysioNet CT-ICH (CC BY 4.0; their JPGs ship in ``REAL_CASES_DIR``, kept out
+of the shipped model's final training), with the radiologists' per-slice
+labels and Hounsfield units rebuilt from the JPG windows. A case is
+generated on first use, written as a DICOM series (plus masks for phantoms)
+into a cache folder (never into the repository), and read back through
+:func:`cranioscan.dicom_io.load_series` like any uploaded study; later uses
+only read the cache.
 
 Layout of a cached case: ``<cache_dir>/demo/v<DEMO_VERSION>/<key>/`` holding
-``dicom/`` (the ``.dcm`` files), ``masks.npz`` (one bool ``(n, rows, cols)`` array per
-subtype, slices in the order of ``sop_uids``) and ``case.json`` (labels,
+``dicom/`` (the ``.dcm`` files), ``masks.npz`` (phantoms: one bool ``(n, rows, cols)``
+array per subtype, slices in the order of ``sop_uids``) and ``case.json`` (labels,
 lesion descriptions, the ``make_study`` arguments).
 """
 
@@ -19,6 +23,7 @@ __all__ = [
     "DemoSpec",
     "DemoCase",
     "DEMO_CASES",
+    "REAL_CASES_DIR",
     "DEFAULT_CASE",
     "demo_spec",
     "demo_folder",
@@ -64,17 +69,25 @@ class DemoSpec:
         description: one or two sentences on the known findings.
         seed: phantom seed; same seed, same series.
         subtypes: hemorrhage subtypes the case shows (empty: no hemorrhage).
-        n_slices: number of axial slices.
-        matrix: rows and columns of each slice.
+        n_slices: number of axial slices (phantoms).
+        matrix: rows and columns of each slice (phantoms).
+        patient: CT-ICH patient number of a real case (its JPGs ship in
+            ``REAL_CASES_DIR``), or None for a phantom.
     """
 
     key: str
     title: str
     description: str
-    seed: int
+    seed: int = 0
     subtypes: tuple = ()
     n_slices: int = 28
     matrix: int = 512
+    patient: int | None = None
+
+    @property
+    def is_real(self):
+        """True for a real patient of PhysioNet CT-ICH (``patient``), False for a phantom."""
+        return self.patient is not None
 
     def study_kwargs(self):
         """Keyword arguments of ``phantom.make_study`` for this case."""
@@ -85,6 +98,14 @@ class DemoSpec:
             kwargs["normal"] = True
         return kwargs
 
+
+#: Folder of the real cases' files (CT-ICH JPGs and labels, shipped with the package).
+REAL_CASES_DIR = Path(__file__).resolve().parent / "demo_data" / "ctich"
+
+_REAL_NOTE = ("Hounsfield units are rebuilt from the dataset's brain- and bone-window JPGs, "
+              "so fine texture shows JPEG artefacts; pixel size and slice spacing are nominal. "
+              "Per-slice labels by radiologists; no outlines. Data: PhysioNet CT-ICH (Hssayeni "
+              "2019, CC BY 4.0). This patient was kept out of the shipped model's final training.")
 
 #: The demo cases, in the order the picker lists them.
 DEMO_CASES = (
@@ -103,6 +124,18 @@ DEMO_CASES = (
              subtypes=("subarachnoid",)),
     DemoSpec("normal", "Demo: no hemorrhage",
              "A head without hemorrhage: the model should stay low on every slice.", seed=7505),
+    DemoSpec("real-epidural", "Real patient: epidural hematoma (CT-ICH 070)",
+             "A real head CT of a patient with traumatic brain injury: radiologists marked an "
+             "epidural hematoma on 14 of 34 slices. " + _REAL_NOTE, patient=70,
+             subtypes=("epidural",)),
+    DemoSpec("real-intraparenchymal", "Real patient: intraparenchymal hemorrhage (CT-ICH 092)",
+             "A real head CT of a patient with traumatic brain injury: radiologists marked "
+             "intraparenchymal blood on 10 of 31 slices, with small epidural, subarachnoid and "
+             "intraventricular components. " + _REAL_NOTE, patient=92,
+             subtypes=("intraparenchymal", "intraventricular")),
+    DemoSpec("real-normal", "Real patient: no hemorrhage (CT-ICH 107)",
+             "A real head CT of a patient with traumatic brain injury in whom radiologists marked "
+             "no hemorrhage on any of the 30 slices. " + _REAL_NOTE, patient=107),
 )
 
 #: Key of the case the viewer opens on.
@@ -117,7 +150,8 @@ class DemoCase:
         spec: the :class:`DemoSpec` it was made from.
         series: the :class:`~cranioscan.dicom_io.Series` read from its DICOM.
         masks: subtype -> bool ``(n, rows, cols)`` ground truth, slices in
-            ``series`` order (every subtype present, empty where absent).
+            ``series`` order (every subtype present, empty where absent);
+            None for a real case (per-slice labels only).
         labels: uint8 ``(n, 6)`` per-slice labels in ``CLASSES`` order.
         lesions: the phantom's description of each hemorrhage.
         folder: where the case's files are cached (DICOM in ``folder / "dicom"``).
@@ -149,13 +183,16 @@ def demo_folder(cache_dir, key):
 
 
 def _is_complete(folder):
-    return (folder / "case.json").is_file() and (folder / "masks.npz").is_file()
+    return (folder / "case.json").is_file() and (
+        (folder / "masks.npz").is_file() or demo_spec(folder.name).is_real)
 
 
 def _write_case(spec, folder):
     """Generate ``spec`` and write it into the new folder ``folder``."""
     from . import phantom
 
+    if spec.is_real:
+        return _write_real_case(spec, folder)
     study = phantom.make_study(spec.seed, **spec.study_kwargs())
     folder.mkdir(parents=True)
     phantom.write_series(study, folder / "dicom")
@@ -167,6 +204,29 @@ def _write_case(spec, folder):
         "labels": study.labels.astype(int).tolist(),
         "lesions": study.lesions,
         "synthetic": True,
+    }
+    (folder / "case.json").write_text(json.dumps(info, indent=1, default=str))
+
+
+def _write_real_case(spec, folder):
+    """Write CT-ICH patient ``spec.patient`` as a DICOM series (HU rebuilt from its JPGs)."""
+    from .ctich import load_ctich, read_slice_hu
+    from .ctich_dicom import write_ctich_series
+
+    data = load_ctich(REAL_CASES_DIR, patients=[spec.patient])
+    if not len(data) or data.report.problems:
+        raise RuntimeError(f"the files of real demo case {spec.key!r} in {REAL_CASES_DIR} are "
+                           f"incomplete: {data.report.problems[:3]}")
+    hu = np.stack([read_slice_hu(a, b) for a, b in zip(data.ids["brain"], data.ids["bone"])])
+    folder.mkdir(parents=True)
+    sop_uids = write_ctich_series(hu, folder / "dicom", spec.patient)
+    info = {
+        "version": DEMO_VERSION,
+        "spec": dataclasses.asdict(spec),
+        "sop_uids": sop_uids,
+        "labels": data.labels.astype(int).tolist(),
+        "lesions": [],
+        "synthetic": False,
     }
     (folder / "case.json").write_text(json.dumps(info, indent=1, default=str))
 
@@ -234,8 +294,10 @@ def load_demo(key, cache_dir):
         order = np.array([order_of[uid] for uid in series.sop_uids])
     except KeyError as exc:
         raise RuntimeError(f"demo case {key!r} in {folder} is inconsistent; delete the folder") from exc
-    with np.load(folder / "masks.npz") as stored:
-        masks = {s: np.ascontiguousarray(stored[s][order]) for s in SUBTYPES}
+    masks = None  # real cases: per-slice labels only
+    if not demo_spec(key).is_real:
+        with np.load(folder / "masks.npz") as stored:
+            masks = {s: np.ascontiguousarray(stored[s][order]) for s in SUBTYPES}
     labels = np.asarray(info["labels"], dtype=np.uint8)[order]
     if labels.shape != (series.n_slices, len(CLASSES)):
         raise RuntimeError(f"demo case {key!r} in {folder} is inconsistent; delete the folder")

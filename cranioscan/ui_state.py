@@ -75,6 +75,8 @@ class ActiveCase:
         labels: uint8 ``(n, 6)`` known per-slice labels (demo cases), or None.
         description: known findings (demo cases) or ''.
         folder: the demo case's cache folder (scores are kept there), or None.
+        corner_note: what the image's corner says the case is ("phantom",
+            "real patient, CT-ICH") for demo cases, else ''.
     """
 
     key: str
@@ -85,6 +87,7 @@ class ActiveCase:
     labels: object = None
     description: str = ""
     folder: object = None
+    corner_note: str = ""
 
     @property
     def has_truth(self):
@@ -134,7 +137,8 @@ def _demo_case(key, cache_dir):
     case = demo.load_demo(key, cache_dir)
     return ActiveCase(key=viewer.content_key(case.series), label=case.spec.title, source="demo",
                       series=case.series, masks=case.masks, labels=case.labels,
-                      description=case.spec.description, folder=case.folder)
+                      description=case.spec.description, folder=case.folder,
+                      corner_note="real patient, CT-ICH" if case.spec.is_real else "phantom")
 
 
 @st.cache_resource(show_spinner=False)

@@ -183,10 +183,17 @@ def content_key(series):
 def is_synthetic_model(card):
     """True when a model card says the model was trained on synthetic phantoms."""
     card = card or {}
-    if card.get("synthetic") is True:
-        return True
+    if isinstance(card.get("synthetic"), bool):
+        return card["synthetic"]
     trained_on = str(card.get("trained_on", "")).lower()
     return "phantom" in trained_on or "synthetic" in trained_on
+
+
+def _real_patients(card):
+    """Number of real patients the card says the model was trained on (0 if none)."""
+    data = (card or {}).get("data")
+    count = data.get("real_patients_trained") if isinstance(data, dict) else None
+    return int(count) if isinstance(count, int) and not isinstance(count, bool) else 0
 
 
 def model_notice(card, loaded=True):
@@ -197,7 +204,8 @@ def model_notice(card, loaded=True):
         loaded: False when no model could be loaded.
 
     Returns:
-        str for a model trained on synthetic phantoms (a demo model) or a
+        str for a model trained on synthetic phantoms (a demo model), a
+        research model trained on real patients (how many, which data), or a
         model without a card (provenance unknown); None otherwise.
     """
     if not loaded:
@@ -205,6 +213,11 @@ def model_notice(card, loaded=True):
     if is_synthetic_model(card):
         return ("Demo model, trained on synthetic phantoms — not for clinical use. Its outputs "
                 "say nothing about real patients.")
+    if _real_patients(card):
+        return (f"Research model, trained on {_real_patients(card)} real head CTs of patients with "
+                "traumatic brain injury (PhysioNet CT-ICH) plus synthetic phantoms, and "
+                "cross-validated on one public dataset only — not for clinical use. See the "
+                "Model card page for what was measured.")
     if not card:
         return ("This model has no model card: what it was trained on is unknown. Research use "
                 "only — not for clinical use.")
@@ -215,6 +228,9 @@ def short_notice(card):
     """One-line form of :func:`model_notice` for the top of every page."""
     if is_synthetic_model(card):
         return "Demo model trained on synthetic phantoms — not for clinical use."
+    if _real_patients(card):
+        return (f"Research model ({_real_patients(card)} real TBI head CTs + phantoms) — not for "
+                "clinical use.")
     return "Model without a model card — research use only, not for clinical use."
 
 

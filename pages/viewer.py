@@ -198,7 +198,7 @@ def slice_view(case, probs, thresholds):
             "top_right": [viewer.window_text(level, width),
                           PRESET_LABELS.get(st.session_state["win_preset"], "")],
             "bottom_left": [cam_text],
-            "bottom_right": ["phantom" if case.source == "demo" else ""],
+            "bottom_right": [case.corner_note],
         }
         rgb = viewer.render_slice(series.hu[index], level, width, heatmap=heat, alpha=alpha,
                                   heat_threshold=0.1, outlines=outlines, corners=corners,
@@ -259,7 +259,9 @@ if summary is not None:
         })
     if case.labels is not None:
         known = [viewer.CLASS_LABELS[c] for j, c in enumerate(CLASSES) if j and case.labels[:, j].any()]
-        st.caption("Known findings of this phantom: " + (", ".join(known) or "none"))
+        whose = "radiologists' labels of this patient" if case.masks is None else \
+            "known findings of this phantom"
+        st.caption(whose[0].upper() + whose[1:] + ": " + (", ".join(known) or "none"))
 
 with st.expander("DICOM metadata", icon=":material/badge:"):
     show_ids = st.toggle("Show patient identifiers", key="show_ids",
