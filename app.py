@@ -11,7 +11,7 @@ import os
 
 import streamlit as st
 
-from cranioscan import ui_runner, ui_state, viewer
+from cranioscan.ui import streamlit_fixes as ui_runner, state as ui_state, case_view as viewer
 
 ui_runner.keep_keras_session()  # no Keras clear_session after each run (see ui_runner)
 st.set_page_config(page_title="CranioScan", page_icon=":material/neurology:", layout="wide")

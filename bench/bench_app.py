@@ -67,7 +67,7 @@ def full_size_model(folder):
     sys.path.insert(0, str(REPO))
     import keras
 
-    from cranioscan.model import build_model, save_for_inference
+    from cranioscan.net.model import build_model, save_for_inference
 
     keras.utils.set_random_seed(0)
     path = Path(folder) / "best_model.keras"
@@ -105,7 +105,7 @@ import streamlit; lap("import streamlit")
 import tensorflow; lap("import tensorflow")
 from cranioscan.inference import Predictor
 predictor = Predictor.load(sys.argv[1]); predictor.sha256; lap("load the model")
-from cranioscan import demo
+from cranioscan.ui import demo
 case = demo.load_demo(demo.DEFAULT_CASE, sys.argv[2]); lap("demo case (generate or read)")
 predictor.predict_series(case.series, batch_size=8); lap("score the series (first call)")
 predictor.predict_series(case.series, batch_size=8); lap("score the series again")
@@ -203,7 +203,7 @@ def interaction(env, moves):
     # session after every run (cranioscan.ui_runner), on slices not yet visited.
     from streamlit.runtime.scriptrunner import script_runner
 
-    from cranioscan import ui_runner
+    from cranioscan.ui import streamlit_fixes as ui_runner
 
     ours = script_runner._clean_problem_modules
     script_runner._clean_problem_modules = ui_runner._STREAMLIT_CLEANUP

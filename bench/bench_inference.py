@@ -51,7 +51,7 @@ def load_average():
 
 def make_series(n_slices, matrix, folder):
     """Write a phantom study as DICOM and read it back as a Series."""
-    from cranioscan.dicom_io import load_series
+    from cranioscan.dicom.series import load_series
     from cranioscan.phantom import make_study, write_series
 
     study = make_study(7, matrix=matrix, n_slices=n_slices, subtypes=("subdural",))
@@ -126,9 +126,9 @@ def main(argv=None):
 
     import tensorflow as tf
 
-    from cranioscan import explain
+    from cranioscan.explain import cam as explain
     from cranioscan.inference import Predictor
-    from cranioscan.model import build_model
+    from cranioscan.net.model import build_model
 
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; {load_average()}")
     default_path = REPO / "model" / "best_model.keras"

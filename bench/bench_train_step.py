@@ -46,9 +46,9 @@ def main(argv=None):
 
     import keras
 
-    from cranioscan import model as model_lib
-    from cranioscan import pipeline
-    from cranioscan.stream_trainer import training_model
+    from cranioscan.net import model as model_lib
+    from cranioscan.train import pipeline
+    from cranioscan.train.stream import training_model
 
     backend = keras.backend.backend()
     rng = np.random.default_rng(0)

@@ -192,7 +192,7 @@ class Predictor:
             ValueError: the model does not map a square 3-channel image to
                 ``len(CLASSES)`` outputs.
         """
-        from .model import model_classes, model_input_size
+        from .net.model import model_classes, model_input_size
 
         self.model = model
         self.path = None if path is None else os.fspath(path)
@@ -233,7 +233,7 @@ class Predictor:
                 f"{path} is not a Keras model file: a .keras file is a zip archive "
                 "written by model.save(...).")
         card = _read_card(path)
-        from .model import load_model  # registers the custom layers
+        from .net.model import load_model  # registers the custom layers
 
         try:
             model = load_model(path)

@@ -5,8 +5,8 @@ import os
 
 import streamlit as st
 
-from cranioscan import ui_runner, ui_state, viewer
-from cranioscan.validation_view import display_path
+from cranioscan.ui import streamlit_fixes as ui_runner, state as ui_state, case_view as viewer
+from cranioscan.ui.validation_view import display_path
 
 ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
 cfg = ui_state.config()

@@ -10,7 +10,7 @@ import os
 
 import streamlit as st
 
-from cranioscan import ui_runner, ui_state, validation_view as vv, viewer
+from cranioscan.ui import streamlit_fixes as ui_runner, state as ui_state, validation_view as vv, case_view as viewer
 from cranioscan.labels import CLASSES
 
 ui_runner.enter_through_app()  # a bookmarked page address runs app.py first

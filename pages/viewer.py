@@ -11,8 +11,8 @@ import time
 
 import streamlit as st
 
-from cranioscan import demo, ui_runner, ui_state, viewer
-from cranioscan.dicom_io import DicomLoadError
+from cranioscan.ui import demo, streamlit_fixes as ui_runner, state as ui_state, case_view as viewer
+from cranioscan.dicom.series import DicomLoadError
 from cranioscan.labels import CLASSES
 from cranioscan.windowing import PRESETS
 
@@ -154,7 +154,7 @@ def slice_view(case, probs, thresholds):
             cam_on = st.toggle("Grad-CAM heatmap", key="cam_on", persist_state="session",
                                help="Where the network's evidence for the chosen finding lies.")
             if cam_on:
-                from cranioscan import explain
+                from cranioscan.explain import cam as explain
 
                 layers = explain.available_layers(predictor.model)
                 c1, c2 = st.columns(2)

@@ -38,7 +38,7 @@ def synthetic_predictions(n_studies, slices_per_study, seed, separation):
 
 def write_run(run_dir, seed, separation, name):
     """A finished run folder as ``train.py`` writes it (predictions, metrics, ROC/PR)."""
-    from cranioscan.reports import write_reports, write_val_predictions
+    from cranioscan.evaluation.reports import write_reports, write_val_predictions
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ids, labels, probs = synthetic_predictions(30, 8, seed, separation)
@@ -54,7 +54,7 @@ def tiny_model_dir(tmp_path_factory):
     """Folder with ``best_model.keras`` (tiny), ``model_card.json`` and ``validation_run/``."""
     import keras
 
-    from cranioscan.model import build_model, save_for_inference
+    from cranioscan.net.model import build_model, save_for_inference
 
     folder = tmp_path_factory.mktemp("model")
     keras.utils.set_random_seed(0)

@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cranioscan import demo, metrics, ui_config, validation_view as vv, viewer
-from cranioscan.dicom_io import Series
+from cranioscan.ui import demo, config as ui_config, validation_view as vv, case_view as viewer
+from cranioscan.evaluation import metrics
+from cranioscan.dicom.series import Series
 from cranioscan.labels import CLASSES, SUBTYPES
-from cranioscan.reports import load_run
+from cranioscan.evaluation.reports import load_run
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
 
@@ -341,7 +342,8 @@ def test_viewer_traces_the_default_gradcam_in_the_background(app_env, monkeypatc
 
     from streamlit.testing.v1 import AppTest
 
-    from cranioscan import explain, ui_state
+    from cranioscan.explain import cam as explain
+    from cranioscan.ui import state as ui_state
 
     calls, original = [], explain.warm_up
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cranioscan import cli, cli_predict
+from cranioscan.cli import main as cli, predict as cli_predict
 from cranioscan.labels import CLASSES
 
 try:  # tests/ is not a package; fall back for runs that import it as one
@@ -39,7 +39,7 @@ def small_model():
     """
     import keras
 
-    from cranioscan.layers import InputScaling
+    from cranioscan.net.layers import InputScaling
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((64, 64, 3), name="image")
@@ -53,7 +53,7 @@ def small_model():
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory):
-    from cranioscan.model import save_for_inference
+    from cranioscan.net.model import save_for_inference
 
     folder = tmp_path_factory.mktemp("model")
     path = save_for_inference(small_model(), folder / "tiny.keras")
@@ -79,7 +79,7 @@ def worklist(tmp_path_factory):
 
 
 def test_predict_writes_per_slice_and_per_series_csv(model_path, worklist, tmp_path):
-    from cranioscan.dicom_io import load_series
+    from cranioscan.dicom.series import load_series
     from cranioscan.inference import Predictor
 
     out = tmp_path / "results.csv"

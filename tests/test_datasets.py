@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cranioscan.datasets import (
+from cranioscan.train.rsna import (
     DatasetReport,
     LabelFormatError,
     read_rsna_labels,

@@ -2,8 +2,9 @@
 
 import numpy as np
 
-from cranioscan import explain, metrics
-from cranioscan.evaluation import evaluate_on_phantoms
+from cranioscan.explain import cam as explain
+from cranioscan.evaluation import metrics
+from cranioscan.evaluation.heldout import evaluate_on_phantoms
 from cranioscan.inference import Predictor
 from cranioscan.labels import CLASSES, SUBTYPES
 
@@ -46,7 +47,7 @@ def test_evaluate_on_phantoms_is_consistent(tiny_model_dir):
 
 
 def test_hits_by_area_bins_by_lesion_size():
-    from cranioscan.evaluation import hits_by_area
+    from cranioscan.evaluation.heldout import hits_by_area
 
     rows = hits_by_area([True, False, True, True], [10.0, 60.0, 150.0, 900.0])
     assert [r["area_mm2"] for r in rows] == [[0.0, 50.0], [50.0, 200.0], [200.0, None]]

@@ -11,10 +11,11 @@ import keras
 import numpy as np
 import pytest
 
-from cranioscan import explain, overlay
-from cranioscan.dicom_io import Series
+from cranioscan.explain import cam as explain
+from cranioscan.ui import overlay
+from cranioscan.dicom.series import Series
 from cranioscan.inference import Predictor
-from cranioscan.model import build_model
+from cranioscan.net.model import build_model
 
 SIZE = 64  # model input of the hand-made models
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cranioscan.feature_grid import grid_geometry
-from cranioscan.model import STAGE_OUTPUTS, build_model
+from cranioscan.explain.grid import grid_geometry
+from cranioscan.net.model import STAGE_OUTPUTS, build_model
 from cranioscan.preprocess import grid_to_input, resize_stack
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from cranioscan import explain
+from cranioscan.explain import cam as explain
 from cranioscan.inference import Predictor
-from cranioscan.localisation import PLACES, localisation_sweep, peak_place
+from cranioscan.evaluation.localisation import PLACES, localisation_sweep, peak_place
 
 
 def _slice():

@@ -8,7 +8,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from cranioscan.labels import CLASSES
-from cranioscan.metrics import (
+from cranioscan.evaluation.metrics import (
     auc_score,
     bootstrap_auc_ci,
     bootstrap_fraction_ci,

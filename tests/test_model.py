@@ -12,10 +12,10 @@ import keras
 import numpy as np
 import pytest
 
-from cranioscan.attention import attention_rollout
+from cranioscan.explain.rollout import attention_rollout
 from cranioscan.labels import CLASSES, RSNA_WEIGHTS
-from cranioscan.layers import InputScaling, TransformerBlock
-from cranioscan.model import (
+from cranioscan.net.layers import InputScaling, TransformerBlock
+from cranioscan.net.model import (
     ClassAUC,
     WeightedBinaryCrossentropy,
     attention_model,
@@ -31,7 +31,7 @@ from cranioscan.model import (
     transfer_weights,
     weighted_bce,
 )
-from cranioscan.metrics import auc_score, rsna_weighted_log_loss
+from cranioscan.evaluation.metrics import auc_score, rsna_weighted_log_loss
 
 SIZE = 64
 SMALL = dict(input_size=SIZE, d_model=32, depth=2, num_heads=2, mlp_dim=64)

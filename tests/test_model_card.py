@@ -6,7 +6,7 @@ import json
 import pytest
 
 from cranioscan.labels import CLASSES
-from cranioscan.model_card import build_card, card_of_model, main, store_measurement
+from cranioscan.evaluation.model_card import build_card, card_of_model, main, store_measurement
 
 
 def test_card_numbers_come_from_the_file_and_the_run(tiny_model_dir, tmp_path):
@@ -30,7 +30,7 @@ def test_card_numbers_come_from_the_file_and_the_run(tiny_model_dir, tmp_path):
 def test_a_run_continued_from_earlier_weights_names_them(tiny_model_dir, tmp_path):
     import shutil
 
-    from cranioscan.trainer import record_init_from
+    from cranioscan.train.trainer import record_init_from
 
     model = tiny_model_dir / "best_model.keras"
     earlier = tmp_path / "earlier"
@@ -126,7 +126,7 @@ def test_a_measurement_script_stops_before_its_run_on_the_wrong_card(tiny_model_
                                                                       capsys):
     import argparse
 
-    from cranioscan.model_card import add_measurement_arguments, load_measured_model
+    from cranioscan.evaluation.model_card import add_measurement_arguments, load_measured_model
 
     parser = argparse.ArgumentParser(prog="measure")
     add_measurement_arguments(parser)

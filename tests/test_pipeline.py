@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cranioscan.pipeline import (class_balance_weights, make_dataset, prior_shift_offsets,
+from cranioscan.train.pipeline import (class_balance_weights, make_dataset, prior_shift_offsets,
                                  weighted_prevalence)
 
 

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 from cranioscan.labels import CLASSES
-from cranioscan.model import build_model, load_model
+from cranioscan.net.model import build_model, load_model
 from cranioscan.phantom import balanced_plan, make_study
 from cranioscan.phantom.stream import StudyStream
-from cranioscan.pipeline import make_augmenter, to_uint8
+from cranioscan.train.pipeline import make_augmenter, to_uint8
 from cranioscan.preprocess import to_model_input
-from cranioscan.stream_trainer import StreamBatches, TimeBudget, cosine_over_time, training_model
+from cranioscan.train.stream import StreamBatches, TimeBudget, cosine_over_time, training_model
 
 from test_train import TINY, _train
 

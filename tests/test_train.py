@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cranioscan.datasets import load_rsna
+from cranioscan.train.rsna import load_rsna
 from cranioscan.labels import CLASSES
 from cranioscan.phantom import make_dataset
-from cranioscan.reports import load_run, read_val_predictions
+from cranioscan.evaluation.reports import load_run, read_val_predictions
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = ["--input-size", "64", "--d-model", "32", "--depth", "1", "--heads", "2",

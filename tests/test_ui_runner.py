@@ -15,10 +15,10 @@ import pytest  # noqa: E402
 from streamlit.runtime.scriptrunner import script_runner  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from cranioscan import ui_runner  # noqa: E402
+from cranioscan.ui import streamlit_fixes as ui_runner  # noqa: E402
 
 PLAIN = "import streamlit as st\nst.write('plain page')\n"
-KEEPING = ("from cranioscan import ui_runner\n"
+KEEPING = ("from cranioscan.ui import streamlit_fixes as ui_runner\n"
            "ui_runner.keep_keras_session()\n"
            "import matplotlib.pyplot as plt\n"
            "plt.figure()\n"
@@ -84,7 +84,7 @@ SHELL = ("import streamlit as st\n"
          "                      st.Page('pages/second.py')])\n"
          "st.sidebar.write('shell of app.py')\n"
          "page.run()\n")
-GUARDED = ("from cranioscan import ui_runner\n"
+GUARDED = ("from cranioscan.ui import streamlit_fixes as ui_runner\n"
            "ui_runner.enter_through_app()\n"
            "import streamlit as st\n"
            "st.write('second page')\n")

@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 from ..labels import CLASSES
-from ..pipeline import to_uint8
+from ..train.pipeline import to_uint8
 from ..preprocess import to_model_input
 from .study import make_study
 

@@ -29,11 +29,11 @@ import keras
 import numpy as np
 import pandas as pd
 
-from . import model as model_lib
-from . import pipeline, training
-from .labels import CLASSES
-from .phantom import balanced_plan
-from .phantom.stream import StudyStream
+from ..net import model as model_lib
+from . import pipeline, runtime as training
+from ..labels import CLASSES
+from ..phantom import balanced_plan
+from ..phantom.stream import StudyStream
 from .trainer import (DataError, build_network, class_balance_line, make_augmenter,
                       record_init_from, report_best_model, write_config)
 

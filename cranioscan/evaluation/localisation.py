@@ -14,10 +14,10 @@ __all__ = ["SELECTION_SEED", "PLACES", "peak_place", "localisation_sweep"]
 
 import numpy as np
 
-from . import explain
-from .labels import CLASSES, SUBTYPES
-from .phantom import balanced_plan
-from .evaluation import fraction_ci, phantom_series
+from ..explain import cam as explain
+from ..labels import CLASSES, SUBTYPES
+from ..phantom import balanced_plan
+from .heldout import fraction_ci, phantom_series
 
 #: First seed of the phantom studies used to choose a layer or method
 #: (training uses seeds under 100 000, the test set 900 000 onward).

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import AIR_HU
+from ..preprocess import AIR_HU
 
 #: HU below which a pixel is taken as padding outside the field of view.
 OUTSIDE_FOV_HU = -1500.0

@@ -46,16 +46,16 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydicom.uid import UID
 
-from ._dicom_geometry import duplicate_mask, gap_warnings, mm, slice_normal, tilt_degrees
-from ._dicom_header import read_header
-from ._dicom_pixels import (
+from .geometry import duplicate_mask, gap_warnings, mm, slice_normal, tilt_degrees
+from .header import read_header
+from .pixels import (
     OUTSIDE_FOV_HU,
     PixelError,
     params_from_header,
     read_stored,
     stored_to_hu,
 )
-from ._dicom_sources import MAX_ZIP_BYTES, MAX_ZIP_FILES, DicomLoadError, collect, describe
+from .sources import MAX_ZIP_BYTES, MAX_ZIP_FILES, DicomLoadError, collect, describe
 
 _MAX_LISTED = 6
 #: Direction cosines differing by more than this mean another orientation.

@@ -42,7 +42,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .labels import CLASSES, RSNA_WEIGHTS
+from ..labels import CLASSES, RSNA_WEIGHTS
 from .layers import ClassToken, InputScaling, PositionEmbedding, TakeToken, TransformerBlock
 
 #: Name of the ResNet50 layer each selectable stage ends with, and its stride.
@@ -353,7 +353,7 @@ def resize_position_embedding(table, grid_from, grid_to):
         when enlarging, anti-aliased when shrinking), as ViT does to fine-tune
         at another resolution.
     """
-    from .preprocess import resize_stack
+    from ..preprocess import resize_stack
 
     table = np.asarray(table, dtype=np.float32)
     (h, w), (rows, cols) = grid_from, grid_to

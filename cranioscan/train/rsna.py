@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 import pydicom
 
-from ._dicom_geometry import slice_normal
-from .labels import CLASSES
+from ..dicom.geometry import slice_normal
+from ..labels import CLASSES
 
 _HEADER_TAGS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
                 "PatientID", "ImagePositionPatient", "ImageOrientationPatient",

@@ -67,9 +67,9 @@ import weakref
 import numpy as np
 from scipy import ndimage
 
-from .feature_grid import grid_geometry
-from .model import STAGE_OUTPUTS
-from .preprocess import grid_to_input, restore_to_slice
+from .grid import grid_geometry
+from ..net.model import STAGE_OUTPUTS
+from ..preprocess import grid_to_input, restore_to_slice
 
 #: Explanation methods ``gradcam`` knows.
 METHODS = ("gradcam", "gradcam++", "scorecam")
@@ -126,7 +126,7 @@ def normalize_map(cam, eps=_EPS):
 
 def _predictor(obj):
     """A Predictor for ``obj`` (a Predictor, or a bare keras.Model)."""
-    from .inference import Predictor
+    from ..inference import Predictor
 
     return obj if isinstance(obj, Predictor) else Predictor(obj)
 
@@ -515,8 +515,8 @@ def warm_up(predictor, layer=DEFAULT_LAYER):
 
 
 def _attention_rollout_grid(predictor, x, head_fusion):
-    from .attention import attention_rollout
-    from .model import attention_model, predict_attentions, token_grid_shape
+    from .rollout import attention_rollout
+    from ..net.model import attention_model, predict_attentions, token_grid_shape
 
     attn_model = _cached(predictor, "attention", lambda: attention_model(predictor.model))
     grid_shape = _cached(predictor, "token_grid", lambda: token_grid_shape(predictor.model))

@@ -29,7 +29,7 @@ import math
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_curve
 
-from .labels import CLASSES, RSNA_WEIGHTS
+from ..labels import CLASSES, RSNA_WEIGHTS
 
 _NAN = float("nan")
 

@@ -16,10 +16,11 @@ import tempfile
 
 import numpy as np
 
-from . import explain, metrics
-from .dicom_io import load_series
-from .labels import CLASSES, SUBTYPES
-from .phantom import balanced_plan, make_study, write_series
+from ..explain import cam as explain
+from . import metrics
+from ..dicom.series import load_series
+from ..labels import CLASSES, SUBTYPES
+from ..phantom import balanced_plan, make_study, write_series
 
 #: First seed of the held-out phantom test set (training uses 1000 onward).
 TEST_SEED = 900_000

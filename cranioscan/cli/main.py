@@ -26,8 +26,8 @@ import sys
 
 import numpy as np
 
-from .cli_predict import add_predict_parser
-from .dicom_io import DicomLoadError, discover_series, load_series
+from .predict import add_predict_parser
+from ..dicom.series import DicomLoadError, discover_series, load_series
 
 
 def _num(value, digits=3):

@@ -33,9 +33,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from . import metrics
-from .labels import CLASSES
-from .viewer import CLASS_COLORS, CLASS_LABELS
+from ..evaluation import metrics
+from ..labels import CLASSES
+from .case_view import CLASS_COLORS, CLASS_LABELS
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 430}
 
@@ -357,7 +357,7 @@ def history_figure(run):
 
 def display_path(path, root=None):
     """``path`` relative to the repository when inside it, else absolute."""
-    from .ui_config import REPO_ROOT
+    from .config import REPO_ROOT
 
     root = os.path.abspath(str(root or REPO_ROOT))
     path = os.path.abspath(str(path))

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import metrics
-from .labels import CLASSES
+from ..labels import CLASSES
 
 PREDICTIONS_FILE = "val_predictions.csv"
 

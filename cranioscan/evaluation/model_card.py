@@ -23,8 +23,8 @@ import json
 import os
 import sys
 
-from .inference import file_sha256
-from .labels import CLASSES
+from ..inference import file_sha256
+from ..labels import CLASSES
 from .reports import INIT_FROM_FILE
 
 
@@ -130,7 +130,7 @@ def load_measured_model(parser, args):
     A card that cannot be read or describes another file stops the script
     through ``parser.error`` now, not after a run of many minutes.
     """
-    from .inference import Predictor
+    from ..inference import Predictor
 
     predictor = Predictor.load(args.model)
     if args.card:

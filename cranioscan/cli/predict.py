@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .labels import CLASSES
+from ..labels import CLASSES
 
 #: Model used when ``--model`` is not given (relative to the working
 #: directory, else to the CranioScan checkout).
@@ -138,7 +138,7 @@ def _folder_jobs(folder, notes):
 
 
 def _file_jobs(path, notes):
-    from .dicom_io import DicomLoadError, discover_series
+    from ..dicom.series import DicomLoadError, discover_series
 
     try:
         infos = discover_series(path)
@@ -168,7 +168,7 @@ def find_series(paths, notes=None):
         message)`` for each path that does not exist or holds no CT series
         (the message is the loader's own).
     """
-    from .dicom_io import DicomLoadError, load_series
+    from ..dicom.series import DicomLoadError, load_series
 
     notes = [] if notes is None else notes
     jobs, failed = [], []
@@ -286,7 +286,7 @@ def run_predict(args):
         if not jobs:
             raise _InputError("\n".join(text for _job, text in failed) or "no input")
         say(f"Found {len(jobs)} CT series; loading the model {model_path} ...")
-        from .inference import ModelLoadError, Predictor
+        from ..inference import ModelLoadError, Predictor
 
         try:
             predictor = Predictor.load(model_path, thresholds=args.threshold)
@@ -296,7 +296,7 @@ def run_predict(args):
         print(f"cranioscan predict: error: {exc}", file=sys.stderr)
         return 2
 
-    from .dicom_io import DicomLoadError, load_series
+    from ..dicom.series import DicomLoadError, load_series
 
     slice_rows, failures = [], list(failed)
     series_rows = [_series_row(job, error=text) for job, text in failed]

@@ -20,7 +20,7 @@ __all__ = ["grid_geometry"]
 
 import math
 
-from .preprocess import block_centres
+from ..preprocess import block_centres
 
 
 def _first_input(layer):

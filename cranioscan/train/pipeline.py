@@ -30,8 +30,8 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
-from .labels import CLASSES
-from .preprocess import to_model_input
+from ..labels import CLASSES
+from ..preprocess import to_model_input
 
 _CACHE_VERSION = 1
 
@@ -131,7 +131,7 @@ def decode_dicom_slice(path, size):
     Uses ``cranioscan.dicom_io`` so every scanner fix (RSNA intercept defect,
     padding, MONOCHROME1, codecs) applies to training exactly as to inference.
     """
-    from .dicom_io import read_slice_hu  # local: keeps worker start-up light
+    from ..dicom.series import read_slice_hu  # local: keeps worker start-up light
 
     return to_uint8(to_model_input(read_slice_hu(path), size=size))[0]
 

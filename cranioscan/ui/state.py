@@ -52,7 +52,7 @@ import threading
 
 import streamlit as st
 
-from . import ui_config, viewer
+from . import config as ui_config, case_view as viewer
 
 #: Slices per forward pass when scoring a series.
 PREDICT_BATCH = 8
@@ -100,7 +100,7 @@ def config():
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
 def _load_predictor(path, mtime):
-    from .inference import Predictor
+    from ..inference import Predictor
 
     del mtime  # part of the cache key only: a replaced file is reloaded
     return Predictor.load(path)
@@ -114,7 +114,7 @@ def predictor(cfg=None):
         loaded (missing file, unreadable file): the dashboard still shows
         images without probabilities.
     """
-    from .inference import ModelLoadError
+    from ..inference import ModelLoadError
 
     cfg = cfg or config()
     path = str(cfg.model_path)
@@ -152,7 +152,7 @@ def prefetch_default_demo(cfg=None):
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _gradcam_warm_up(model_sha, layer, _predictor):
-    from . import explain
+    from ..explain import cam as explain
 
     del model_sha  # cache key only: one warm-up per model and layer
     # Not a daemon: a process that exits while TensorFlow traces in a daemon
@@ -173,7 +173,7 @@ def warm_up_gradcam(pred):
     it once the page is drawn, so that the trace does not compete with the
     first case's scoring. Returns the (started or finished) thread.
     """
-    from . import explain
+    from ..explain import cam as explain
 
     return _gradcam_warm_up(pred.sha256, explain.default_layer(pred), pred)
 
@@ -213,7 +213,7 @@ def discover_upload(files, cfg=None):
         UploadTooLarge: the files add up to more than ``cfg.max_upload_mb``.
         DicomLoadError: no DICOM image among them (the loader's message).
     """
-    from .dicom_io import discover_series
+    from ..dicom.series import discover_series
 
     cfg = cfg or config()
     total = sum(int(f.size) for f in files)
@@ -230,7 +230,7 @@ def discover_upload(files, cfg=None):
 
 def load_upload(files, series_uid=None):
     """Load one series of uploaded files as an :class:`ActiveCase` (kept in this session only)."""
-    from .dicom_io import load_series
+    from ..dicom.series import load_series
 
     store = _session_store("cs_upload", _upload_signature(files))
     case = store["cases"].get(series_uid)
@@ -247,7 +247,7 @@ def load_upload(files, series_uid=None):
 
 def discover_folder(path):
     """Series in a server-side folder (per-session cache)."""
-    from .dicom_io import discover_series
+    from ..dicom.series import discover_series
 
     store = _session_store("cs_folder", str(path))
     if store["infos"] is None:
@@ -257,7 +257,7 @@ def discover_folder(path):
 
 def load_folder(path, series_uid=None):
     """Load one series of a server-side folder as an :class:`ActiveCase` (this session only)."""
-    from .dicom_io import load_series
+    from ..dicom.series import load_series
 
     store = _session_store("cs_folder", str(path))
     case = store["cases"].get(series_uid)
@@ -309,7 +309,7 @@ def score(pred, case):
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _heatmap(series_key, model_sha, index, class_name, layer, method, _predictor, _series):
-    from . import explain
+    from ..explain import cam as explain
 
     del series_key, model_sha
     return explain.gradcam(_predictor, _series, index, class_name, layer=layer, method=method)
@@ -322,7 +322,7 @@ def heatmap(pred, case, index, class_name, layer, method):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _rollout(series_key, model_sha, index, _predictor, _series):
-    from . import explain
+    from ..explain import cam as explain
 
     del series_key, model_sha
     return explain.attention_map(_predictor, _series, index)
@@ -335,7 +335,7 @@ def rollout(pred, case, index):
 
 def run_paths(cfg=None):
     """Run folders found under the configured roots (``reports.find_runs``)."""
-    from .reports import find_runs
+    from ..evaluation.reports import find_runs
 
     cfg = cfg or config()
     return find_runs(*cfg.run_roots)
@@ -343,14 +343,14 @@ def run_paths(cfg=None):
 
 @st.cache_data(show_spinner="Reading the run folder…", max_entries=16)
 def _run(path, mtime):
-    from .reports import load_run
+    from ..evaluation.reports import load_run
 
     del mtime
     return load_run(path)
 
 
 def _run_mtime(path):
-    from .reports import PREDICTIONS_FILE
+    from ..evaluation.reports import PREDICTIONS_FILE
 
     return os.path.getmtime(os.path.join(path, PREDICTIONS_FILE))
 

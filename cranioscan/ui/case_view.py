@@ -62,9 +62,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from .labels import CLASSES
-from .ui_text import METHOD_TITLES
-from .windowing import PRESETS, apply_window
+from ..labels import CLASSES
+from .text import METHOD_TITLES
+from ..windowing import PRESETS, apply_window
 
 #: The overlay's method when a case opens (``explain.METHODS``). Grad-CAM++
 #: rather than plain Grad-CAM: on phantom studies its peak lands in the lesion

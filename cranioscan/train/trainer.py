@@ -18,8 +18,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from . import pipeline, reports
-from .labels import CLASSES
+from . import pipeline
+from ..evaluation import reports
+from ..labels import CLASSES
 
 
 class DataError(RuntimeError):
@@ -39,8 +40,8 @@ class PreparedData:
 
 def _phantom_table(config):
     """Generate phantom studies in memory straight into a cache (no DICOM)."""
-    from .phantom import balanced_plan, make_study
-    from .preprocess import to_model_input
+    from ..phantom import balanced_plan, make_study
+    from ..preprocess import to_model_input
 
     n, seed0 = int(config["phantom_studies"]), int(config["phantom_seed"])
     plan = balanced_plan(n, seed0)
@@ -82,7 +83,7 @@ def _tqdm(items, label):
 
 
 def _rsna_table(config):
-    from .datasets import LabelFormatError, load_rsna
+    from .rsna import LabelFormatError, load_rsna
 
     data_dir = config.get("data_dir")
     labels_csv = config.get("labels") or (data_dir and os.path.join(data_dir, "stage_2_train.csv"))
@@ -132,7 +133,7 @@ def prepare_data(config):
         ids, cache, lines = _phantom_table(config)
     else:
         ids, cache, lines = _rsna_table(config)
-    from .datasets import split_by_group
+    from .rsna import split_by_group
 
     usable = np.flatnonzero(np.asarray(cache.done))
     groups = ids[config["split_by"]].to_numpy()
@@ -212,7 +213,7 @@ def record_init_from(config):
     if os.path.isfile(path):
         with open(path) as handle:
             return json.load(handle)
-    from .inference import file_sha256
+    from ..inference import file_sha256
 
     record = {"path": config["init_from"], "sha256": file_sha256(config["init_from"])}
     card_path = os.path.join(os.path.dirname(config["init_from"]), "model_card.json")
@@ -230,7 +231,7 @@ def record_init_from(config):
 
 def build_network(config):
     """The model ``config`` describes, holding the ``init_from`` weights when given."""
-    from . import model as model_lib
+    from ..net import model as model_lib
 
     net = model_lib.build_model(
         input_size=config["input_size"], stage=config["stage"], d_model=config["d_model"],
@@ -253,8 +254,8 @@ def run(config):
     """Train as ``config`` says and write the run folder; returns the metrics dict."""
     import keras
 
-    from . import model as model_lib
-    from . import training
+    from ..net import model as model_lib
+    from . import runtime as training
 
     os.makedirs(config["out"], exist_ok=True)
     write_config(config)
@@ -315,7 +316,7 @@ def report_best_model(config, val_inputs, val_ids, val_labels, batch_size=None):
     Returns:
         the ``reports.write_reports`` summary (per-class AUCs are printed).
     """
-    from . import model as model_lib
+    from ..net import model as model_lib
 
     out = config["out"]
     best = model_lib.load_model(os.path.join(out, "best_model.keras"))

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .labels import CLASSES, SUBTYPES
+from ..labels import CLASSES, SUBTYPES
 
 #: Bump when the cases' content changes, so stale caches are not reused.
 DEMO_VERSION = 1
@@ -154,7 +154,7 @@ def _is_complete(folder):
 
 def _write_case(spec, folder):
     """Generate ``spec`` and write it into the new folder ``folder``."""
-    from . import phantom
+    from .. import phantom
 
     study = phantom.make_study(spec.seed, **spec.study_kwargs())
     folder.mkdir(parents=True)
@@ -224,7 +224,7 @@ def _generate(spec, folder):
 
 def load_demo(key, cache_dir):
     """Load demo case ``key`` (generated on first use) as a :class:`DemoCase`."""
-    from .dicom_io import load_series
+    from ..dicom.series import load_series
 
     folder = ensure_demo(key, cache_dir)
     info = json.loads((folder / "case.json").read_text())
