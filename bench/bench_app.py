@@ -27,7 +27,7 @@ folder when there is none, which costs the same to run):
    only the fragment). Without Grad-CAM, then turning it on (after the
    viewer's background trace), then with it; and, as the baseline, with
    it while Streamlit clears the Keras session after every run (its own
-   cleanup, which ``cranioscan.ui_runner`` replaces): kept / cleared ratio.
+   cleanup, which ``cranioscan.ui.streamlit_fixes`` replaces): kept / cleared ratio.
 
 Run from the repository root::
 
@@ -200,7 +200,7 @@ def interaction(env, moves):
     measure("slice change with Grad-CAM (first visit of each slice)",
             [lambda t=t: at.slider(key="slice_no").set_value(t) for t in targets[:4]])
     # Baseline: Streamlit's own post-run cleanup, which clears the Keras
-    # session after every run (cranioscan.ui_runner), on slices not yet visited.
+    # session after every run (cranioscan.ui.streamlit_fixes), on slices not yet visited.
     from streamlit.runtime.scriptrunner import script_runner
 
     from cranioscan.ui import streamlit_fixes as ui_runner

@@ -126,7 +126,7 @@ def main(argv=None):
 
     import tensorflow as tf
 
-    from cranioscan.explain import cam as explain
+    from cranioscan import explain
     from cranioscan.inference import Predictor
     from cranioscan.net.model import build_model
 

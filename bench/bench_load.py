@@ -5,7 +5,7 @@ RescaleIntercept -1024, a crude head section with -2000 padding outside the
 field of view) into a temporary folder, then times, best of ``--repeat``
 runs, interleaved:
 
-* ``cranioscan.dicom_io.load_series(folder)``;
+* ``cranioscan.dicom.load_series(folder)``;
 * SimpleITK: ``ImageSeriesReader.GetGDCMSeriesFileNames`` + ``Execute`` and
   ``GetArrayFromImage`` (the usual way to read a series with ITK);
 * ``cranioscan.preprocess.to_model_input`` on the loaded volume.

@@ -47,7 +47,7 @@ def main(argv=None):
     import keras
 
     from cranioscan.net import model as model_lib
-    from cranioscan.train import pipeline
+    from cranioscan.train import losses, pipeline
     from cranioscan.train.stream import training_model
 
     backend = keras.backend.backend()
@@ -64,7 +64,7 @@ def main(argv=None):
         # The op-by-op baseline is what the wrapper was before: built as on TensorFlow.
         wrapper = training_model(net, pipeline.make_augmenter(0),
                                  backend=backend if compiled else "tensorflow")
-        model_lib.compile_model(wrapper)
+        losses.compile_model(wrapper)
         assert bool(wrapper.jit_compile) == compiled, wrapper.jit_compile
         timings[compiled] = _ms_per_step(wrapper, x, y, args.batch_size, args.steps)
         print(f"{backend}, {'compiled' if compiled else 'op by op'}: "

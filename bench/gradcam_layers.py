@@ -22,7 +22,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cranioscan.explain import cam as explain  # noqa: E402
+from cranioscan import explain  # noqa: E402
 from cranioscan.evaluation import localisation, model_card  # noqa: E402
 from cranioscan.evaluation.heldout import TEST_SEED  # noqa: E402
 from cranioscan.labels import CLASSES  # noqa: E402

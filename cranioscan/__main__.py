@@ -1,4 +1,4 @@
-"""``python -m cranioscan``: the command line (see :mod:`cranioscan.cli`)."""
+"""``python -m cranioscan``: the command line (see :mod:`cranioscan.cli.main`)."""
 
 import sys
 

@@ -1,7 +1,7 @@
 """Inference: a loaded CranioScan model and per-slice probabilities for a series.
 
 :class:`Predictor` wraps one ``.keras`` model file: ``Predictor.load(path)``
-loads it in Keras safe mode (custom layers of :mod:`cranioscan.layers`
+loads it in Keras safe mode (custom layers of :mod:`cranioscan.net.layers`
 registered) and turns every way a file can be unusable (missing, not a
 ``.keras`` archive, corrupt, unknown layer, not six outputs) into a
 :class:`ModelLoadError` whose message names the file. It also reads the
@@ -97,7 +97,7 @@ def summarize_series(probs, thresholds=None, classes=CLASSES):
         probs: ``(n, len(classes))`` probabilities, slices in series order.
         thresholds: as for :func:`resolve_thresholds` (default 0.5); a slice
             passes when its probability is ``>= threshold`` (the convention
-            of ``cranioscan.metrics``).
+            of ``cranioscan.evaluation.metrics``).
         classes: class names of the columns.
 
     Returns:
@@ -316,7 +316,7 @@ class Predictor:
         """Probabilities for every slice of a series.
 
         Args:
-            series: a ``cranioscan.dicom_io.Series`` (or anything with an
+            series: a ``cranioscan.dicom.Series`` (or anything with an
                 ``hu`` float32 ``(n, rows, cols)`` HU array).
             batch_size: slices per forward pass.
             progress: optional ``progress(done, total)`` after each batch.

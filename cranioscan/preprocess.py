@@ -23,10 +23,8 @@ import functools
 
 import numpy as np
 
+from .dicom.pixels import AIR_HU
 from .windowing import MODEL_WINDOWS, PRESETS, apply_window
-
-#: Value used for padding outside the image, in HU.
-AIR_HU = -1000.0
 
 
 @functools.lru_cache(maxsize=64)
@@ -169,7 +167,7 @@ def grid_to_input(grid, size, geometry=None):
         geometry: ``((row_origin, row_stride), (col_origin, col_stride))``,
             cell ``(i, j)`` centred on input pixel ``(row_origin + row_stride
             * i, col_origin + col_stride * j)`` (see
-            ``cranioscan.feature_grid.grid_geometry``). None: cells centred on
+            ``cranioscan.explain.grid.grid_geometry``). None: cells centred on
             their ``size / h``-wide blocks, as a plain resize assumes.
 
     Returns:

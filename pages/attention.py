@@ -7,7 +7,7 @@ the caption says whether the map's peak falls inside it.
 
 import streamlit as st
 
-from cranioscan.explain import cam as explain
+from cranioscan import explain
 from cranioscan.ui import streamlit_fixes as ui_runner, state as ui_state, text as ui_text, case_view as viewer
 from cranioscan.labels import CLASSES
 

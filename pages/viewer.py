@@ -154,7 +154,7 @@ def slice_view(case, probs, thresholds):
             cam_on = st.toggle("Grad-CAM heatmap", key="cam_on", persist_state="session",
                                help="Where the network's evidence for the chosen finding lies.")
             if cam_on:
-                from cranioscan.explain import cam as explain
+                from cranioscan import explain
 
                 layers = explain.available_layers(predictor.model)
                 c1, c2 = st.columns(2)

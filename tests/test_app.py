@@ -342,7 +342,7 @@ def test_viewer_traces_the_default_gradcam_in_the_background(app_env, monkeypatc
 
     from streamlit.testing.v1 import AppTest
 
-    from cranioscan.explain import cam as explain
+    from cranioscan import explain
     from cranioscan.ui import state as ui_state
 
     calls, original = [], explain.warm_up
@@ -527,7 +527,7 @@ def test_training_facts_from_the_card():
                                   "pages/model_card.py"])
 def test_a_bookmarked_page_on_a_fresh_server_still_runs_inside_app_py(app_env, monkeypatch, page):
     # A fresh server is in Streamlit's pages/ folder mode until a run calls
-    # st.navigation (cranioscan.ui_runner.enter_through_app): without the
+    # st.navigation (cranioscan.ui.streamlit_fixes.enter_through_app): without the
     # page's guard, this first visit would show the page without app.py's
     # demo-model notice.
     from streamlit.runtime.pages_manager import PagesManager

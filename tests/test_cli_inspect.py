@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from pydicom.uid import MRImageStorage
 
-from cranioscan.cli import main as cli
+from cranioscan.cli.main import main as cli
 
 try:  # tests/ is not a package; fall back for runs that import it as one
     from dicom_factory import make_series, write_series

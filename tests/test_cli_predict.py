@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cranioscan.cli import main as cli, predict as cli_predict
+from cranioscan.cli.main import main as cli, predict as cli_predict
 from cranioscan.labels import CLASSES
 
 try:  # tests/ is not a package; fall back for runs that import it as one

@@ -1,4 +1,4 @@
-"""Tests of cranioscan.dicom_io on small DICOM series built in memory."""
+"""Tests of cranioscan.dicom on small DICOM series built in memory."""
 
 import hashlib
 import io

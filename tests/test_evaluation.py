@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from cranioscan.explain import cam as explain
+from cranioscan import explain
 from cranioscan.evaluation import metrics
 from cranioscan.evaluation.heldout import evaluate_on_phantoms
 from cranioscan.inference import Predictor

@@ -1,4 +1,4 @@
-"""Tests of ``cranioscan.explain`` (maps) and ``cranioscan.overlay`` (drawing).
+"""Tests of ``cranioscan.explain`` (maps) and ``cranioscan.ui.overlay`` (drawing).
 
 The planted-lesion tests use a hand-made flat model whose only useful
 feature detector (named like ResNet's stage-4 output) fires on bright
@@ -11,7 +11,8 @@ import keras
 import numpy as np
 import pytest
 
-from cranioscan.explain import cam as explain
+from cranioscan import explain
+from cranioscan.explain import engines
 from cranioscan.ui import overlay
 from cranioscan.dicom.series import Series
 from cranioscan.inference import Predictor
@@ -152,11 +153,11 @@ def test_scorecam_scores_with_the_sigmoid_of_the_class(planted):
     import tensorflow as tf
 
     x = np.random.default_rng(0).random((3, SIZE, SIZE, 3)).astype(np.float32)
-    scoring = explain._scorecam_model(planted)
+    scoring = engines._scorecam_model(planted)
     soft = tf.nn.softmax(scoring([x]), axis=-1)
     probs = planted.model(x).numpy()
     for c in range(6):
-        np.testing.assert_allclose(explain._SigmoidScore(c)(soft).numpy(), probs[:, c], atol=1e-5)
+        np.testing.assert_allclose(engines._SigmoidScore(c)(soft).numpy(), probs[:, c], atol=1e-5)
 
 
 # ------------------------------------------------------------------ real (tiny) model
@@ -167,7 +168,7 @@ def test_engines_agree_on_a_real_model(tiny):
     series = Series(hu=np.ascontiguousarray(study.hu[:, 10:86]), positions=study.positions,
                     spacing=study.spacing)
     explain.warm_up(tiny)  # traces the compiled Grad-CAM of the default layer
-    cache = explain._cache(tiny)
+    cache = engines._cache(tiny)
     assert ("compiled", explain.DEFAULT_LAYER) in cache
     for method in ("gradcam", "gradcam++"):
         fast = explain.gradcam(tiny, series, 3, "intraparenchymal", method=method,
@@ -212,9 +213,9 @@ def test_attention_map_shape_range_and_cache(tiny):
     heat = explain.attention_map(tiny, series, 0)
     assert heat.shape == (96, 128) and heat.dtype == np.float32
     assert np.isfinite(heat).all() and heat.min() >= 0 and heat.max() == pytest.approx(1.0)
-    attn_model = explain._cache(tiny)["attention"]
+    attn_model = engines._cache(tiny)["attention"]
     other = explain.attention_map(tiny, series, 1)
-    assert explain._cache(tiny)["attention"] is attn_model
+    assert engines._cache(tiny)["attention"] is attn_model
     assert other.shape == (96, 128)
     small = explain.attention_inputs(tiny, tiny.prepare(series.hu[0]))
     assert small.shape == (64, 64) and small.max() == pytest.approx(1.0)

@@ -1,9 +1,9 @@
-"""Tests of cranioscan.localisation: where map peaks land, and the sweep over layers."""
+"""Tests of cranioscan.evaluation.localisation: where map peaks land, and the sweep over layers."""
 
 import numpy as np
 import pytest
 
-from cranioscan.explain import cam as explain
+from cranioscan import explain
 from cranioscan.inference import Predictor
 from cranioscan.evaluation.localisation import PLACES, localisation_sweep, peak_place
 

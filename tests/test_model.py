@@ -12,25 +12,20 @@ import keras
 import numpy as np
 import pytest
 
-from cranioscan.explain.rollout import attention_rollout
+from cranioscan.explain.rollout import attention_model, attention_rollout, predict_attentions
 from cranioscan.labels import CLASSES, RSNA_WEIGHTS
 from cranioscan.net.layers import InputScaling, TransformerBlock
 from cranioscan.net.model import (
-    ClassAUC,
-    WeightedBinaryCrossentropy,
-    attention_model,
     build_model,
-    compile_model,
     load_model,
     model_classes,
     model_input_size,
-    predict_attentions,
     resize_position_embedding,
     save_for_inference,
     token_grid_shape,
     transfer_weights,
-    weighted_bce,
 )
+from cranioscan.train.losses import ClassAUC, WeightedBinaryCrossentropy, compile_model, weighted_bce
 from cranioscan.evaluation.metrics import auc_score, rsna_weighted_log_loss
 
 SIZE = 64

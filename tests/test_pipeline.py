@@ -1,4 +1,4 @@
-"""Class-balanced sampling of training slices (cranioscan.pipeline)."""
+"""Class-balanced sampling of training slices (cranioscan.train.pipeline)."""
 
 import numpy as np
 import pytest

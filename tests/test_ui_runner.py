@@ -2,7 +2,7 @@
 
 Streamlit calls ``keras.backend.clear_session()`` after every script run,
 which makes TensorFlow instantiate and optimise every compiled function again
-on its next call (``cranioscan.ui_runner``). These tests run real scripts
+on its next call (``cranioscan.ui.streamlit_fixes``). These tests run real scripts
 through AppTest with Streamlit's cleanup function restored afterwards.
 """
 

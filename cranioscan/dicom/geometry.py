@@ -1,6 +1,6 @@
 """Slice geometry of a CT series: normal, positions, tilt, duplicates, gaps.
 
-Private helper of :mod:`cranioscan.dicom_io`; pure functions on arrays in
+Private helper of :mod:`cranioscan.dicom`; pure functions on arrays in
 the DICOM patient coordinate system (LPS, millimetres; +z is superior).
 """
 

@@ -1,6 +1,6 @@
 """Reading DICOM headers once, fast, without the pixel data.
 
-Private helper of :mod:`cranioscan.dicom_io`. ``read_header`` parses one
+Private helper of :mod:`cranioscan.dicom`. ``read_header`` parses one
 candidate file with ``dcmread(stop_before_pixels=True)`` (``force=True``
 for files without the 128-byte preamble), remembers where its Pixel Data
 element starts, and extracts the ~25 tags the loader needs straight from

@@ -1,6 +1,6 @@
 """Stored pixel values -> Hounsfield units, one slice at a time.
 
-Private helper of :mod:`cranioscan.dicom_io`. ``read_stored`` gets a slice's
+Private helper of :mod:`cranioscan.dicom`. ``read_stored`` gets a slice's
 stored integers: native (uncompressed) data straight from the file bytes
 with :func:`numpy.frombuffer` (no copy for in-memory data), encapsulated
 data through pydicom's decoders (pylibjpeg plugins: JPEG Lossless, JPEG-LS,
@@ -32,6 +32,7 @@ The order of operations in ``stored_to_hu`` (``s`` = stored value):
 """
 
 __all__ = [
+    "AIR_HU",
     "OUTSIDE_FOV_HU",
     "PixelError",
     "PixelParams",
@@ -45,7 +46,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..preprocess import AIR_HU
+#: Air in HU: what padding and pixels outside the field of view become.
+AIR_HU = -1000.0
 
 #: HU below which a pixel is taken as padding outside the field of view.
 OUTSIDE_FOV_HU = -1500.0

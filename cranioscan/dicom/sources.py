@@ -1,6 +1,6 @@
 """Gathering candidate DICOM files from folders, zips, paths and uploads.
 
-Private helper of :mod:`cranioscan.dicom_io`. A *source* becomes a flat list
+Private helper of :mod:`cranioscan.dicom`. A *source* becomes a flat list
 of :class:`SourceFile` (a display name plus either a path on disk, read
 lazily, or bytes in memory) and a list of ``(name, reason)`` for entries that
 were left out before any DICOM parsing. Zip archives, given as a path or
@@ -44,7 +44,7 @@ class DicomLoadError(Exception):
     """
 
 
-DicomLoadError.__module__ = "cranioscan.dicom_io"
+DicomLoadError.__module__ = "cranioscan.dicom"
 
 
 @dataclass

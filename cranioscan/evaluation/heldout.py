@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from ..explain import cam as explain
+from .. import explain
 from . import metrics
 from ..dicom.series import load_series
 from ..labels import CLASSES, SUBTYPES

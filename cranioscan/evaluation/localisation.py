@@ -14,7 +14,7 @@ __all__ = ["SELECTION_SEED", "PLACES", "peak_place", "localisation_sweep"]
 
 import numpy as np
 
-from ..explain import cam as explain
+from .. import explain
 from ..labels import CLASSES, SUBTYPES
 from ..phantom import balanced_plan
 from .heldout import fraction_ci, phantom_series

@@ -1,6 +1,6 @@
 """The model card shipped beside a model: what it is, what it saw, how it did.
 
-    python -m cranioscan.model_card --model model/best_model.keras \\
+    python -m cranioscan.evaluation.model_card --model model/best_model.keras \\
         --run model/validation_run --out model/model_card.json
 
 Builds ``model_card.json`` from the model file (SHA-256, size, input size,

@@ -136,7 +136,7 @@ class TransformerBlock(keras.layers.Layer):
     softmaxed attention weights of shape ``(b, num_heads, t, t)`` (rows sum
     to 1; attention dropout is not applied to them). The model is built
     without them (so the backend may use fused attention);
-    ``cranioscan.model.attention_model`` calls the blocks a second time with
+    ``cranioscan.explain.rollout.attention_model`` calls the blocks a second time with
     ``attention_only=True`` (one output per call, as Keras functional graphs
     require of a layer called several times).
     """

@@ -128,7 +128,7 @@ def to_uint8(model_input):
 def decode_dicom_slice(path, size):
     """Read one DICOM slice and return its model input as uint8 ``(size, size, 3)``.
 
-    Uses ``cranioscan.dicom_io`` so every scanner fix (RSNA intercept defect,
+    Uses ``cranioscan.dicom`` so every scanner fix (RSNA intercept defect,
     padding, MONOCHROME1, codecs) applies to training exactly as to inference.
     """
     from ..dicom.series import read_slice_hu  # local: keeps worker start-up light

@@ -6,7 +6,7 @@ The RSNA 2019 Intracranial Hemorrhage layout (also written by
 slice. This module parses the labels, reads the DICOM headers once to learn
 each slice's patient, study and position, reconciles labels with images
 (counting what does not match), and splits by patient or study, never by
-slice. Pixel decoding happens later, in ``cranioscan.pipeline``.
+slice. Pixel decoding happens later, in ``cranioscan.train.pipeline``.
 """
 
 __all__ = [

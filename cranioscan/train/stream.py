@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from ..net import model as model_lib
-from . import pipeline, runtime as training
+from . import losses, pipeline, runtime as training
 from ..labels import CLASSES
 from ..phantom import balanced_plan
 from ..phantom.stream import StudyStream
@@ -257,7 +257,7 @@ def _train(config, stream, n_val, budget_s):
     record_init_from(config)
     net = build_network(config)
     wrapper = training_model(net, make_augmenter(config))
-    model_lib.compile_model(wrapper, learning_rate=config["lr"],
+    losses.compile_model(wrapper, learning_rate=config["lr"],
                             weight_decay=config["weight_decay"])
     print(f"training on {backend}; train step compiled: {bool(wrapper.jit_compile)}", flush=True)
 

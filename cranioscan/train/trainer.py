@@ -255,7 +255,7 @@ def run(config):
     import keras
 
     from ..net import model as model_lib
-    from . import runtime as training
+    from . import losses, runtime as training
 
     os.makedirs(config["out"], exist_ok=True)
     write_config(config)
@@ -277,7 +277,7 @@ def run(config):
     steps = config["steps_per_epoch"] or math.ceil(len(data.train_rows) / config["batch_size"])
     with strategy.scope():
         net = build_network(config)
-        model_lib.compile_model(net, learning_rate=config["lr"],
+        losses.compile_model(net, learning_rate=config["lr"],
                                 weight_decay=config["weight_decay"],
                                 decay_steps=steps * config["epochs"],
                                 warmup_steps=config["warmup_steps"])

@@ -1,7 +1,7 @@
 """What the case viewer shows, as pure functions (no Streamlit import).
 
 The dashboard's pages lay these results out; everything here takes arrays,
-a :class:`cranioscan.dicom_io.Series` or plain values and returns an image,
+a :class:`cranioscan.dicom.Series` or plain values and returns an image,
 a table, a figure or text, so it can be tested without a server.
 
 * :func:`render_slice`: one slice through a window, with an optional
@@ -414,7 +414,7 @@ def slice_annotations(series, index):
     """Lines naming a slice: number, position and thickness.
 
     Args:
-        series: the :class:`~cranioscan.dicom_io.Series`.
+        series: the :class:`~cranioscan.dicom.Series`.
         index: 0-based slice index.
 
     Returns:
@@ -555,7 +555,7 @@ def render_slice(hu_slice, level, width, *, heatmap=None, alpha=0.4, heat_thresh
         hu_slice: ``(rows, cols)`` Hounsfield units (not modified).
         level, width: display window in HU.
         heatmap: optional float ``(rows, cols)`` in [0, 1] drawn over the
-            slice with ``cranioscan.overlay.overlay_heatmap``.
+            slice with ``cranioscan.ui.overlay.overlay_heatmap``.
         alpha: heatmap opacity in [0, 1].
         heat_threshold: heatmap values below it are not drawn.
         outlines: ``(mask, color)`` pairs; each bool ``(rows, cols)`` mask is
@@ -807,7 +807,7 @@ def metadata_table(series, show_identifiers=False):
     """DICOM display tags and geometry of a series as a two-column table.
 
     Args:
-        series: a :class:`~cranioscan.dicom_io.Series`.
+        series: a :class:`~cranioscan.dicom.Series`.
         show_identifiers: show :data:`IDENTIFYING_KEYS` values; otherwise
             they read :data:`HIDDEN` (an absent one still reads "—").
 

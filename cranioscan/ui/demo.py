@@ -5,7 +5,7 @@ tool work before loading a study of their own. Each case is a synthetic
 phantom (:mod:`cranioscan.phantom`) drawn from a fixed seed: one without
 hemorrhage and one per subtype. A case is generated on first use, written as
 a real DICOM series plus its voxel masks into a cache folder (never into the
-repository), and read back through :func:`cranioscan.dicom_io.load_series`
+repository), and read back through :func:`cranioscan.dicom.load_series`
 like any uploaded study; later uses only read the cache.
 
 Layout of a cached case: ``<cache_dir>/demo/v<DEMO_VERSION>/<key>/`` holding
@@ -115,7 +115,7 @@ class DemoCase:
 
     Attributes:
         spec: the :class:`DemoSpec` it was made from.
-        series: the :class:`~cranioscan.dicom_io.Series` read from its DICOM.
+        series: the :class:`~cranioscan.dicom.Series` read from its DICOM.
         masks: subtype -> bool ``(n, rows, cols)`` ground truth, slices in
             ``series`` order (every subtype present, empty where absent).
         labels: uint8 ``(n, 6)`` per-slice labels in ``CLASSES`` order.

@@ -69,7 +69,7 @@ class ActiveCase:
         key: content hash of the series (:func:`viewer.content_key`).
         label: what the case is called on screen.
         source: ``"demo"``, ``"upload"`` or ``"folder"``.
-        series: the :class:`~cranioscan.dicom_io.Series`.
+        series: the :class:`~cranioscan.dicom.Series`.
         masks: subtype -> bool ``(n, rows, cols)`` ground truth (demo cases),
             or None.
         labels: uint8 ``(n, 6)`` known per-slice labels (demo cases), or None.
@@ -94,7 +94,7 @@ class ActiveCase:
 
 # ------------------------------------------------------------- resources
 def config():
-    """The dashboard's :class:`~cranioscan.ui_config.AppConfig` (from the environment)."""
+    """The dashboard's :class:`~cranioscan.ui.config.AppConfig` (from the environment)."""
     return ui_config.from_env()
 
 
@@ -152,7 +152,7 @@ def prefetch_default_demo(cfg=None):
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _gradcam_warm_up(model_sha, layer, _predictor):
-    from ..explain import cam as explain
+    from .. import explain
 
     del model_sha  # cache key only: one warm-up per model and layer
     # Not a daemon: a process that exits while TensorFlow traces in a daemon
@@ -173,7 +173,7 @@ def warm_up_gradcam(pred):
     it once the page is drawn, so that the trace does not compete with the
     first case's scoring. Returns the (started or finished) thread.
     """
-    from ..explain import cam as explain
+    from .. import explain
 
     return _gradcam_warm_up(pred.sha256, explain.default_layer(pred), pred)
 
@@ -309,7 +309,7 @@ def score(pred, case):
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _heatmap(series_key, model_sha, index, class_name, layer, method, _predictor, _series):
-    from ..explain import cam as explain
+    from .. import explain
 
     del series_key, model_sha
     return explain.gradcam(_predictor, _series, index, class_name, layer=layer, method=method)
@@ -322,7 +322,7 @@ def heatmap(pred, case, index, class_name, layer, method):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _rollout(series_key, model_sha, index, _predictor, _series):
-    from ..explain import cam as explain
+    from .. import explain
 
     del series_key, model_sha
     return explain.attention_map(_predictor, _series, index)

@@ -1,9 +1,9 @@
 """Figures and tables of a training run's validation, for the dashboard.
 
-Pure functions of a :class:`cranioscan.reports.RunFolder` (what
+Pure functions of a :class:`cranioscan.evaluation.reports.RunFolder` (what
 ``reports.load_run`` reads back from a run folder): every number is
 recomputed from the run's ``val_predictions.csv`` with
-:mod:`cranioscan.metrics`, except the bootstrap confidence intervals and
+:mod:`cranioscan.evaluation.metrics`, except the bootstrap confidence intervals and
 chosen thresholds, which come from its ``metrics.json`` (they are costly to
 recompute and fixed when the run was written). Figures are plotly.
 """
@@ -223,7 +223,7 @@ def threshold_summary(run, class_name, threshold):
     """Confusion counts and rates of one class at ``threshold`` (prob >= threshold positive).
 
     Returns:
-        the dict of :func:`cranioscan.metrics.confusion_at_threshold` (``tp,
+        the dict of :func:`cranioscan.evaluation.metrics.confusion_at_threshold` (``tp,
         fp, tn, fn, sensitivity, specificity, ppv, npv``; NaN where a rate is
         undefined).
     """
