@@ -51,7 +51,7 @@ def load_average():
 
 def make_series(n_slices, matrix, folder):
     """Write a phantom study as DICOM and read it back as a Series."""
-    from cranioscan.dicom.series import load_series
+    from cranioscan.dicom import load_series
     from cranioscan.phantom import make_study, write_series
 
     study = make_study(7, matrix=matrix, n_slices=n_slices, subtypes=("subdural",))

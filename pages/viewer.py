@@ -12,7 +12,7 @@ import time
 import streamlit as st
 
 from cranioscan.ui import demo, streamlit_fixes as ui_runner, state as ui_state, case_view as viewer
-from cranioscan.dicom.series import DicomLoadError
+from cranioscan.dicom import DicomLoadError
 from cranioscan.labels import CLASSES
 from cranioscan.windowing import PRESETS
 

@@ -18,7 +18,7 @@ import pytest
 
 from cranioscan.ui import demo, config as ui_config, validation_view as vv, case_view as viewer
 from cranioscan.evaluation import metrics
-from cranioscan.dicom.series import Series
+from cranioscan.dicom import Series
 from cranioscan.labels import CLASSES, SUBTYPES
 from cranioscan.evaluation.reports import load_run
 

@@ -79,7 +79,7 @@ def worklist(tmp_path_factory):
 
 
 def test_predict_writes_per_slice_and_per_series_csv(model_path, worklist, tmp_path):
-    from cranioscan.dicom.series import load_series
+    from cranioscan.dicom import load_series
     from cranioscan.inference import Predictor
 
     out = tmp_path / "results.csv"

@@ -20,7 +20,7 @@ from pydicom.uid import (
     generate_uid,
 )
 
-from cranioscan.dicom.series import (
+from cranioscan.dicom import (
     MAX_ZIP_BYTES,
     DicomLoadError,
     Series,
@@ -590,7 +590,7 @@ def test_series_uid_of_a_listed_path_source(tmp_path):
 
 
 def test_read_slice_hu_matches_load_series_and_names_bad_files(tmp_path):
-    from cranioscan.dicom.series import read_slice_hu
+    from cranioscan.dicom import read_slice_hu
 
     ds = make_ct_slice([[0, 1064], [40, 3000]], signed=False, bits_stored=12, intercept=-1024.0)
     series = _one(ds, tmp_path / "one")

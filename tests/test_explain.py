@@ -14,7 +14,7 @@ import pytest
 from cranioscan import explain
 from cranioscan.explain import engines
 from cranioscan.ui import overlay
-from cranioscan.dicom.series import Series
+from cranioscan.dicom import Series
 from cranioscan.inference import Predictor
 from cranioscan.net.model import build_model
 

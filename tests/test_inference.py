@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from cranioscan.dicom.series import Series
+from cranioscan.dicom import Series
 from cranioscan.inference import (
     ModelLoadError,
     Predictor,

@@ -240,7 +240,7 @@ def test_combined_lesions_and_size_range():
 
 @pytest.mark.parametrize("storage,rle", [("signed", False), ("unsigned", True), ("signed0", False)])
 def test_written_series_reads_back_with_load_series(tmp_path, storage, rle):
-    from cranioscan.dicom.series import load_series
+    from cranioscan.dicom import load_series
 
     st = make_study(9, matrix=64, n_slices=6, subtypes=("subdural",))
     st.dicom["storage"] = storage
@@ -297,7 +297,7 @@ def test_simpleitk_reads_a_written_series(tmp_path):
 
 def test_dataset_csv_parses_like_the_rsna_file_and_agrees_with_masks(tmp_path):
     pd = pytest.importorskip("pandas")
-    from cranioscan.dicom.series import load_series
+    from cranioscan.dicom import load_series
 
     summary = make_dataset(tmp_path, 2, seed=17, matrix=64, n_slices=6, p_normal=0.0, progress=False)
     csv_path = tmp_path / "stage_2_train.csv"

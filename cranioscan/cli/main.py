@@ -27,7 +27,7 @@ import sys
 import numpy as np
 
 from .predict import add_predict_parser
-from ..dicom.series import DicomLoadError, discover_series, load_series
+from ..dicom import DicomLoadError, discover_series, load_series
 
 
 def _num(value, digits=3):

@@ -138,7 +138,7 @@ def _folder_jobs(folder, notes):
 
 
 def _file_jobs(path, notes):
-    from ..dicom.series import DicomLoadError, discover_series
+    from ..dicom import DicomLoadError, discover_series
 
     try:
         infos = discover_series(path)
@@ -168,7 +168,7 @@ def find_series(paths, notes=None):
         message)`` for each path that does not exist or holds no CT series
         (the message is the loader's own).
     """
-    from ..dicom.series import DicomLoadError, load_series
+    from ..dicom import DicomLoadError, load_series
 
     notes = [] if notes is None else notes
     jobs, failed = [], []
@@ -296,7 +296,7 @@ def run_predict(args):
         print(f"cranioscan predict: error: {exc}", file=sys.stderr)
         return 2
 
-    from ..dicom.series import DicomLoadError, load_series
+    from ..dicom import DicomLoadError, load_series
 
     slice_rows, failures = [], list(failed)
     series_rows = [_series_row(job, error=text) for job, text in failed]

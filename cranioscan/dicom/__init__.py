@@ -6,8 +6,10 @@ The first stage of the data flow; nothing downstream re-reads DICOM.
 - :mod:`.header`: the tags of one file;
 - :mod:`.pixels`: stored values -> HU (slope/intercept, padding, MONOCHROME1);
 - :mod:`.geometry`: slice normal, ordering, gaps and duplicates;
-- :mod:`.series`: :class:`Series`, :func:`load_series`, :func:`discover_series`.
+- :mod:`.series`: :class:`Series` and :class:`SeriesInfo`;
+- :mod:`.assemble`: a series' files -> ordered, spaced, decoded volume;
+- :mod:`.load`: :func:`load_series`, :func:`discover_series`, :func:`read_slice_hu`.
 """
 
-from .series import *  # noqa: F401,F403
-from .series import __all__  # noqa: F401
+from .load import *  # noqa: F401,F403
+from .load import __all__  # noqa: F401

@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import explain
 from . import metrics
-from ..dicom.series import load_series
+from ..dicom import load_series
 from ..labels import CLASSES, SUBTYPES
 from ..phantom import balanced_plan, make_study, write_series
 

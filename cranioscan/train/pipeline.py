@@ -131,7 +131,7 @@ def decode_dicom_slice(path, size):
     Uses ``cranioscan.dicom`` so every scanner fix (RSNA intercept defect,
     padding, MONOCHROME1, codecs) applies to training exactly as to inference.
     """
-    from ..dicom.series import read_slice_hu  # local: keeps worker start-up light
+    from ..dicom import read_slice_hu  # local: keeps worker start-up light
 
     return to_uint8(to_model_input(read_slice_hu(path), size=size))[0]
 

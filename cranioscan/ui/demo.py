@@ -224,7 +224,7 @@ def _generate(spec, folder):
 
 def load_demo(key, cache_dir):
     """Load demo case ``key`` (generated on first use) as a :class:`DemoCase`."""
-    from ..dicom.series import load_series
+    from ..dicom import load_series
 
     folder = ensure_demo(key, cache_dir)
     info = json.loads((folder / "case.json").read_text())

@@ -213,7 +213,7 @@ def discover_upload(files, cfg=None):
         UploadTooLarge: the files add up to more than ``cfg.max_upload_mb``.
         DicomLoadError: no DICOM image among them (the loader's message).
     """
-    from ..dicom.series import discover_series
+    from ..dicom import discover_series
 
     cfg = cfg or config()
     total = sum(int(f.size) for f in files)
@@ -230,7 +230,7 @@ def discover_upload(files, cfg=None):
 
 def load_upload(files, series_uid=None):
     """Load one series of uploaded files as an :class:`ActiveCase` (kept in this session only)."""
-    from ..dicom.series import load_series
+    from ..dicom import load_series
 
     store = _session_store("cs_upload", _upload_signature(files))
     case = store["cases"].get(series_uid)
@@ -247,7 +247,7 @@ def load_upload(files, series_uid=None):
 
 def discover_folder(path):
     """Series in a server-side folder (per-session cache)."""
-    from ..dicom.series import discover_series
+    from ..dicom import discover_series
 
     store = _session_store("cs_folder", str(path))
     if store["infos"] is None:
@@ -257,7 +257,7 @@ def discover_folder(path):
 
 def load_folder(path, series_uid=None):
     """Load one series of a server-side folder as an :class:`ActiveCase` (this session only)."""
-    from ..dicom.series import load_series
+    from ..dicom import load_series
 
     store = _session_store("cs_folder", str(path))
     case = store["cases"].get(series_uid)
