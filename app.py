@@ -11,13 +11,13 @@ import os
 
 import streamlit as st
 
-from cranioscan.ui import streamlit_fixes as ui_runner, state as ui_state, case_view as viewer
+from cranioscan.ui import card_view, state as ui_state, streamlit_fixes as ui_runner
 
 ui_runner.keep_keras_session()  # no Keras clear_session after each run (see ui_runner)
 st.set_page_config(page_title="CranioScan", page_icon=":material/neurology:", layout="wide")
 
 page = st.navigation([
-    st.Page("pages/viewer.py", title="Case viewer", icon=":material/radiology:", default=True),
+    st.Page("pages/case_view.py", title="Case viewer", icon=":material/radiology:", default=True),
     st.Page("pages/attention.py", title="Attention maps", icon=":material/visibility:"),
     st.Page("pages/validation.py", title="Validation", icon=":material/monitoring:"),
     st.Page("pages/model_card.py", title="Model card", icon=":material/description:"),
@@ -27,13 +27,13 @@ cfg = ui_state.config()
 ui_state.prefetch_default_demo(cfg)  # the phantom is drawn while TensorFlow loads
 predictor, model_error = ui_state.predictor(cfg)
 card = predictor.card if predictor is not None else {}
-notice = viewer.model_notice(card, loaded=predictor is not None)
+notice = card_view.model_notice(card, loaded=predictor is not None)
 
 with st.sidebar:
     st.markdown("### CranioScan")
     st.caption("Intracranial hemorrhage review on head CT")
     if predictor is not None:
-        st.markdown(f"**Model:** {viewer.model_name(card, predictor.path)}")
+        st.markdown(f"**Model:** {card_view.model_name(card, predictor.path)}")
         st.caption(f"`{os.path.basename(predictor.path or '')}` · SHA-256 "
                    f"`{(predictor.sha256 or '')[:12]}` · {predictor.input_size} px input")
     else:
@@ -44,6 +44,6 @@ with st.sidebar:
 # Less empty space above the page: the image should fit on a laptop screen.
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}</style>")
 if notice:
-    st.warning(viewer.short_notice(card), icon=":material/warning:")
+    st.warning(card_view.short_notice(card), icon=":material/warning:")
 
 page.run()

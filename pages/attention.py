@@ -8,7 +8,8 @@ the caption says whether the map's peak falls inside it.
 import streamlit as st
 
 from cranioscan import explain
-from cranioscan.ui import streamlit_fixes as ui_runner, state as ui_state, text as ui_text, case_view as viewer
+from cranioscan.ui import case_view, slice_image, state as ui_state, streamlit_fixes as ui_runner
+from cranioscan.ui import text as ui_text
 from cranioscan.labels import CLASSES
 
 ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
@@ -26,18 +27,18 @@ n = series.n_slices
 level, width = st.session_state.get("win_level", 40.0), st.session_state.get("win_width", 80.0)
 
 top = st.columns([3, 2, 2], vertical_alignment="bottom")
-top[0].markdown(f"**{case.label}**  \n{viewer.window_text(level, width)} (window of the case viewer)")
+top[0].markdown(f"**{case.label}**  \n{slice_image.window_text(level, width)} (window of the case viewer)")
 class_name = top[1].selectbox("Finding to explain", CLASSES, key="att_class", persist_state="session",
-                              format_func=viewer.CLASS_LABELS.get)
+                              format_func=ui_text.CLASS_LABELS.get)
 ui_state.slice_widget_value(case, "att_slice")
 top[2].slider("Slice", 1, n, key="att_slice", on_change=ui_state.slice_widget_changed, args=("att_slice",))
 index = ui_state.slice_index(case)
 
 probs = ui_state.score(predictor, case)
-mask = viewer.truth_mask(case.masks, class_name, index) if case.has_truth else None
+mask = case_view.truth_mask(case.masks, class_name, index) if case.has_truth else None
 has_lesion = mask is not None and mask.any()
 st.caption(
-    f"Slice {index + 1} of {n}: model probability of {viewer.CLASS_LABELS[class_name].lower()} "
+    f"Slice {index + 1} of {n}: model probability of {ui_text.CLASS_LABELS[class_name].lower()} "
     f"{probs[index, CLASSES.index(class_name)]:.2f}"
     + ((" · known lesion on this slice" if has_lesion else " · no known lesion of this type on this slice")
        if case.has_truth else ""))
@@ -49,7 +50,7 @@ def show_map(container, title, heat, note=None):
     """One map over the slice, with the ground-truth check in the caption."""
     marker = explain.peak(heat) if heat.max() > 0 else None
     outlines = [(mask, "#00e5ff")] if has_lesion else []
-    rgb = viewer.render_slice(series.hu[index], level, width, heatmap=heat, alpha=0.45,
+    rgb = slice_image.render_slice(series.hu[index], level, width, heatmap=heat, alpha=0.45,
                               outlines=outlines, marker=marker)
     verdict = ""
     if has_lesion:
@@ -85,7 +86,7 @@ st.subheader("One method across ResNet stages")
 st.caption(ui_text.STAGE_NOTE)
 method = st.selectbox("Method", explain.METHODS, key="att_stage_method", persist_state="session",
                       format_func=ui_text.METHOD_TITLES.get,
-                      index=explain.METHODS.index(viewer.OVERLAY_METHOD))
+                      index=explain.METHODS.index(case_view.OVERLAY_METHOD))
 layers = explain.available_layers(predictor)
 for column, (label, layer) in zip(st.columns(max(len(layers), 4)), layers.items()):
     with column, st.spinner(f"{label}…"):

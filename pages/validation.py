@@ -10,7 +10,7 @@ import os
 
 import streamlit as st
 
-from cranioscan.ui import streamlit_fixes as ui_runner, state as ui_state, validation_view as vv, case_view as viewer
+from cranioscan.ui import state as ui_state, streamlit_fixes as ui_runner, text as ui_text, validation_view as vv
 from cranioscan.labels import CLASSES
 
 ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
@@ -69,8 +69,8 @@ with thr_tab:
     run_tag = hashlib.blake2b(run.path.encode(), digest_size=4).hexdigest()
     thresholds = vv.default_thresholds(run)
     class_name = st.selectbox("Finding", CLASSES, key="thr_class", persist_state="session",
-                              format_func=viewer.CLASS_LABELS.get)
-    threshold = st.slider(f"Threshold for {viewer.CLASS_LABELS[class_name].lower()}", 0.0, 1.0,
+                              format_func=ui_text.CLASS_LABELS.get)
+    threshold = st.slider(f"Threshold for {ui_text.CLASS_LABELS[class_name].lower()}", 0.0, 1.0,
                           thresholds[class_name], 0.01, key=f"thr_{run_tag}_{class_name}",
                           persist_state="session",
                           help="A slice is called positive when its probability is at least this. "
@@ -98,7 +98,7 @@ with cmp_tab:
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={c: PCT for c in table.columns if c.startswith(("AUC", "Δ"))})
         cmp_class = st.selectbox("Finding", CLASSES, key="cmp_class", persist_state="session",
-                                 format_func=viewer.CLASS_LABELS.get)
+                                 format_func=ui_text.CLASS_LABELS.get)
         st.plotly_chart(vv.compare_roc_figure(run, run_b, cmp_class), key="cmp_fig")
         a_col, b_col = st.columns(2)
         a_col.plotly_chart(ui_state.run_figure("roc_figure", run), key="cmp_roc_a")

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cranioscan.ui import demo, config as ui_config, validation_view as vv, case_view as viewer
+from cranioscan.ui import card_view, case_view, config as ui_config, demo, slice_image
+from cranioscan.ui import text as ui_text, validation_view as vv
 from cranioscan.evaluation import metrics
 from cranioscan.dicom import Series
 from cranioscan.labels import CLASSES, SUBTYPES
@@ -37,131 +38,131 @@ def small_series(n=4, rows=32, cols=40, seed=0):
 
 def test_content_key_follows_content_not_identity():
     a, b = small_series(), small_series()
-    assert viewer.content_key(a) == viewer.content_key(b)
+    assert case_view.content_key(a) == case_view.content_key(b)
     b.hu[1, 2, 3] += 1.0
-    assert viewer.content_key(a) != viewer.content_key(b)
+    assert case_view.content_key(a) != case_view.content_key(b)
     c = small_series()
     c.positions = c.positions + 1.0
-    assert viewer.content_key(a) != viewer.content_key(c)
+    assert case_view.content_key(a) != case_view.content_key(c)
 
 
 def test_window_text_and_preset_name():
-    assert viewer.window_text(40, 80) == "W 80  L 40"
-    assert viewer.window_text(-600.5, 1500) == "W 1500  L -600.5"
-    assert viewer.preset_name(600, 2800) == "bone"
-    assert viewer.preset_name(41, 80) is None
+    assert slice_image.window_text(40, 80) == "W 80  L 40"
+    assert slice_image.window_text(-600.5, 1500) == "W 1500  L -600.5"
+    assert slice_image.preset_name(600, 2800) == "bone"
+    assert slice_image.preset_name(41, 80) is None
 
 
 def test_slice_annotations_and_orientation():
     series = small_series()
-    assert viewer.slice_annotations(series, 2) == ["Slice 3 / 4", "Pos 10.0 mm", "Thk 5 mm"]
+    assert slice_image.slice_annotations(series, 2) == ["Slice 3 / 4", "Pos 10.0 mm", "Thk 5 mm"]
     with pytest.raises(IndexError, match="outside"):
-        viewer.slice_annotations(series, 4)
-    axial = viewer.orientation_labels([1, 0, 0, 0, 1, 0])
+        slice_image.slice_annotations(series, 4)
+    axial = slice_image.orientation_labels([1, 0, 0, 0, 1, 0])
     assert axial == {"left": "R", "right": "L", "top": "A", "bottom": "P"}
-    flipped = viewer.orientation_labels([-1, 0, 0, 0, 1, 0])
+    flipped = slice_image.orientation_labels([-1, 0, 0, 0, 1, 0])
     assert (flipped["left"], flipped["right"]) == ("L", "R")
-    assert viewer.orientation_labels([np.nan] * 6)["left"] == ""
+    assert slice_image.orientation_labels([np.nan] * 6)["left"] == ""
 
 
 def test_render_slice_window_overlay_and_text():
     hu = np.linspace(-100, 180, 64 * 64, dtype=np.float32).reshape(64, 64)
     before = hu.copy()
-    plain = viewer.render_slice(hu, 40, 80)
+    plain = slice_image.render_slice(hu, 40, 80)
     assert plain.shape == (64, 64, 3) and plain.dtype == np.uint8
     np.testing.assert_array_equal(hu, before)  # the input is not modified
     assert plain[0, 0].tolist() == [0, 0, 0]  # -100 HU below the brain window: black
     assert plain[-1, -1].tolist() == [255, 255, 255]  # 180 HU above it: white
     heat = np.zeros((64, 64), np.float32)
     heat[20:30, 20:30] = 1.0
-    over = viewer.render_slice(hu, 40, 80, heatmap=heat, alpha=0.5, heat_threshold=0.1)
+    over = slice_image.render_slice(hu, 40, 80, heatmap=heat, alpha=0.5, heat_threshold=0.1)
     changed = np.any(over != plain, axis=-1)
     assert changed[20:30, 20:30].all() and not changed[40:, 40:].any()
     mask = np.zeros((64, 64), bool)
     mask[5:15, 40:50] = True
-    outlined = viewer.render_slice(hu, 40, 80, outlines=[(mask, "#00ff00")])
+    outlined = slice_image.render_slice(hu, 40, 80, outlines=[(mask, "#00ff00")])
     assert outlined[5, 45].tolist() == [0, 255, 0] and outlined[10, 45].tolist() == plain[10, 45].tolist()
-    texted = viewer.render_slice(hu, 40, 80, corners={"top_left": ["Slice 1 / 1"]})
+    texted = slice_image.render_slice(hu, 40, 80, corners={"top_left": ["Slice 1 / 1"]})
     assert np.any(texted[:16, :40] != plain[:16, :40])
     with pytest.raises(ValueError, match="heatmap shape"):
-        viewer.render_slice(hu, 40, 80, heatmap=np.zeros((8, 8)))
+        slice_image.render_slice(hu, 40, 80, heatmap=np.zeros((8, 8)))
 
 
 def test_start_slice_and_probability_tables():
     probs = np.full((5, 6), 0.1)
-    assert viewer.start_slice(probs, {"any": 0.5}) == 2  # nothing flagged: the middle
+    assert case_view.start_slice(probs, {"any": 0.5}) == 2  # nothing flagged: the middle
     probs[3, 0] = 0.9
-    assert viewer.start_slice(probs, {"any": 0.5}) == 3
-    table = viewer.slice_probability_table(probs[3], {c: 0.5 for c in CLASSES})
-    assert list(table["Finding"]) == [viewer.CLASS_LABELS[c] for c in CLASSES]
+    assert case_view.start_slice(probs, {"any": 0.5}) == 3
+    table = case_view.slice_probability_table(probs[3], {c: 0.5 for c in CLASSES})
+    assert list(table["Finding"]) == [ui_text.CLASS_LABELS[c] for c in CLASSES]
     assert list(table["Flag"]) == ["▲", "", "", "", "", ""]
     summary = {c: {"max_prob": 0.9, "max_slice": 3, "slices_above": [0, 1, 2, 4]} for c in CLASSES}
-    frame = viewer.summary_table(summary)
+    frame = case_view.summary_table(summary)
     assert frame.loc[0, "On slice"] == 4 and frame.loc[0, "Slices above threshold"] == "1–3, 5"
-    assert viewer.format_slice_ranges([]) == ""
+    assert case_view.format_slice_ranges([]) == ""
 
 
 def test_probability_figure_marker_and_click():
     probs = np.random.default_rng(0).random((12, 6))
-    base = viewer.probability_figure(probs, -1)
+    base = case_view.probability_figure(probs, -1)
     assert len(base.data) == 7  # click targets + one line per class
     np.testing.assert_allclose(base.data[1].y, probs[:, 0])
-    moved = viewer.mark_slice(base.to_dict(), 4)
+    moved = case_view.mark_slice(base.to_dict(), 4)
     assert moved.layout.shapes[0].x0 == 5 and moved.layout.annotations[0].text == "slice 5"
-    assert viewer.clicked_slice({"points": [{"x": 7, "curve_number": 0}]}, 12) == 6
-    assert viewer.clicked_slice({"points": [{"x": 40}]}, 12) is None
-    assert viewer.clicked_slice({"points": []}, 12) is None
-    assert viewer.clicked_slice(None, 12) is None
+    assert case_view.clicked_slice({"points": [{"x": 7, "curve_number": 0}]}, 12) == 6
+    assert case_view.clicked_slice({"points": [{"x": 40}]}, 12) is None
+    assert case_view.clicked_slice({"points": []}, 12) is None
+    assert case_view.clicked_slice(None, 12) is None
 
 
 def test_metadata_hides_identifiers_unless_asked():
     series = small_series()
-    hidden = viewer.metadata_table(series).set_index("Field")["Value"]
-    assert hidden["Patient name"] == viewer.HIDDEN and hidden["Patient ID"] == viewer.HIDDEN
-    assert hidden["Study instance UID"] == viewer.HIDDEN
+    hidden = case_view.metadata_table(series).set_index("Field")["Value"]
+    assert hidden["Patient name"] == case_view.HIDDEN and hidden["Patient ID"] == case_view.HIDDEN
+    assert hidden["Study instance UID"] == case_view.HIDDEN
     assert hidden["Sex"] == "F" and hidden["kVp"] == "120"
     assert "DOE^JANE" not in hidden.to_string()
-    shown = viewer.metadata_table(series, show_identifiers=True).set_index("Field")["Value"]
+    shown = case_view.metadata_table(series, show_identifiers=True).set_index("Field")["Value"]
     assert shown["Patient name"] == "DOE^JANE" and shown["Patient ID"] == "12345"
 
 
 def test_model_notice_and_card_table():
-    assert "not for clinical use" in viewer.model_notice({"synthetic": True})
-    assert "not for clinical use" in viewer.model_notice({"trained_on": "Synthetic phantoms, v2"})
-    assert "no model card" in viewer.model_notice({})
-    assert viewer.model_notice({"trained_on": "RSNA 2019", "name": "x"}) is None
-    assert viewer.model_notice({"synthetic": True}, loaded=False) is None
+    assert "not for clinical use" in card_view.model_notice({"synthetic": True})
+    assert "not for clinical use" in card_view.model_notice({"trained_on": "Synthetic phantoms, v2"})
+    assert "no model card" in card_view.model_notice({})
+    assert card_view.model_notice({"trained_on": "RSNA 2019", "name": "x"}) is None
+    assert card_view.model_notice({"synthetic": True}, loaded=False) is None
     card = {"metrics": {"any": {"auc": 0.9, "auc_ci_low": 0.85, "auc_ci_high": 0.95, "sensitivity": 0.8}},
             "thresholds": {"any": 0.3}}
-    table = viewer.card_metrics_table(card)
+    table = card_view.card_metrics_table(card)
     assert table.loc[0, "95% CI"] == "0.850–0.950" and table.loc[0, "Threshold"] == 0.3
     assert table.loc[0, "sensitivity"] == 0.8
-    assert viewer.card_metrics_table({}).empty
-    nested = viewer.card_metrics_table({"metrics": {"classes": card["metrics"]}})
+    assert card_view.card_metrics_table({}).empty
+    nested = card_view.card_metrics_table({"metrics": {"classes": card["metrics"]}})
     assert nested.loc[0, "AUC"] == 0.9
     held = {"held_out_evaluation": {
         "auc": {"any": 0.97, "subdural": None}, "auc_ci95": {"any": [0.95, 0.99], "subdural": [None, None]},
         "positives": {"any": 40, "subdural": 0},
         "gradcam_peak_in_mask": {"layer": "conv4_block6_out",
                                  "any": {"fraction_in_mask": 0.85, "n_in_mask": 34, "n_slices": 40}}}}
-    table = viewer.held_out_table(held).set_index("Finding")
+    table = card_view.held_out_table(held).set_index("Finding")
     assert table.loc["Any hemorrhage", "95% CI"] == "0.950–0.990"
     assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40)"
     assert table.loc["Subdural", "95% CI"] == "n/a" and np.isnan(table.loc["Subdural", "AUC"])
-    assert viewer.held_out_table({}).empty
-    assert viewer.localisation_table({}).empty
-    assert viewer.localisation_table({"localisation_sweep": {"rows": "broken"}}).empty
-    partial = viewer.localisation_table({"localisation_sweep": {"rows": [
+    assert card_view.held_out_table({}).empty
+    assert card_view.localisation_table({}).empty
+    assert card_view.localisation_table({"localisation_sweep": {"rows": "broken"}}).empty
+    partial = card_view.localisation_table({"localisation_sweep": {"rows": [
         {"layer": "conv3_block3_out", "method": "gradcam", "fraction_in_mask": None}]}})
     assert partial.loc[0, "Peak in lesion"] == "n/a" and partial.loc[0, "Method"] == "Grad-CAM"
     held["held_out_evaluation"]["gradcam_peak_in_mask"]["any"]["ci95"] = [0.7, 0.95]
-    table = viewer.held_out_table(held).set_index("Finding")
+    table = card_view.held_out_table(held).set_index("Finding")
     assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40; 95% CI 70%–95%)"
     # Other methods measured on the same slices get a column each.
     held["held_out_evaluation"]["peak_in_mask_other_methods"] = {
         "gradcam": {"any": {"fraction_in_mask": 0.1, "n_in_mask": 4, "n_slices": 40}},
         "gradcam++": {"any": {"fraction_in_mask": 0.95, "n_in_mask": 38, "n_slices": 40}}}
-    table = viewer.held_out_table(held).set_index("Finding")
+    table = card_view.held_out_table(held).set_index("Finding")
     assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40; 95% CI 70%–95%)"
     assert table.loc["Any hemorrhage", "Grad-CAM++ peak in lesion"] == "95% (38/40)"
     assert table.loc["Subdural", "Grad-CAM++ peak in lesion"] == "n/a"
@@ -198,7 +199,7 @@ def test_validation_figures_match_metrics(tiny_model_dir, runs_root):
     assert conf["tp"] + conf["fn"] == int(run.labels[:, CLASSES.index("subdural")].sum())
     assert vv.confusion_figure(conf, "subdural").data[0].z[0][0] == conf["tp"]
     compare = vv.compare_table(run, other).set_index("Finding")
-    delta = compare.loc[viewer.CLASS_LABELS["epidural"], "Δ AUC (B − A)"]
+    delta = compare.loc[ui_text.CLASS_LABELS["epidural"], "Δ AUC (B − A)"]
     assert delta == pytest.approx(metrics.auc_score(other.labels[:, 1], other.probs[:, 1])
                                   - metrics.auc_score(run.labels[:, 1], run.probs[:, 1]))
     assert len(vv.calibration_figure(run).data) == 1 + len(CLASSES)
@@ -280,7 +281,7 @@ def test_viewer_demo_case_probabilities_slices_and_windows(app):
     assert len(at.image) == 1 and len(at.get("plotly_chart")) == 1
     frames = [d.value for d in at.dataframe]
     current = next(f for f in frames if "Probability" in f.columns)
-    assert list(current["Finding"]) == [viewer.CLASS_LABELS[c] for c in CLASSES]
+    assert list(current["Finding"]) == [ui_text.CLASS_LABELS[c] for c in CLASSES]
     assert current["Probability"].between(0, 1).all()
     summary = next(f for f in frames if "Slices above threshold" in f.columns)
     assert len(summary) == len(CLASSES)
@@ -317,7 +318,7 @@ def test_viewer_gradcam_overlay_truth_and_metadata(app):
     url = image_url(at)
     at.toggle(key="cam_on").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
-    assert at.selectbox(key="cam_method").value == viewer.OVERLAY_METHOD == "gradcam++"
+    assert at.selectbox(key="cam_method").value == case_view.OVERLAY_METHOD == "gradcam++"
     # The 64-pixel test model: no stage has 14 cells across, so the finest one.
     assert "conv3_block4_out" in at.selectbox(key="cam_layer").value
     assert image_url(at) != url
@@ -331,7 +332,7 @@ def test_viewer_gradcam_overlay_truth_and_metadata(app):
     assert not at.exception
     # Metadata: identifiers hidden until asked for.
     meta = next(d.value for d in at.dataframe if "Field" in d.value.columns).set_index("Field")["Value"]
-    assert meta["Patient name"] == viewer.HIDDEN and meta["Modality"] == "CT"
+    assert meta["Patient name"] == case_view.HIDDEN and meta["Modality"] == "CT"
     at.toggle(key="show_ids").set_value(True).run()
     meta = next(d.value for d in at.dataframe if "Field" in d.value.columns).set_index("Field")["Value"]
     assert meta["Patient name"] == "PHANTOM^SYNTHETIC"
@@ -427,7 +428,7 @@ def test_attention_page_maps_and_ground_truth(app):
         assert any(c.startswith(title + " ·") for c in captions), captions
     assert sum("stage" in c for c in captions) == 2  # stage 3 and stage 4
     # The row of stages opens on the viewer's overlay method.
-    assert at.selectbox(key="att_stage_method").value == viewer.OVERLAY_METHOD
+    assert at.selectbox(key="att_stage_method").value == case_view.OVERLAY_METHOD
     assert sum(c.startswith("Grad-CAM++, stage") for c in captions) == 2
     assert all("peak inside the lesion" in c or "peak outside the lesion" in c for c in captions)
     notes = texts(at, "caption")
@@ -442,7 +443,7 @@ def test_validation_page_shows_the_shipped_run(app):
     assert not at.exception, [e.message for e in at.exception]
     assert "shipped model" in at.selectbox(key="run_a").format_func(at.selectbox(key="run_a").value)
     table = at.dataframe[0].value
-    assert list(table["Finding"]) == [viewer.CLASS_LABELS[c] for c in CLASSES]
+    assert list(table["Finding"]) == [ui_text.CLASS_LABELS[c] for c in CLASSES]
     run = load_run(at.selectbox(key="run_a").value)
     assert table["AUC"].to_numpy() == pytest.approx([run.metrics["classes"][c]["auc"] for c in CLASSES])
     charts = at.get("plotly_chart")
@@ -506,8 +507,8 @@ def test_without_a_model_the_viewer_still_shows_images(app_env, tmp_path, monkey
 
 
 def test_training_facts_from_the_card():
-    assert viewer.training_facts({}) == [("Training command", "unknown")]
-    facts = dict(viewer.training_facts({
+    assert card_view.training_facts({}) == [("Training command", "unknown")]
+    facts = dict(card_view.training_facts({
         "command": "python train.py --data phantom", "epochs_run": 7,
         "epoch_minutes_total": 94.2, "hardware": "2 CPU cores",
         "sampling": "uniform over the training slices",
@@ -518,12 +519,12 @@ def test_training_facts_from_the_card():
     assert facts["Sampling"].startswith("uniform")
     assert facts["Continued from"].startswith("`b3e21a8305a4…`") and "phantoms" in facts[
         "Continued from"]
-    one = dict(viewer.training_facts({"epochs_run": 1, "epoch_minutes_total": 7.2,
+    one = dict(card_view.training_facts({"epochs_run": 1, "epoch_minutes_total": 7.2,
                                       "hardware": "jax 0.11.2 on NVIDIA H200"}))
     assert one["Training"] == "1 epoch, 7 minutes on jax 0.11.2 on NVIDIA H200"
 
 
-@pytest.mark.parametrize("page", ["pages/viewer.py", "pages/attention.py", "pages/validation.py",
+@pytest.mark.parametrize("page", ["pages/case_view.py", "pages/attention.py", "pages/validation.py",
                                   "pages/model_card.py"])
 def test_a_bookmarked_page_on_a_fresh_server_still_runs_inside_app_py(app_env, monkeypatch, page):
     # A fresh server is in Streamlit's pages/ folder mode until a run calls

@@ -26,18 +26,9 @@ import sys
 
 import numpy as np
 
-from .predict import add_predict_parser
 from ..dicom import DicomLoadError, discover_series, load_series
-
-
-def _num(value, digits=3):
-    """A number for people: up to ``digits`` decimals, trailing zeros dropped."""
-    if value is None:
-        return "unknown"
-    text = f"{float(value):.{digits}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
+from ..formats import number
+from .predict import add_predict_parser
 
 
 def format_inspect(infos, series, source):
@@ -68,25 +59,25 @@ def format_inspect(infos, series, source):
         f"  ({meta.get('manufacturer') or 'unknown manufacturer'})",
         f"  slices:          {series.n_slices}",
         f"  matrix:          {rows} x {cols} (rows x columns)",
-        f"  pixel spacing:   {_num(series.spacing[0], 4)} x {_num(series.spacing[1], 4)} mm "
+        f"  pixel spacing:   {number(series.spacing[0], 4)} x {number(series.spacing[1], 4)} mm "
         "(row x column)",
-        f"  slice thickness: {_num(series.slice_thickness)} mm"
+        f"  slice thickness: {number(series.slice_thickness)} mm"
         if series.slice_thickness is not None else "  slice thickness: unknown",
     ]
     if len(gaps):
         lines.append(
-            f"  slice spacing:   min {_num(gaps.min())} / median {_num(np.median(gaps))} / "
-            f"max {_num(gaps.max())} mm"
+            f"  slice spacing:   min {number(gaps.min())} / median {number(np.median(gaps))} / "
+            f"max {number(gaps.max())} mm"
         )
     else:
         lines.append("  slice spacing:   unknown (single slice)")
     lines += [
-        f"  gantry tilt:     {_num(series.tilt_degrees, 2)} degrees",
-        f"  positions:       {_num(series.positions[0])} to {_num(series.positions[-1])} mm "
+        f"  gantry tilt:     {number(series.tilt_degrees, 2)} degrees",
+        f"  positions:       {number(series.positions[0])} to {number(series.positions[-1])} mm "
         "along the slice normal (inferior to superior)",
-        f"  HU range:        {_num(series.hu.min(), 0)} to {_num(series.hu.max(), 0)}",
-        f"  window (tags):   level {_num(meta.get('window_center'))} / "
-        f"width {_num(meta.get('window_width'))}",
+        f"  HU range:        {number(series.hu.min(), 0)} to {number(series.hu.max(), 0)}",
+        f"  window (tags):   level {number(meta.get('window_center'))} / "
+        f"width {number(meta.get('window_width'))}",
         "",
         f"Warnings: {len(series.warnings)}",
     ]

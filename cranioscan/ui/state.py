@@ -52,7 +52,7 @@ import threading
 
 import streamlit as st
 
-from . import config as ui_config, case_view as viewer
+from . import case_view, config as ui_config
 
 #: Slices per forward pass when scoring a series.
 PREDICT_BATCH = 8
@@ -66,7 +66,7 @@ class ActiveCase:
     """The case a session is looking at.
 
     Attributes:
-        key: content hash of the series (:func:`viewer.content_key`).
+        key: content hash of the series (:func:`case_view.content_key`).
         label: what the case is called on screen.
         source: ``"demo"``, ``"upload"`` or ``"folder"``.
         series: the :class:`~cranioscan.dicom.Series`.
@@ -132,7 +132,7 @@ def _demo_case(key, cache_dir):
     from . import demo
 
     case = demo.load_demo(key, cache_dir)
-    return ActiveCase(key=viewer.content_key(case.series), label=case.spec.title, source="demo",
+    return ActiveCase(key=case_view.content_key(case.series), label=case.spec.title, source="demo",
                       series=case.series, masks=case.masks, labels=case.labels,
                       description=case.spec.description, folder=case.folder)
 
@@ -239,7 +239,7 @@ def load_upload(files, series_uid=None):
         names = ", ".join(f.name for f in files[:2])
         if len(files) > 2:
             names += f" and {len(files) - 2} more"
-        case = ActiveCase(key=viewer.content_key(series), label=f"Upload: {names}", source="upload",
+        case = ActiveCase(key=case_view.content_key(series), label=f"Upload: {names}", source="upload",
                           series=series)
         store["cases"] = {series_uid: case}  # keep one series per session in memory
     return case
@@ -263,7 +263,7 @@ def load_folder(path, series_uid=None):
     case = store["cases"].get(series_uid)
     if case is None:
         series = load_series(str(path), series_uid=series_uid)
-        case = ActiveCase(key=viewer.content_key(series), label=f"Folder: {path}", source="folder",
+        case = ActiveCase(key=case_view.content_key(series), label=f"Folder: {path}", source="folder",
                           series=series)
         store["cases"] = {series_uid: case}
     return case

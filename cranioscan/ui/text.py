@@ -1,13 +1,22 @@
-"""Texts the dashboard shows: method explanations an educator can read aloud.
+"""Texts and labels the dashboard shows: class names, abbreviations and colours,
+method names, and method explanations an educator can read aloud.
 
 Kept apart from the page code so they can be reviewed (and translated) in
 one place. Plain language, a few sentences each; no claim beyond what the
 method does.
 """
 
-__all__ = ["METHOD_TITLES", "METHOD_NOTES", "STAGE_NOTE", "TRUTH_NOTE"]
+__all__ = [
+    "METHOD_TITLES",
+    "METHOD_NOTES",
+    "STAGE_NOTE",
+    "TRUTH_NOTE",
+    "CLASS_LABELS",
+    "CLASS_SHORT",
+    "CLASS_COLORS",
+]
 
-#: Display name of each map on the attention page.
+#: Display name of each explanation method, on every page.
 METHOD_TITLES = {
     "gradcam": "Grad-CAM",
     "gradcam++": "Grad-CAM++",
@@ -57,3 +66,36 @@ TRUTH_NOTE = (
     "map's brightest point is marked with a cross, and the caption says whether that peak falls "
     "inside the outline (allowing 5 mm). A map can look convincing and still peak elsewhere."
 )
+
+
+#: Names shown for each class.
+CLASS_LABELS = {
+    "any": "Any hemorrhage",
+    "epidural": "Epidural",
+    "intraparenchymal": "Intraparenchymal",
+    "intraventricular": "Intraventricular",
+    "subarachnoid": "Subarachnoid",
+    "subdural": "Subdural",
+}
+
+
+#: Abbreviations radiologists use, for text drawn on the image.
+CLASS_SHORT = {
+    "any": "any ICH",
+    "epidural": "EDH",
+    "intraparenchymal": "IPH",
+    "intraventricular": "IVH",
+    "subarachnoid": "SAH",
+    "subdural": "SDH",
+}
+
+
+#: One colour per class (charts and ground-truth outlines), hex RGB.
+CLASS_COLORS = {
+    "any": "#e8e8e8",
+    "epidural": "#ff6b6b",
+    "intraparenchymal": "#ffa94d",
+    "intraventricular": "#4dabf7",
+    "subarachnoid": "#b197fc",
+    "subdural": "#69db7c",
+}

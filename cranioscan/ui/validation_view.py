@@ -27,15 +27,15 @@ __all__ = [
     "display_path",
 ]
 
-import math
 import os
 
 import numpy as np
 import pandas as pd
 
 from ..evaluation import metrics
+from ..formats import interval, is_number
 from ..labels import CLASSES
-from .case_view import CLASS_COLORS, CLASS_LABELS
+from .text import CLASS_COLORS, CLASS_LABELS
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 430}
 
@@ -61,8 +61,7 @@ def thin(*arrays, max_points=MAX_POINTS):
     return tuple(np.asarray(a)[index] for a in arrays)
 
 
-def _finite(value):
-    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+_finite = is_number
 
 
 def _class_metrics(run, name):
@@ -83,7 +82,7 @@ def _auc_text(auc, low, high):
         return "n/a"
     text = f"{auc:.3f}"
     if _finite(low) and _finite(high):
-        text += f" [{low:.3f}–{high:.3f}]"
+        text += f" [{interval(low, high)}]"
     return text
 
 
@@ -111,7 +110,7 @@ def class_metrics_table(run, classes=CLASSES):
             "Finding": CLASS_LABELS.get(name, name),
             "Positives": n_pos,
             "AUC": auc,
-            "95% CI": f"{low:.3f}–{high:.3f}" if _finite(low) and _finite(high) else "n/a",
+            "95% CI": interval(low, high),
             "Average precision": ap,
             "Threshold": thresholds[name],
             "Sensitivity": conf["sensitivity"],
@@ -294,7 +293,7 @@ def compare_table(run_a, run_b, classes=CLASSES):
             m = _class_metrics(run, name)
             low, high = m.get("auc_ci_low"), m.get("auc_ci_high")
             row[f"AUC {label}"] = auc
-            row[f"CI {label}"] = f"{low:.3f}–{high:.3f}" if _finite(low) and _finite(high) else "n/a"
+            row[f"CI {label}"] = interval(low, high)
             aucs[label].append(auc)
         row["Δ AUC (B − A)"] = row[f"AUC {b_name}"] - row[f"AUC {a_name}"]
         rows.append(row)
