@@ -1,9 +1,9 @@
 """CranioScan dashboard entry point: ``streamlit run app.py``.
 
 Sets up the pages (``pages/``), loads the model once for the whole server
-(``cranioscan.ui_state.predictor``) and shows in the sidebar which model is
+(``cranioscan.ui.caches.predictor``) and shows in the sidebar which model is
 loaded, with a notice on every page when it is a demo model. Settings come
-from environment variables (see ``cranioscan/ui_config.py``) and from
+from environment variables (see ``cranioscan/ui/config.py``) and from
 ``.streamlit/config.toml`` (the server listens on localhost only).
 """
 
@@ -11,21 +11,21 @@ import os
 
 import streamlit as st
 
-from cranioscan.ui import card_view, state as ui_state, streamlit_fixes as ui_runner
+from cranioscan.ui import caches, card_view, streamlit_fixes as ui_runner
 
-ui_runner.keep_keras_session()  # no Keras clear_session after each run (see ui_runner)
+ui_runner.keep_keras_session()  # no Keras clear_session after each run (see cranioscan.ui.streamlit_fixes)
 st.set_page_config(page_title="CranioScan", page_icon=":material/neurology:", layout="wide")
 
 page = st.navigation([
-    st.Page("pages/case_view.py", title="Case viewer", icon=":material/radiology:", default=True),
+    st.Page("pages/viewer.py", title="Case viewer", icon=":material/radiology:", default=True),
     st.Page("pages/attention.py", title="Attention maps", icon=":material/visibility:"),
     st.Page("pages/validation.py", title="Validation", icon=":material/monitoring:"),
     st.Page("pages/model_card.py", title="Model card", icon=":material/description:"),
 ])
 
-cfg = ui_state.config()
-ui_state.prefetch_default_demo(cfg)  # the phantom is drawn while TensorFlow loads
-predictor, model_error = ui_state.predictor(cfg)
+cfg = caches.config()
+caches.prefetch_default_demo(cfg)  # the phantom is drawn while TensorFlow loads
+predictor, model_error = caches.predictor(cfg)
 card = predictor.card if predictor is not None else {}
 notice = card_view.model_notice(card, loaded=predictor is not None)
 

@@ -8,23 +8,21 @@ the caption says whether the map's peak falls inside it.
 import streamlit as st
 
 from cranioscan import explain
-from cranioscan.ui import case_view, slice_image, state as ui_state, streamlit_fixes as ui_runner
-from cranioscan.ui import text as ui_text
+from cranioscan.ui import caches, case_view, slice_image, state as ui_state, text as ui_text
+from cranioscan.ui.page import page_setup
 from cranioscan.labels import CLASSES
 
-ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
-cfg = ui_state.config()
-predictor, model_error = ui_state.predictor(cfg)
+cfg, predictor, model_error = page_setup()
 
 st.header("Attention maps")
 if predictor is None:
     st.error(model_error, icon=":material/error:")
     st.stop()
 
-case = ui_state.current_or_default_case(cfg)
+case = caches.current_or_default_case(cfg)
 series = case.series
 n = series.n_slices
-level, width = st.session_state.get("win_level", 40.0), st.session_state.get("win_width", 80.0)
+level, width = ui_state.window()
 
 top = st.columns([3, 2, 2], vertical_alignment="bottom")
 top[0].markdown(f"**{case.label}**  \n{slice_image.window_text(level, width)} (window of the case viewer)")
@@ -34,7 +32,7 @@ ui_state.slice_widget_value(case, "att_slice")
 top[2].slider("Slice", 1, n, key="att_slice", on_change=ui_state.slice_widget_changed, args=("att_slice",))
 index = ui_state.slice_index(case)
 
-probs = ui_state.score(predictor, case)
+probs = caches.score(predictor, case)
 mask = case_view.truth_mask(case.masks, class_name, index) if case.has_truth else None
 has_lesion = mask is not None and mask.any()
 st.caption(
@@ -72,11 +70,11 @@ st.caption(f"Class activation maps on {default_layer} "
 columns = st.columns(4)
 for column, method in zip(columns, explain.METHODS):
     with column, st.spinner(f"{ui_text.METHOD_TITLES[method]}…"):
-        heat = ui_state.heatmap(predictor, case, index, class_name, default_layer, method)
+        heat = caches.heatmap(predictor, case, index, class_name, default_layer, method)
     show_map(column, ui_text.METHOD_TITLES[method], heat, ui_text.METHOD_NOTES[method])
 with columns[3], st.spinner("Attention rollout…"):
     try:
-        heat = ui_state.rollout(predictor, case, index)
+        heat = caches.rollout(predictor, case, index)
     except ValueError as exc:  # a model without Transformer blocks
         st.info(f"No attention rollout: {exc}")
     else:
@@ -90,5 +88,5 @@ method = st.selectbox("Method", explain.METHODS, key="att_stage_method", persist
 layers = explain.available_layers(predictor)
 for column, (label, layer) in zip(st.columns(max(len(layers), 4)), layers.items()):
     with column, st.spinner(f"{label}…"):
-        heat = ui_state.heatmap(predictor, case, index, class_name, layer, method)
+        heat = caches.heatmap(predictor, case, index, class_name, layer, method)
     show_map(column, f"{ui_text.METHOD_TITLES[method]}, {label}", heat)

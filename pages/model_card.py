@@ -5,12 +5,11 @@ import os
 
 import streamlit as st
 
-from cranioscan.ui import card_view, state as ui_state, streamlit_fixes as ui_runner, text as ui_text
+from cranioscan.ui import card_view, text as ui_text
+from cranioscan.ui.page import page_setup
 from cranioscan.ui.validation_view import display_path
 
-ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
-cfg = ui_state.config()
-predictor, model_error = ui_state.predictor(cfg)
+cfg, predictor, model_error = page_setup()
 
 st.header("Model card")
 if predictor is None:

@@ -11,25 +11,19 @@ import time
 
 import streamlit as st
 
-from cranioscan.ui import case_view, demo, slice_image, state as ui_state, streamlit_fixes as ui_runner
-from cranioscan.ui import text as ui_text
+from cranioscan.ui import caches, case_view, demo, slice_image, state as ui_state, text as ui_text
+from cranioscan.ui.page import page_setup
 from cranioscan.dicom import DicomLoadError
 from cranioscan.labels import CLASSES
-from cranioscan.windowing import PRESETS
 
-ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
+cfg, predictor, _ = page_setup()
 log = logging.getLogger("cranioscan.app")
-
-cfg = ui_state.config()
-predictor, _ = ui_state.predictor(cfg)
 
 DEMO, UPLOAD, FOLDER = "Demo cases", "Upload DICOM", "Folder on the server"
 PRESET_LABELS = {"brain": "Brain", "subdural": "Subdural", "bone": "Bone", "stroke": "Stroke",
                  "soft_tissue": "Soft tissue", "custom": "Custom"}
 
-st.session_state.setdefault("win_preset", "brain")
-st.session_state.setdefault("win_level", PRESETS["brain"][0])
-st.session_state.setdefault("win_width", PRESETS["brain"][1])
+ui_state.init_window()
 
 
 # ------------------------------------------------------------------ source
@@ -59,7 +53,7 @@ def choose_case():
                                    index=keys.index(demo.DEFAULT_CASE), key="demo_key",
                                    persist_state="session",
                                    format_func=lambda k: demo.demo_spec(k).title)
-                return ui_state.demo_case(key, cfg)
+                return caches.demo_case(key, cfg)
             if source == UPLOAD:
                 files = st.file_uploader(
                     "DICOM files of one study (select all files of the series), or a .zip",
@@ -103,17 +97,6 @@ def loader_notes(series):
 
 
 # ------------------------------------------------------------------- image
-def apply_preset():
-    name = st.session_state["win_preset"]
-    if name in PRESETS:
-        st.session_state["win_level"], st.session_state["win_width"] = PRESETS[name]
-
-
-def window_edited():
-    name = slice_image.preset_name(st.session_state["win_level"], st.session_state["win_width"])
-    st.session_state["win_preset"] = name or "custom"
-
-
 def chart_clicked(n_slices):
     state = st.session_state.get("prob_chart")
     index = case_view.clicked_slice(state["selection"] if state else None, n_slices)
@@ -137,15 +120,15 @@ def slice_view(case, probs, thresholds):
 
     with side_col:
         st.markdown("**Window**")
-        st.radio("Preset", list(PRESET_LABELS), key="win_preset", persist_state="session",
-                 horizontal=True, format_func=PRESET_LABELS.get, on_change=apply_preset,
+        st.radio("Preset", list(PRESET_LABELS), key=ui_state.WINDOW_PRESET_KEY, persist_state="session",
+                 horizontal=True, format_func=PRESET_LABELS.get, on_change=ui_state.apply_preset,
                  label_visibility="collapsed")
         lc, wc = st.columns(2)
-        lc.number_input("Level (HU)", key="win_level", persist_state="session", step=5.0,
-                        format="%.0f", on_change=window_edited)
-        wc.number_input("Width (HU)", key="win_width", persist_state="session", min_value=1.0,
-                        step=10.0, format="%.0f", on_change=window_edited)
-        level, width = st.session_state["win_level"], st.session_state["win_width"]
+        lc.number_input("Level (HU)", key=ui_state.WINDOW_LEVEL_KEY, persist_state="session",
+                        step=5.0, format="%.0f", on_change=ui_state.window_edited)
+        wc.number_input("Width (HU)", key=ui_state.WINDOW_WIDTH_KEY, persist_state="session",
+                        min_value=1.0, step=10.0, format="%.0f", on_change=ui_state.window_edited)
+        level, width = ui_state.window()
 
         heat, outlines, cam_text = None, [], ""
         alpha = 0.4
@@ -171,7 +154,7 @@ def slice_view(case, probs, thresholds):
                 alpha = c4.slider("Opacity", 0.1, 0.9, 0.4, 0.05, key="cam_alpha",
                                   persist_state="session")
                 with st.spinner(f"Computing {ui_text.METHOD_TITLES[method]}…"):
-                    heat = ui_state.heatmap(predictor, case, index, cam_class, layers[layer_label], method)
+                    heat = caches.heatmap(predictor, case, index, cam_class, layers[layer_label], method)
                 cam_text = f"{ui_text.METHOD_TITLES[method]}: {ui_text.CLASS_SHORT[cam_class]}"
         if case.has_truth:
             if st.toggle("Known lesion outline (phantom ground truth)", key="truth_on",
@@ -196,7 +179,7 @@ def slice_view(case, probs, thresholds):
         corners = {
             "top_left": slice_image.slice_annotations(series, index),
             "top_right": [slice_image.window_text(level, width),
-                          PRESET_LABELS.get(st.session_state["win_preset"], "")],
+                          PRESET_LABELS.get(ui_state.window_preset(), "")],
             "bottom_left": [cam_text],
             "bottom_right": ["phantom" if case.source == "demo" else ""],
         }
@@ -238,7 +221,7 @@ loader_notes(case.series)
 probs = summary = None
 thresholds = {}
 if predictor is not None:
-    probs = ui_state.score(predictor, case)
+    probs = caches.score(predictor, case)
     thresholds = predictor.thresholds
     summary = predictor.summarize(probs)
     ui_state.set_case(case, start_index=case_view.start_slice(probs, thresholds))
@@ -268,4 +251,4 @@ with st.expander("DICOM metadata", icon=":material/badge:"):
                  width="stretch")
 
 if predictor is not None:
-    ui_state.warm_up_gradcam(predictor)  # after drawing: the first overlay is then quick
+    caches.warm_up_gradcam(predictor)  # after drawing: the first overlay is then quick

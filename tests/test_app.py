@@ -344,7 +344,7 @@ def test_viewer_traces_the_default_gradcam_in_the_background(app_env, monkeypatc
     from streamlit.testing.v1 import AppTest
 
     from cranioscan import explain
-    from cranioscan.ui import state as ui_state
+    from cranioscan.ui import caches
 
     calls, original = [], explain.warm_up
 
@@ -353,7 +353,7 @@ def test_viewer_traces_the_default_gradcam_in_the_background(app_env, monkeypatc
         original(predictor, layer)
 
     monkeypatch.setattr(explain, "warm_up", recording_warm_up)
-    ui_state._gradcam_warm_up.clear()
+    caches._gradcam_warm_up.clear()
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
@@ -361,7 +361,7 @@ def test_viewer_traces_the_default_gradcam_in_the_background(app_env, monkeypatc
     for thread in threading.enumerate():
         if thread.name.startswith("cranioscan-gradcam-warm-up"):
             thread.join(timeout=300)
-    predictor, _ = ui_state.predictor()
+    predictor, _ = caches.predictor()
     layer = explain.default_layer(predictor)
     assert calls == [(layer, f"cranioscan-gradcam-warm-up-{layer}")]
     at.slider(key="slice_no").set_value(2).run()
@@ -524,7 +524,7 @@ def test_training_facts_from_the_card():
     assert one["Training"] == "1 epoch, 7 minutes on jax 0.11.2 on NVIDIA H200"
 
 
-@pytest.mark.parametrize("page", ["pages/case_view.py", "pages/attention.py", "pages/validation.py",
+@pytest.mark.parametrize("page", ["pages/viewer.py", "pages/attention.py", "pages/validation.py",
                                   "pages/model_card.py"])
 def test_a_bookmarked_page_on_a_fresh_server_still_runs_inside_app_py(app_env, monkeypatch, page):
     # A fresh server is in Streamlit's pages/ folder mode until a run calls
