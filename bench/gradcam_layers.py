@@ -24,6 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from cranioscan import explain  # noqa: E402
 from cranioscan.evaluation import localisation, model_card  # noqa: E402
+from cranioscan.explain.scoring import PLACES  # noqa: E402
 from cranioscan.evaluation.heldout import TEST_SEED  # noqa: E402
 from cranioscan.labels import CLASSES  # noqa: E402
 
@@ -60,7 +61,7 @@ def main():
           f"{args.seed + args.studies - 1}), {result['n_slices']} slices positive for "
           f"{args.class_name!r}, {time.perf_counter() - start:.0f} s; peak in the mask grown by "
           f"{result['dilate_mm']:g} mm")
-    misses = [p for p in localisation.PLACES if p != "lesion"]
+    misses = [p for p in PLACES if p != "lesion"]
     print(f"{'layer':18s} {'method':10s} {'in mask':>8s} {'95% CI':>13s}  "
           + "  ".join(f"{p:>11s}" for p in misses))
     for row in result["rows"]:

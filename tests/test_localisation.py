@@ -5,7 +5,8 @@ import pytest
 
 from cranioscan import explain
 from cranioscan.inference import Predictor
-from cranioscan.evaluation.localisation import PLACES, localisation_sweep, peak_place
+from cranioscan.evaluation.localisation import localisation_sweep
+from cranioscan.explain.scoring import PLACES, peak_place
 
 
 def _slice():

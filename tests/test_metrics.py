@@ -8,15 +8,17 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from cranioscan.labels import CLASSES
+from cranioscan.evaluation.curves import (
+    calibration_curve_per_class,
+    precision_recall_per_class,
+    roc_curve_per_class,
+)
 from cranioscan.evaluation.metrics import (
     auc_score,
     bootstrap_auc_ci,
     bootstrap_fraction_ci,
-    calibration_curve_per_class,
     choose_threshold,
     confusion_at_threshold,
-    precision_recall_per_class,
-    roc_curve_per_class,
     rsna_weighted_log_loss,
     summarize,
     threshold_table,

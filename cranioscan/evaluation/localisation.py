@@ -10,11 +10,12 @@ elsewhere in the head -- which tells a border artefact apart from a map that
 points at the wrong tissue.
 """
 
-__all__ = ["SELECTION_SEED", "PLACES", "peak_place", "localisation_sweep"]
+__all__ = ["SELECTION_SEED", "localisation_sweep"]
 
 import numpy as np
 
 from .. import explain
+from ..explain.scoring import PLACES, peak_place
 from ..labels import CLASSES, SUBTYPES
 from ..phantom import balanced_plan
 from .heldout import fraction_ci, phantom_series
@@ -22,44 +23,6 @@ from .heldout import fraction_ci, phantom_series
 #: First seed of the phantom studies used to choose a layer or method
 #: (training uses seeds under 100 000, the test set 900 000 onward).
 SELECTION_SEED = 950_000
-
-#: Where a peak can land: inside the grown lesion mask, or by the tissue
-#: under it (HU of the slice), or nowhere for an all-zero map.
-PLACES = ("lesion", "air", "bone", "soft tissue", "no peak")
-
-#: HU under which a pixel counts as air (scalp fat is about -100).
-AIR_BELOW_HU = -300.0
-#: HU from which a pixel counts as bone (acute blood is 50-90).
-BONE_FROM_HU = 300.0
-
-
-def peak_place(heatmap, mask, hu, spacing_mm, dilate_mm=5.0):
-    """Where the peak of a class map lands, as one of ``PLACES``.
-
-    Args:
-        heatmap: ``(rows, cols)`` map aligned with the slice.
-        mask: ``(rows, cols)`` bool lesion mask of the slice.
-        hu: ``(rows, cols)`` slice in Hounsfield units.
-        spacing_mm: ``(row, col)`` pixel spacing in mm (or one number).
-        dilate_mm: tolerance around the mask in mm, as ``explain.peak_in_mask``.
-
-    Returns:
-        ``"lesion"`` when the peak is in the mask grown by ``dilate_mm``;
-        otherwise ``"air"``, ``"bone"`` or ``"soft tissue"`` by the HU at the
-        peak; ``"no peak"`` for a map that is zero everywhere.
-    """
-    heatmap = np.asarray(heatmap, dtype=np.float64)
-    hu = np.asarray(hu)
-    if hu.shape != heatmap.shape:
-        raise ValueError(f"heatmap {heatmap.shape} and hu {hu.shape} must be the same shape")
-    if not np.nanmax(heatmap) > 0:
-        return "no peak"
-    if explain.peak_in_mask(heatmap, mask, spacing_mm, dilate_mm):
-        return "lesion"
-    value = float(hu[explain.peak(heatmap)])
-    if value < AIR_BELOW_HU:
-        return "air"
-    return "bone" if value >= BONE_FROM_HU else "soft tissue"
 
 
 def localisation_sweep(predictor, layers, methods=("gradcam",), class_name="any",

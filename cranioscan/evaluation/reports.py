@@ -25,7 +25,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from . import metrics
+from . import curves, metrics
 from ..labels import CLASSES
 
 PREDICTIONS_FILE = "val_predictions.csv"
@@ -105,8 +105,8 @@ def write_reports(run_dir, n_boot=1000, seed=0, threshold_method="youden", title
     groups = ids["study"].to_numpy() if "study" in ids.columns else None
     summary = metrics.summarize(labels, probs, groups=groups, n_boot=n_boot, seed=seed,
                                 threshold_method=threshold_method)
-    roc = metrics.roc_curve_per_class(labels, probs)
-    pr = metrics.precision_recall_per_class(labels, probs)
+    roc = curves.roc_curve_per_class(labels, probs)
+    pr = curves.precision_recall_per_class(labels, probs)
     with open(os.path.join(run_dir, "metrics.json"), "w") as handle:
         json.dump(metrics.to_jsonable(summary), handle, indent=1)
     with open(os.path.join(run_dir, "roc.json"), "w") as handle:

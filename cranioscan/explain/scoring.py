@@ -1,6 +1,7 @@
-"""Reading a map: where its peak is and whether it lands in a lesion mask."""
+"""Reading a map: where its peak is, whether it lands in a lesion mask, and what
+tissue it lands on when it misses."""
 
-__all__ = ["peak", "peak_in_mask"]
+__all__ = ["PLACES", "peak", "peak_in_mask", "peak_place"]
 
 import numpy as np
 from scipy import ndimage
@@ -53,3 +54,45 @@ def peak_in_mask(heatmap, mask, spacing_mm, dilate_mm=5.0):
     # Distance (mm) from every pixel to the nearest mask pixel.
     distance = ndimage.distance_transform_edt(~mask, sampling=spacing)
     return bool(distance[row, col] <= dilate_mm + 1e-9)
+
+
+#: Where a peak can land: inside the grown lesion mask, or by the tissue
+#: under it (HU of the slice), or nowhere for an all-zero map.
+PLACES = ("lesion", "air", "bone", "soft tissue", "no peak")
+
+
+#: HU under which a pixel counts as air (scalp fat is about -100).
+AIR_BELOW_HU = -300.0
+
+
+#: HU from which a pixel counts as bone (acute blood is 50-90).
+BONE_FROM_HU = 300.0
+
+
+def peak_place(heatmap, mask, hu, spacing_mm, dilate_mm=5.0):
+    """Where the peak of a class map lands, as one of ``PLACES``.
+
+    Args:
+        heatmap: ``(rows, cols)`` map aligned with the slice.
+        mask: ``(rows, cols)`` bool lesion mask of the slice.
+        hu: ``(rows, cols)`` slice in Hounsfield units.
+        spacing_mm: ``(row, col)`` pixel spacing in mm (or one number).
+        dilate_mm: tolerance around the mask in mm, as ``peak_in_mask``.
+
+    Returns:
+        ``"lesion"`` when the peak is in the mask grown by ``dilate_mm``;
+        otherwise ``"air"``, ``"bone"`` or ``"soft tissue"`` by the HU at the
+        peak; ``"no peak"`` for a map that is zero everywhere.
+    """
+    heatmap = np.asarray(heatmap, dtype=np.float64)
+    hu = np.asarray(hu)
+    if hu.shape != heatmap.shape:
+        raise ValueError(f"heatmap {heatmap.shape} and hu {hu.shape} must be the same shape")
+    if not np.nanmax(heatmap) > 0:
+        return "no peak"
+    if peak_in_mask(heatmap, mask, spacing_mm, dilate_mm):
+        return "lesion"
+    value = float(hu[peak(heatmap)])
+    if value < AIR_BELOW_HU:
+        return "air"
+    return "bone" if value >= BONE_FROM_HU else "soft tissue"

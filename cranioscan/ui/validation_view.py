@@ -32,7 +32,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..evaluation import metrics
+from ..evaluation import curves as curve_lib, metrics
 from ..formats import interval, is_number
 from ..labels import CLASSES
 from .text import CLASS_COLORS, CLASS_LABELS
@@ -96,7 +96,7 @@ def class_metrics_table(run, classes=CLASSES):
         recomputed from the predictions).
     """
     thresholds = default_thresholds(run, classes)
-    pr = metrics.precision_recall_per_class(run.labels, run.probs, classes)
+    pr = curve_lib.precision_recall_per_class(run.labels, run.probs, classes)
     rows = []
     for c, name in enumerate(classes):
         y, p = run.labels[:, c], run.probs[:, c]
@@ -146,7 +146,7 @@ def roc_figure(run, classes=CLASSES):
     """ROC curve of every class, AUC and its bootstrap 95% interval in the legend."""
     import plotly.graph_objects as go
 
-    curves = metrics.roc_curve_per_class(run.labels, run.probs, classes)
+    curves = curve_lib.roc_curve_per_class(run.labels, run.probs, classes)
     fig = _base_figure(f"ROC — {run.name}: AUC [95% CI]", "1 − specificity (false-positive rate)",
                        "sensitivity (true-positive rate)", diagonal="up")
     for name in classes:
@@ -171,7 +171,7 @@ def pr_figure(run, classes=CLASSES):
     """Precision-recall curve of every class, average precision and prevalence in the legend."""
     import plotly.graph_objects as go
 
-    curves = metrics.precision_recall_per_class(run.labels, run.probs, classes)
+    curves = curve_lib.precision_recall_per_class(run.labels, run.probs, classes)
     fig = _base_figure(f"Precision–recall — {run.name}: AP (prevalence)", "recall (sensitivity)",
                        "precision (positive predictive value)")
     for name in classes:
@@ -198,7 +198,7 @@ def calibration_figure(run, n_bins=10, classes=CLASSES):
     """
     import plotly.graph_objects as go
 
-    curves = metrics.calibration_curve_per_class(run.labels, np.clip(run.probs, 0, 1), n_bins, classes)
+    curves = curve_lib.calibration_curve_per_class(run.labels, np.clip(run.probs, 0, 1), n_bins, classes)
     fig = _base_figure(f"Calibration — {run.name}", "mean predicted probability",
                        "observed fraction positive", diagonal="up")
     for name in classes:
@@ -254,7 +254,7 @@ def operating_point_figure(run, class_name, threshold):
     import plotly.graph_objects as go
 
     c = CLASSES.index(class_name)
-    curve = metrics.roc_curve_per_class(run.labels[:, [c]], run.probs[:, [c]], (class_name,))[class_name]
+    curve = curve_lib.roc_curve_per_class(run.labels[:, [c]], run.probs[:, [c]], (class_name,))[class_name]
     conf = threshold_summary(run, class_name, threshold)
     fig = _base_figure(f"Operating point — {CLASS_LABELS.get(class_name, class_name)}",
                        "1 − specificity", "sensitivity", diagonal="up")
@@ -320,7 +320,7 @@ def compare_roc_figure(run_a, run_b, class_name):
     fig = _base_figure(f"ROC — {CLASS_LABELS.get(class_name, class_name)}: A vs B",
                        "1 − specificity", "sensitivity", diagonal="up")
     for tag, run, dash in (("A", run_a, "solid"), ("B", run_b, "dash")):
-        curve = metrics.roc_curve_per_class(run.labels[:, [c]], run.probs[:, [c]], (class_name,))[class_name]
+        curve = curve_lib.roc_curve_per_class(run.labels[:, [c]], run.probs[:, [c]], (class_name,))[class_name]
         m = _class_metrics(run, class_name)
         fpr, tpr = thin(curve["fpr"], curve["tpr"])
         fig.add_trace(go.Scatter(
