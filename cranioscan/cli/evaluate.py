@@ -18,12 +18,11 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cranioscan.evaluation import heldout as evaluation, model_card  # noqa: E402
-from cranioscan import explain  # noqa: E402
-from cranioscan.labels import CLASSES, SUBTYPES  # noqa: E402
+from ..evaluation import heldout as evaluation, model_card
+from .. import explain
+from ..labels import CLASSES, SUBTYPES
 
 
 def main():

@@ -19,14 +19,13 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cranioscan import explain  # noqa: E402
-from cranioscan.evaluation import localisation, model_card  # noqa: E402
-from cranioscan.explain.scoring import PLACES  # noqa: E402
-from cranioscan.evaluation.heldout import TEST_SEED  # noqa: E402
-from cranioscan.labels import CLASSES  # noqa: E402
+from .. import explain
+from ..evaluation import localisation, model_card
+from ..explain.scoring import PLACES
+from ..evaluation.heldout import TEST_SEED
+from ..labels import CLASSES
 
 
 def main():
