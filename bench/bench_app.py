@@ -225,7 +225,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = Path(args.model) if args.model else REPO / "model" / "best_model.keras"
+        model = Path(args.model) if args.model else REPO / DEFAULT_MODEL
         if not model.is_file():
             print("no model/best_model.keras: building a full-size model with random weights")
             model = full_size_model(tmp)

@@ -131,7 +131,7 @@ def main(argv=None):
     from cranioscan.net.model import build_model
 
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; {load_average()}")
-    default_path = REPO / "model" / "best_model.keras"
+    default_path = REPO / DEFAULT_MODEL
     path = args.model or (str(default_path) if default_path.exists() else None)
     start = time.perf_counter()
     if path:

@@ -1,8 +1,8 @@
 """Held-out phantom evaluation of a model: per-class AUC and Grad-CAM localisation.
 
-    python bench/evaluate_model.py [--model model/best_model.keras] [--studies 24]
-                                   [--layer conv3_block4_out] [--method gradcam]
-                                   [--also-methods gradcam++] [--card model/model_card.json]
+    cranioscan evaluate [--model model/best_model.keras] [--studies 24]
+                       [--layer conv3_block4_out] [--method gradcam]
+                       [--also-methods gradcam++] [--card model/model_card.json]
 
 Phantom studies with seeds training never used (900000 onward) are written as
 512x512 DICOM, read back with load_series and scored by Predictor exactly as
@@ -25,8 +25,9 @@ from .. import explain
 from ..labels import CLASSES, SUBTYPES
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__,
+def main(argv=None):
+    """``cranioscan evaluate [options]``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="cranioscan evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     model_card.add_measurement_arguments(parser)
     parser.add_argument("--studies", type=int, default=24, help="test studies (default: 24)")
@@ -40,7 +41,8 @@ def main():
     parser.add_argument("--also-methods", default="",
                         help="comma-separated methods also checked on the same slices "
                              "(e.g. gradcam++; default: none)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     also = [m for m in args.also_methods.split(",") if m]
     unknown = [m for m in also if m not in explain.METHODS]
     if unknown:
@@ -90,7 +92,7 @@ def main():
 
     if args.card:
         model_card.store_measurement(args.card, "held_out_evaluation", {
-            "command": "python bench/evaluate_model.py " + " ".join(sys.argv[1:]),
+            "command": "cranioscan evaluate " + " ".join(argv),
             "data": (f"{result['n_studies']} synthetic phantom studies written as "
                      f"{result['matrix']}x{result['matrix']} DICOM, seeds {args.seed}-"
                      f"{args.seed + args.studies - 1} (never used in training), balanced "
@@ -112,7 +114,4 @@ def main():
                             "gradcam_peak_in_mask_ge_0.80": cam_ok},
         }, predictor.sha256)
         print(f"stored in {args.card}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 import argparse
+import importlib
 import sys
 
 import numpy as np
@@ -118,8 +119,27 @@ def add_inspect_parser(subparsers):
     return parser
 
 
+#: Commands whose own module parses their options: name -> (module, one-line help).
+#: ``main`` hands them the rest of the command line as it is.
+DELEGATED = {
+    "phantom": ("cranioscan.phantom.__main__",
+                "write synthetic head CT phantoms with known hemorrhages (RSNA layout)"),
+    "evaluate": ("cranioscan.cli.evaluate",
+                 "held-out phantom evaluation of a model: AUC and Grad-CAM localisation"),
+    "sweep": ("cranioscan.cli.sweep",
+              "where Grad-CAM peaks land for several layers and methods (selection set)"),
+    "card": ("cranioscan.evaluation.model_card",
+             "write model_card.json from a model and its validation run"),
+}
+
+
+def _add_delegated_parsers(subparsers):
+    for name, (_module, text) in DELEGATED.items():
+        subparsers.add_parser(name, help=f"{text} (see cranioscan {name} --help)", add_help=False)
+
+
 #: Functions registering one subcommand each on the ``subparsers`` object.
-SUBCOMMANDS = [add_inspect_parser, add_predict_parser]
+SUBCOMMANDS = [add_inspect_parser, add_predict_parser, _add_delegated_parsers]
 
 
 def build_parser():
@@ -136,5 +156,9 @@ def build_parser():
 
 def main(argv=None):
     """Parse ``argv`` (default ``sys.argv[1:]``), run the command, return its exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]][0])
+        return int(module.main(argv[1:]) or 0)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)

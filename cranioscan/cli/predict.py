@@ -41,14 +41,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..defaults import DEFAULT_MODEL, REPO_ROOT
 from ..labels import CLASSES
-
-#: Model used when ``--model`` is not given (relative to the working
-#: directory, else to the CranioScan checkout).
-DEFAULT_MODEL = "model/best_model.keras"
-
-#: The folder holding the ``cranioscan`` package (a checkout's root).
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 class _InputError(Exception):

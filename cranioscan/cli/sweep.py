@@ -1,10 +1,10 @@
 """Where Grad-CAM peaks land, for several layers and methods, on a selection set.
 
-    python bench/gradcam_layers.py [--model model/best_model.keras] [--studies 48]
+    cranioscan sweep [--model model/best_model.keras] [--studies 48]
         [--layers conv3_block2_out,conv3_block3_out,conv3_block4_out]
         [--methods gradcam,gradcam++] [--class any] [--card model/model_card.json]
 
-For choosing the layer or method that ``bench/evaluate_model.py`` then checks
+For choosing the layer or method that ``cranioscan evaluate`` then checks
 once on the test set. Phantom studies with seeds 950000 onward (neither
 training's nor the test set's) are written as 512x512 DICOM and read back;
 every positive slice gets one map per layer and method. Prints, per layer and
@@ -28,8 +28,9 @@ from ..evaluation.heldout import TEST_SEED
 from ..labels import CLASSES
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__,
+def main(argv=None):
+    """``cranioscan sweep [options]``; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="cranioscan sweep", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     model_card.add_measurement_arguments(parser)
     parser.add_argument("--studies", type=int, default=48, help="studies (default: 48)")
@@ -42,11 +43,12 @@ def main():
                              "(default: gradcam)")
     parser.add_argument("--class", dest="class_name", default="any", choices=CLASSES,
                         help="class explained (default: any)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
 
     if args.seed < TEST_SEED + 1000 and args.seed + args.studies > TEST_SEED:
         print(f"note: seeds {args.seed}-{args.seed + args.studies - 1} overlap the test set "
-              f"({TEST_SEED} onward); choices made on them are not tested by evaluate_model.py")
+              f"({TEST_SEED} onward); choices made on them are not tested by cranioscan evaluate")
     predictor = model_card.load_measured_model(parser, args)
     layers = (args.layers.split(",") if args.layers
               else list(explain.available_layers(predictor).values()))
@@ -71,7 +73,7 @@ def main():
 
     if args.card:
         model_card.store_measurement(args.card, "localisation_sweep", {
-            "command": "python bench/gradcam_layers.py " + " ".join(sys.argv[1:]),
+            "command": "cranioscan sweep " + " ".join(argv),
             "data": (f"{result['n_studies']} synthetic phantom studies written as 512x512 DICOM, "
                      f"seeds {args.seed}-{args.seed + args.studies - 1} (neither training's nor "
                      f"the test set's); {result['n_slices']} slices positive for "
@@ -84,7 +86,4 @@ def main():
             "rows": result["rows"],
         }, predictor.sha256)
         print(f"stored in {args.card}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -23,6 +23,7 @@ import json
 import os
 import sys
 
+from ..defaults import DEFAULT_MODEL
 from ..inference import file_sha256
 from ..labels import CLASSES
 from .reports import INIT_FROM_FILE
@@ -118,8 +119,8 @@ def store_measurement(card_path, key, value, model_sha256):
 
 def add_measurement_arguments(parser):
     """``--model`` and ``--card``, the options every measurement script shares."""
-    parser.add_argument("--model", default="model/best_model.keras",
-                        help="model file (default: model/best_model.keras)")
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"model file (default: {DEFAULT_MODEL})")
     parser.add_argument("--card", default=None,
                         help="model card JSON to store the results in (default: none)")
 

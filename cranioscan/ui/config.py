@@ -34,8 +34,9 @@ import dataclasses
 import os
 from pathlib import Path
 
+from ..defaults import DEFAULT_MODEL, DEFAULT_RUN_ROOTS, REPO_ROOT
+
 #: The repository root: the folder above the ``cranioscan`` package.
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -79,9 +80,9 @@ def from_env(environ=None, root=REPO_ROOT):
     """
     env = os.environ if environ is None else environ
     root = Path(root)
-    model = env.get("CRANIOSCAN_MODEL") or "model/best_model.keras"
+    model = env.get("CRANIOSCAN_MODEL") or DEFAULT_MODEL
     runs = env.get("CRANIOSCAN_RUNS")
-    roots = [r for r in runs.split(os.pathsep) if r] if runs else ["runs", "model/validation_run"]
+    roots = [r for r in runs.split(os.pathsep) if r] if runs else list(DEFAULT_RUN_ROOTS)
     cache = env.get("CRANIOSCAN_CACHE") or ".cache"
     raw_cap = env.get("CRANIOSCAN_MAX_UPLOAD_MB") or "1024"
     try:
