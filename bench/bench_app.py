@@ -46,7 +46,7 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from cranioscan.defaults import DEFAULT_MODEL, REPO_ROOT as REPO
 CHROMIUM = "/usr/bin/chromium"
 
 _CHILD = r"""
@@ -64,7 +64,6 @@ print(json.dumps({"seconds": elapsed, "rows": len(table)}))
 
 def full_size_model(folder):
     """A full-size CranioScan model (random weights) with a synthetic-model card."""
-    sys.path.insert(0, str(REPO))
     import keras
 
     from cranioscan.net.model import build_model, save_for_inference
@@ -165,7 +164,6 @@ def browser_start(env):
 def interaction(env, moves):
     """Fragment and full-rerun times of slice and window changes (AppTest, warm caches)."""
     os.environ.update(env)
-    sys.path.insert(0, str(REPO))
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600)

@@ -32,14 +32,12 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO)]
-
 import numpy as np  # noqa: E402
+
+from cranioscan.defaults import DEFAULT_MODEL, REPO_ROOT as REPO  # noqa: E402
 
 
 def load_average():

@@ -16,13 +16,11 @@ Two comparisons in one run:
 """
 
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cranioscan.phantom import balanced_plan  # noqa: E402
 from cranioscan.phantom.stream import StudyStream, _render  # noqa: E402

@@ -17,13 +17,11 @@ augmentation, so the trainer leaves the step uncompiled there by design.
 """
 
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _ms_per_step(wrapper, x, y, batch_size, steps):

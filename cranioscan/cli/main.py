@@ -18,6 +18,7 @@ __all__ = [
     "build_parser",
     "format_inspect",
     "main",
+    "console",
     "run_inspect",
 ]
 
@@ -152,6 +153,11 @@ def build_parser():
     for register in SUBCOMMANDS:
         register(subparsers)
     return parser
+
+
+def console():
+    """Entry point of the ``cranioscan`` console script (``pyproject.toml``)."""
+    sys.exit(main())
 
 
 def main(argv=None):

@@ -9,15 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cranioscan.cli.main import main as cli, predict as cli_predict
+from cranioscan.cli import main as cli, predict as cli_predict
 from cranioscan.labels import CLASSES
 
-try:  # tests/ is not a package; fall back for runs that import it as one
-    from dicom_factory import make_series, write_series
-except ImportError:  # pragma: no cover
-    from tests.dicom_factory import make_series, write_series
+from cranioscan.dicom.factory import make_series, write_series
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 THRESHOLDS = {"any": 0.0, "epidural": 1.0}  # "any" always flagged, "epidural" never
 
 

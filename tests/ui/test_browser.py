@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # Read at import, before the app_env fixture points these at the test model.
 _OUTER_ENV = {name: os.environ.get(name) for name in ("CRANIOSCAN_MODEL", "CRANIOSCAN_RUNS")}
 

@@ -23,7 +23,7 @@ from cranioscan.dicom import Series
 from cranioscan.labels import CLASSES, SUBTYPES
 from cranioscan.evaluation.reports import load_run
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "app.py")
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "app.py")
 
 
 # ------------------------------------------------------------------ helpers

@@ -10,14 +10,11 @@ import numpy as np
 import pytest
 from pydicom.uid import MRImageStorage
 
-from cranioscan.cli.main import main as cli
+from cranioscan.cli import main as cli
 
-try:  # tests/ is not a package; fall back for runs that import it as one
-    from dicom_factory import make_series, write_series
-except ImportError:  # pragma: no cover
-    from tests.dicom_factory import make_series, write_series
+from cranioscan.dicom.factory import make_series, write_series
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(*args):

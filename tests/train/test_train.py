@@ -19,7 +19,7 @@ from cranioscan.labels import CLASSES
 from cranioscan.phantom import make_dataset
 from cranioscan.evaluation.reports import load_run, read_val_predictions
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = ["--input-size", "64", "--d-model", "32", "--depth", "1", "--heads", "2",
         "--mlp-dim", "64", "--batch-size", "8", "--bootstrap", "30", "--quiet"]
 

@@ -29,26 +29,15 @@ from cranioscan.dicom import (
     load_series,
 )
 
-try:  # tests/ is not a package; fall back for runs that import it as one
-    from dicom_factory import (
-        encoder_available,
-        jpeg_lossless_dataset,
-        make_ct_slice,
-        make_series,
-        to_bytes,
-        write,
-        write_series,
-    )
-except ImportError:  # pragma: no cover
-    from tests.dicom_factory import (
-        encoder_available,
-        jpeg_lossless_dataset,
-        make_ct_slice,
-        make_series,
-        to_bytes,
-        write,
-        write_series,
-    )
+from cranioscan.dicom.factory import (
+    encoder_available,
+    jpeg_lossless_dataset,
+    make_ct_slice,
+    make_series,
+    to_bytes,
+    write,
+    write_series,
+)
 
 
 def ramp(i, rows=4, cols=4):
