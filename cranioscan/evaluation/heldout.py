@@ -1,7 +1,7 @@
 """Held-out evaluation of a model on phantom studies: AUC and Grad-CAM localisation.
 
 The numbers in ``model/model_card.json`` come from here (through
-``bench/evaluate_model.py``): phantom studies made with seeds that training
+``cranioscan evaluate``): phantom studies made with seeds that training
 never used are written as real 512×512 DICOM series, read back with
 ``load_series`` and scored by ``Predictor.predict_series`` exactly as in the
 dashboard. Slice-level AUC per class follows from the predictions; for every

@@ -4,7 +4,7 @@
 held-out test set. Choosing that layer or method needs another set of
 studies (seeds away from both training and the test set, ``SELECTION_SEED``)
 and a comparison of the choices on the same slices, which is what
-``localisation_sweep`` gives (``bench/gradcam_layers.py`` prints it). It also
+``localisation_sweep`` gives (``cranioscan sweep`` prints it). It also
 says where the misses land -- in the air around the head, in bone, or
 elsewhere in the head -- which tells a border artefact apart from a map that
 points at the wrong tissue.

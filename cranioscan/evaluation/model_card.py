@@ -8,8 +8,8 @@ parameters) and its validation run folder (``config.json``, ``metrics.json``,
 ``history.csv``, and ``init_from.json`` when training went on from earlier
 weights): per-class validation AUC with its 95% interval, the
 thresholds chosen on validation (Youden), the training command, and plain
-statements of intended use and limits. ``bench/evaluate_model.py --card``
-adds the held-out phantom evaluation and ``bench/gradcam_layers.py --card``
+statements of intended use and limits. ``cranioscan evaluate --card``
+adds the held-out phantom evaluation and ``cranioscan sweep --card``
 the comparison of Grad-CAM layers and methods (``store_measurement``);
 rebuilding the card of the same file keeps both.
 """

@@ -31,10 +31,9 @@ DEFAULT_LAYER = "conv4_block6_out"
 #: bounds how close a peak can come to a small lesion: on a 24 cm field of
 #: view, 16 cells are 15 mm apart. At 128 pixels stage 4 has 8 cells across
 #: and stage 3 has 16; at 224 pixels stage 4 has 14 and stage 3 has 28. On
-#: the 224-pixel demo model's held-out phantoms (its fourth training phase) the
-#: "any" Grad-CAM peak fell in the lesion on 25% of positive slices at stage 4
-#: and 75% at stage 3 (``bench/evaluate_model.py --layer``), hence 16 rather
-#: than stage 4's 14.
+#: the demo model's held-out phantoms the stage-3 peak fell in the lesion far
+#: more often than stage 4's (``cranioscan evaluate --layer``; numbers in
+#: docs/model.md), hence 16 rather than stage 4's 14.
 MIN_GRID_CELLS = 16
 
 #: Layer whose cells become the Transformer's patch tokens (1x1 convolution of

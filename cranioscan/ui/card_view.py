@@ -117,7 +117,7 @@ def _rate_with_interval(cam):
 
 
 def held_out_table(card, classes=CLASSES):
-    """The card's ``held_out_evaluation`` (``bench/evaluate_model.py``) as a table.
+    """The card's ``held_out_evaluation`` (``cranioscan evaluate``) as a table.
 
     Returns:
         DataFrame, one row per class: ``Finding``, ``AUC``, ``95% CI``,
@@ -161,7 +161,7 @@ def held_out_table(card, classes=CLASSES):
 
 
 def localisation_table(card):
-    """The card's ``localisation_sweep`` (``bench/gradcam_layers.py``) as a table.
+    """The card's ``localisation_sweep`` (``cranioscan sweep``) as a table.
 
     Returns:
         DataFrame, one row per layer and method: ``Layer``, ``Method``,

@@ -51,9 +51,9 @@ from .text import CLASS_COLORS, CLASS_LABELS
 #: The overlay's method when a case opens (``explain.METHODS``). Grad-CAM++
 #: rather than plain Grad-CAM: on phantom studies its peak lands in the lesion
 #: far more often, at the same cost per slice. It was chosen on a selection
-#: set (``bench/gradcam_layers.py``, seeds 950000 onward) and checked once on
-#: the test set (``bench/evaluate_model.py --also-methods gradcam++``); the
-#: README gives the numbers. Plain Grad-CAM stays one click away.
+#: set (``cranioscan sweep``) and checked once on the test set (``cranioscan
+#: evaluate --also-methods gradcam++``); docs/model.md gives the numbers.
+#: Plain Grad-CAM stays one click away.
 OVERLAY_METHOD = "gradcam++"
 
 

@@ -20,7 +20,7 @@ from cranioscan.train.pipeline import make_augmenter, to_uint8
 from cranioscan.preprocess import to_model_input
 from cranioscan.train.stream import StreamBatches, TimeBudget, cosine_over_time, training_model
 
-from test_train import TINY, _train
+from test_train import TINY, _train, train_in_process
 
 
 @pytest.fixture(scope="module")
@@ -143,11 +143,11 @@ def test_train_stream_writes_a_complete_run_folder(tmp_path):
     assert set(metrics["classes"]) == set(CLASSES)
 
 
-def test_train_stream_needs_phantoms(tmp_path):
-    result = _train("--data", "rsna", "--data-dir", str(tmp_path), "--stream-minutes", "1",
-                    "--out", str(tmp_path / "run"), *TINY)
-    assert result.returncode == 2
-    assert "--data phantom" in result.stderr
-    result = _train("--data", "phantom", "--stream-minutes", "-1", "--out",
-                    str(tmp_path / "run"), *TINY)
-    assert result.returncode == 2 and "must be positive" in result.stderr
+def test_train_stream_needs_phantoms(tmp_path, capsys):
+    code, stderr = train_in_process(capsys, "--data", "rsna", "--data-dir", tmp_path,
+                                    "--stream-minutes", "1", "--out", tmp_path / "run", *TINY)
+    assert code == 2
+    assert "--data phantom" in stderr
+    code, stderr = train_in_process(capsys, "--data", "phantom", "--stream-minutes", "-1",
+                                    "--out", tmp_path / "run", *TINY)
+    assert code == 2 and "must be positive" in stderr

@@ -145,12 +145,6 @@ def slice_heading(page):
     return int(re.search(r"\d+", text).group())
 
 
-def server_ms(page):
-    """Server-side time of the last slice redraw, from the timing caption."""
-    text = shown(page, re.compile(r"slice view drawn in \d+ ms")).inner_text()
-    return int(re.search(r"(\d+) ms", text).group(1))
-
-
 def goto_slice(page, number):
     """Step with the arrow keys to slice ``number`` (1-based)."""
     page.get_by_role("heading", name="Case viewer").click()
@@ -193,7 +187,6 @@ def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots, app_env):
                 e => e.innerText === 'Slice {start + step} probabilities')""", timeout=30_000)
     settle(page)
     assert slice_heading(page) == start + step
-    assert server_ms(page) < 2000  # measured properly in bench/bench_app.py
 
     # The previous / next buttons.
     target = start + step
