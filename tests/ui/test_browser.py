@@ -33,6 +33,8 @@ REPO = Path(__file__).resolve().parents[2]
 _OUTER_ENV = {name: os.environ.get(name) for name in ("CRANIOSCAN_MODEL", "CRANIOSCAN_RUNS")}
 
 pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
     pytest.mark.skipif(not os.path.exists(CHROMIUM),
                        reason=f"{CHROMIUM} not found: install Debian's chromium package "
                               "(.ci/run does) to run the real-browser test"),
