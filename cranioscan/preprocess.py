@@ -9,6 +9,7 @@ places a feature-grid map (Grad-CAM, attention) on the input's pixels and
 """
 
 __all__ = [
+    "to_uint8",
     "AIR_HU",
     "resize_matrix",
     "resize_stack",
@@ -197,3 +198,8 @@ def restore_to_slice(model_map, rows, cols):
     side, top, left = _square_offsets(int(rows), int(cols))
     square = resize_stack(model_map[None], side, side)[0]
     return np.ascontiguousarray(square[top:top + rows, left:left + cols])
+
+
+def to_uint8(model_input):
+    """``[0, 1]`` float model input -> uint8 (rounded), how slice caches store it."""
+    return np.rint(np.asarray(model_input) * 255.0).astype(np.uint8)

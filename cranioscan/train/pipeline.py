@@ -31,7 +31,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from ..labels import CLASSES
-from ..preprocess import to_model_input
+from ..preprocess import to_model_input, to_uint8
 
 _CACHE_VERSION = 1
 
@@ -118,11 +118,6 @@ def open_cache(path, writable=True):
         np.load(os.path.join(path, "done.npy"), mmap_mode=mode),
         meta,
     )
-
-
-def to_uint8(model_input):
-    """``[0, 1]`` float model input -> uint8 for the cache (rounded)."""
-    return np.rint(np.asarray(model_input) * 255.0).astype(np.uint8)
 
 
 def decode_dicom_slice(path, size):
