@@ -112,6 +112,7 @@ def test_training_model_is_compiled_on_jax_only():
     assert model_supports_jit(training_model(net, None, backend="tensorflow"))
 
 
+@pytest.mark.slow
 def test_train_stream_writes_a_complete_run_folder(tmp_path):
     run = tmp_path / "run"
     result = _train("--data", "phantom", "--stream-minutes", "0.05", "--phantom-studies", "12",

@@ -126,6 +126,7 @@ def test_train_on_rsna_layout_writes_a_complete_run_folder(rsna_layout, tmp_path
     assert load_run(str(run)).probs.shape == probs.shape
 
 
+@pytest.mark.slow
 def test_train_on_phantoms_rerun_reuses_cache_and_appends_history(tmp_path):
     run = tmp_path / "run"
     args = ["--data", "phantom", "--out", str(run), "--phantom-studies", "6",
