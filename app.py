@@ -1,9 +1,9 @@
 """CranioScan dashboard entry point: ``streamlit run app.py``.
 
 Sets up the pages (``pages/``), loads the model once for the whole server
-(``cranioscan.ui_state.predictor``) and shows in the sidebar which model is
+(``cranioscan.ui.caches.predictor``) and shows in the sidebar which model is
 loaded, with a notice on every page when it is a demo model. Settings come
-from environment variables (see ``cranioscan/ui_config.py``) and from
+from environment variables (see ``cranioscan/ui/config.py``) and from
 ``.streamlit/config.toml`` (the server listens on localhost only).
 """
 
@@ -11,9 +11,9 @@ import os
 
 import streamlit as st
 
-from cranioscan import ui_runner, ui_state, viewer
+from cranioscan.ui import caches, card_view, streamlit_fixes as ui_runner
 
-ui_runner.keep_keras_session()  # no Keras clear_session after each run (see ui_runner)
+ui_runner.keep_keras_session()  # no Keras clear_session after each run (see cranioscan.ui.streamlit_fixes)
 st.set_page_config(page_title="CranioScan", page_icon=":material/neurology:", layout="wide")
 
 page = st.navigation([
@@ -23,17 +23,17 @@ page = st.navigation([
     st.Page("pages/model_card.py", title="Model card", icon=":material/description:"),
 ])
 
-cfg = ui_state.config()
-ui_state.prefetch_default_demo(cfg)  # the phantom is drawn while TensorFlow loads
-predictor, model_error = ui_state.predictor(cfg)
+cfg = caches.config()
+caches.prefetch_default_demo(cfg)  # the phantom is drawn while TensorFlow loads
+predictor, model_error = caches.predictor(cfg)
 card = predictor.card if predictor is not None else {}
-notice = viewer.model_notice(card, loaded=predictor is not None)
+notice = card_view.model_notice(card, loaded=predictor is not None)
 
 with st.sidebar:
     st.markdown("### CranioScan")
     st.caption("Intracranial hemorrhage review on head CT")
     if predictor is not None:
-        st.markdown(f"**Model:** {viewer.model_name(card, predictor.path)}")
+        st.markdown(f"**Model:** {card_view.model_name(card, predictor.path)}")
         st.caption(f"`{os.path.basename(predictor.path or '')}` · SHA-256 "
                    f"`{(predictor.sha256 or '')[:12]}` · {predictor.input_size} px input")
     else:
@@ -44,6 +44,6 @@ with st.sidebar:
 # Less empty space above the page: the image should fit on a laptop screen.
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}</style>")
 if notice:
-    st.warning(viewer.short_notice(card), icon=":material/warning:")
+    st.warning(card_view.short_notice(card), icon=":material/warning:")
 
 page.run()

@@ -152,11 +152,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    from cranioscan import trainer
+    from cranioscan.train import trainer
 
     try:
         if args.stream_minutes:
-            from cranioscan import stream_trainer
+            from cranioscan.train import stream as stream_trainer
 
             stream_trainer.run(vars(args))
         else:

@@ -27,7 +27,7 @@ folder when there is none, which costs the same to run):
    only the fragment). Without Grad-CAM, then turning it on (after the
    viewer's background trace), then with it; and, as the baseline, with
    it while Streamlit clears the Keras session after every run (its own
-   cleanup, which ``cranioscan.ui_runner`` replaces): kept / cleared ratio.
+   cleanup, which ``cranioscan.ui.streamlit_fixes`` replaces): kept / cleared ratio.
 
 Run from the repository root::
 
@@ -46,7 +46,7 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from cranioscan.defaults import DEFAULT_MODEL, REPO_ROOT as REPO
 CHROMIUM = "/usr/bin/chromium"
 
 _CHILD = r"""
@@ -64,10 +64,9 @@ print(json.dumps({"seconds": elapsed, "rows": len(table)}))
 
 def full_size_model(folder):
     """A full-size CranioScan model (random weights) with a synthetic-model card."""
-    sys.path.insert(0, str(REPO))
     import keras
 
-    from cranioscan.model import build_model, save_for_inference
+    from cranioscan.net.model import build_model, save_for_inference
 
     keras.utils.set_random_seed(0)
     path = Path(folder) / "best_model.keras"
@@ -105,7 +104,7 @@ import streamlit; lap("import streamlit")
 import tensorflow; lap("import tensorflow")
 from cranioscan.inference import Predictor
 predictor = Predictor.load(sys.argv[1]); predictor.sha256; lap("load the model")
-from cranioscan import demo
+from cranioscan.ui import demo
 case = demo.load_demo(demo.DEFAULT_CASE, sys.argv[2]); lap("demo case (generate or read)")
 predictor.predict_series(case.series, batch_size=8); lap("score the series (first call)")
 predictor.predict_series(case.series, batch_size=8); lap("score the series again")
@@ -165,7 +164,6 @@ def browser_start(env):
 def interaction(env, moves):
     """Fragment and full-rerun times of slice and window changes (AppTest, warm caches)."""
     os.environ.update(env)
-    sys.path.insert(0, str(REPO))
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600)
@@ -200,10 +198,10 @@ def interaction(env, moves):
     measure("slice change with Grad-CAM (first visit of each slice)",
             [lambda t=t: at.slider(key="slice_no").set_value(t) for t in targets[:4]])
     # Baseline: Streamlit's own post-run cleanup, which clears the Keras
-    # session after every run (cranioscan.ui_runner), on slices not yet visited.
+    # session after every run (cranioscan.ui.streamlit_fixes), on slices not yet visited.
     from streamlit.runtime.scriptrunner import script_runner
 
-    from cranioscan import ui_runner
+    from cranioscan.ui import streamlit_fixes as ui_runner
 
     ours = script_runner._clean_problem_modules
     script_runner._clean_problem_modules = ui_runner._STREAMLIT_CLEANUP
@@ -225,7 +223,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
-        model = Path(args.model) if args.model else REPO / "model" / "best_model.keras"
+        model = Path(args.model) if args.model else REPO / DEFAULT_MODEL
         if not model.is_file():
             print("no model/best_model.keras: building a full-size model with random weights")
             model = full_size_model(tmp)

@@ -32,14 +32,12 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO)]
-
 import numpy as np  # noqa: E402
+
+from cranioscan.defaults import DEFAULT_MODEL, REPO_ROOT as REPO  # noqa: E402
 
 
 def load_average():
@@ -51,7 +49,7 @@ def load_average():
 
 def make_series(n_slices, matrix, folder):
     """Write a phantom study as DICOM and read it back as a Series."""
-    from cranioscan.dicom_io import load_series
+    from cranioscan.dicom import load_series
     from cranioscan.phantom import make_study, write_series
 
     study = make_study(7, matrix=matrix, n_slices=n_slices, subtypes=("subdural",))
@@ -128,10 +126,10 @@ def main(argv=None):
 
     from cranioscan import explain
     from cranioscan.inference import Predictor
-    from cranioscan.model import build_model
+    from cranioscan.net.model import build_model
 
     print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs; {load_average()}")
-    default_path = REPO / "model" / "best_model.keras"
+    default_path = REPO / DEFAULT_MODEL
     path = args.model or (str(default_path) if default_path.exists() else None)
     start = time.perf_counter()
     if path:

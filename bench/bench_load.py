@@ -5,7 +5,7 @@ RescaleIntercept -1024, a crude head section with -2000 padding outside the
 field of view) into a temporary folder, then times, best of ``--repeat``
 runs, interleaved:
 
-* ``cranioscan.dicom_io.load_series(folder)``;
+* ``cranioscan.dicom.load_series(folder)``;
 * SimpleITK: ``ImageSeriesReader.GetGDCMSeriesFileNames`` + ``Execute`` and
   ``GetArrayFromImage`` (the usual way to read a series with ITK);
 * ``cranioscan.preprocess.to_model_input`` on the loaded volume.
@@ -27,11 +27,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
-
-from cranioscan.dicom_io import load_series  # noqa: E402
+from cranioscan.dicom import load_series  # noqa: E402
 from cranioscan.preprocess import to_model_input  # noqa: E402
-from dicom_factory import head_like_slice, make_series, write_series  # noqa: E402
+from cranioscan.dicom.factory import head_like_slice, make_series, write_series  # noqa: E402
 
 
 def write_head_series(folder, n_slices, size):

@@ -19,16 +19,14 @@ cache can feed a GPU.
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from cranioscan import pipeline  # noqa: E402
+from cranioscan.train import pipeline  # noqa: E402
 from cranioscan.phantom import make_dataset  # noqa: E402
 
 

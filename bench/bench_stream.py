@@ -16,13 +16,11 @@ Two comparisons in one run:
 """
 
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from cranioscan.phantom import balanced_plan  # noqa: E402
 from cranioscan.phantom.stream import StudyStream, _render  # noqa: E402
@@ -42,7 +40,7 @@ def main(argv=None):
                              "labels tiled (default: 223000, the demo model's GPU run)")
     args = parser.parse_args(argv)
 
-    from cranioscan.stream_trainer import StreamBatches
+    from cranioscan.train.stream import StreamBatches
 
     plan = balanced_plan(args.studies, 880000)
     start = time.perf_counter()
@@ -71,7 +69,7 @@ def main(argv=None):
             rows = np.sort(rng.integers(0, stream.ready, args.batch_size))
             stream.images[rows], stream.labels[rows].astype(np.float32)
         bare = (time.perf_counter() - start) / args.batches
-        from cranioscan.pipeline import class_balance_weights
+        from cranioscan.train.pipeline import class_balance_weights
 
         tiled = np.resize(stream.labels[:stream.ready], (args.pool_rows, stream.labels.shape[1]))
         start = time.perf_counter()

@@ -17,13 +17,11 @@ augmentation, so the trainer leaves the step uncompiled there by design.
 """
 
 import argparse
-import os
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _ms_per_step(wrapper, x, y, batch_size, steps):
@@ -46,9 +44,9 @@ def main(argv=None):
 
     import keras
 
-    from cranioscan import model as model_lib
-    from cranioscan import pipeline
-    from cranioscan.stream_trainer import training_model
+    from cranioscan.net import model as model_lib
+    from cranioscan.train import losses, pipeline
+    from cranioscan.train.stream import training_model
 
     backend = keras.backend.backend()
     rng = np.random.default_rng(0)
@@ -64,7 +62,7 @@ def main(argv=None):
         # The op-by-op baseline is what the wrapper was before: built as on TensorFlow.
         wrapper = training_model(net, pipeline.make_augmenter(0),
                                  backend=backend if compiled else "tensorflow")
-        model_lib.compile_model(wrapper)
+        losses.compile_model(wrapper)
         assert bool(wrapper.jit_compile) == compiled, wrapper.jit_compile
         timings[compiled] = _ms_per_step(wrapper, x, y, args.batch_size, args.steps)
         print(f"{backend}, {'compiled' if compiled else 'op by op'}: "

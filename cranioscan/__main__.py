@@ -1,8 +1,8 @@
-"""``python -m cranioscan``: the command line (see :mod:`cranioscan.cli`)."""
+"""``python -m cranioscan``: the command line (see :mod:`cranioscan.cli.main`)."""
 
 import sys
 
-from .cli import main
+from .cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,26 +9,21 @@ AUC does not change, while the expected calibration error (ECE) falls.
 
 ``Predictor`` applies the calibration the model card records
 (``card["calibration"]``) with :func:`apply_calibration`; thresholds in the
-card are on the calibrated scale.
+card are on the calibrated scale. The calibration is fitted, and its error
+measured, by ``cranioscan.evaluation.crossval``.
 """
 
 __all__ = [
-    "CALIBRATION_FILE",
     "fit_platt",
     "apply_platt",
     "fit_calibration",
     "apply_calibration",
-    "expected_calibration_error",
-    "cross_fitted_report",
 ]
 
 import numpy as np
 from scipy.optimize import minimize
 
 from .labels import CLASSES
-
-#: File of the out-of-fold run folder holding the fitted calibration.
-CALIBRATION_FILE = "calibration.json"
 
 _EPS = 1e-6
 
@@ -123,49 +118,3 @@ def apply_calibration(y_prob, calibration, classes=CLASSES):
         if params is not None:
             out[:, c] = apply_platt(y_prob[:, c], params["a"], params["b"])
     return out
-
-
-def expected_calibration_error(y_true_col, y_prob_col, n_bins=10):
-    """ECE on ``n_bins`` equal-width bins: ``sum_b n_b / n * |frac_pos_b - mean_p_b|``."""
-    from .metrics import calibration_curve_per_class
-
-    curve = calibration_curve_per_class(np.asarray(y_true_col)[:, None],
-                                        np.asarray(y_prob_col, dtype=np.float64)[:, None],
-                                        n_bins=n_bins, classes=("c",))
-    return curve["c"]["ece"]
-
-
-def cross_fitted_report(y_true, y_prob, folds, classes=CLASSES, n_bins=10):
-    """Fit the calibration on all out-of-fold predictions, and measure it honestly.
-
-    The ECE of a calibration measured on the data it was fitted on is
-    optimistic, so each fold is also calibrated with parameters fitted on
-    the other folds only (cross-fitting) and the ECE of those predictions
-    is reported beside the raw and the in-sample one.
-
-    Args:
-        y_true: ``(n, c)`` 0/1 labels; y_prob: ``(n, c)`` out-of-fold
-            probabilities; folds: ``(n,)`` fold of each row.
-
-    Returns:
-        :func:`fit_calibration`'s dict plus ``"ece"``: class -> ``{"raw",
-        "cross_fitted", "calibrated_in_sample"}``, and ``"cross_fitted_probs"``
-        (``(n, c)`` list of lists) for reliability plots.
-    """
-    y_true, y_prob, folds = np.asarray(y_true), np.asarray(y_prob), np.asarray(folds)
-    fitted = fit_calibration(y_true, y_prob, classes)
-    crossed = np.empty(y_prob.shape, dtype=np.float64)
-    for fold in np.unique(folds):
-        inside = folds == fold
-        params = fit_calibration(y_true[~inside], y_prob[~inside], classes)
-        crossed[inside] = apply_calibration(y_prob[inside], params, classes)
-    in_sample = apply_calibration(y_prob, fitted, classes)
-    fitted["ece"] = {
-        name: {"raw": expected_calibration_error(y_true[:, c], y_prob[:, c], n_bins),
-               "cross_fitted": expected_calibration_error(y_true[:, c], crossed[:, c], n_bins),
-               "calibrated_in_sample": expected_calibration_error(y_true[:, c],
-                                                                  in_sample[:, c], n_bins)}
-        for c, name in enumerate(classes)}
-    fitted["n_bins"] = int(n_bins)
-    fitted["cross_fitted_probs"] = crossed
-    return fitted

@@ -1,7 +1,7 @@
 """Inference: a loaded CranioScan model and per-slice probabilities for a series.
 
 :class:`Predictor` wraps one ``.keras`` model file: ``Predictor.load(path)``
-loads it in Keras safe mode (custom layers of :mod:`cranioscan.layers`
+loads it in Keras safe mode (custom layers of :mod:`cranioscan.net.layers`
 registered) and turns every way a file can be unusable (missing, not a
 ``.keras`` archive, corrupt, unknown layer, not six outputs) into a
 :class:`ModelLoadError` whose message names the file. It also reads the
@@ -97,7 +97,7 @@ def summarize_series(probs, thresholds=None, classes=CLASSES):
         probs: ``(n, len(classes))`` probabilities, slices in series order.
         thresholds: as for :func:`resolve_thresholds` (default 0.5); a slice
             passes when its probability is ``>= threshold`` (the convention
-            of ``cranioscan.metrics``).
+            of ``cranioscan.evaluation.metrics``).
         classes: class names of the columns.
 
     Returns:
@@ -196,7 +196,7 @@ class Predictor:
             ValueError: the model does not map a square 3-channel image to
                 ``len(CLASSES)`` outputs.
         """
-        from .model import model_classes, model_input_size
+        from .net.model import model_classes, model_input_size
 
         self.model = model
         self.path = None if path is None else os.fspath(path)
@@ -243,7 +243,7 @@ class Predictor:
                 f"{path} is not a Keras model file: a .keras file is a zip archive "
                 "written by model.save(...).")
         card = _read_card(path)
-        from .model import load_model  # registers the custom layers
+        from .net.model import load_model  # registers the custom layers
 
         try:
             model = load_model(path)
@@ -334,7 +334,7 @@ class Predictor:
         """Probabilities for every slice of a series.
 
         Args:
-            series: a ``cranioscan.dicom_io.Series`` (or anything with an
+            series: a ``cranioscan.dicom.Series`` (or anything with an
                 ``hu`` float32 ``(n, rows, cols)`` HU array).
             batch_size: slices per forward pass.
             progress: optional ``progress(done, total)`` after each batch.

@@ -9,6 +9,7 @@ places a feature-grid map (Grad-CAM, attention) on the input's pixels and
 """
 
 __all__ = [
+    "to_uint8",
     "AIR_HU",
     "resize_matrix",
     "resize_stack",
@@ -23,10 +24,8 @@ import functools
 
 import numpy as np
 
+from .dicom.pixels import AIR_HU
 from .windowing import MODEL_WINDOWS, PRESETS, apply_window
-
-#: Value used for padding outside the image, in HU.
-AIR_HU = -1000.0
 
 
 @functools.lru_cache(maxsize=64)
@@ -169,7 +168,7 @@ def grid_to_input(grid, size, geometry=None):
         geometry: ``((row_origin, row_stride), (col_origin, col_stride))``,
             cell ``(i, j)`` centred on input pixel ``(row_origin + row_stride
             * i, col_origin + col_stride * j)`` (see
-            ``cranioscan.feature_grid.grid_geometry``). None: cells centred on
+            ``cranioscan.explain.grid.grid_geometry``). None: cells centred on
             their ``size / h``-wide blocks, as a plain resize assumes.
 
     Returns:
@@ -199,3 +198,8 @@ def restore_to_slice(model_map, rows, cols):
     side, top, left = _square_offsets(int(rows), int(cols))
     square = resize_stack(model_map[None], side, side)[0]
     return np.ascontiguousarray(square[top:top + rows, left:left + cols])
+
+
+def to_uint8(model_input):
+    """``[0, 1]`` float model input -> uint8 (rounded), how slice caches store it."""
+    return np.rint(np.asarray(model_input) * 255.0).astype(np.uint8)

@@ -7,36 +7,36 @@ the caption says whether the map's peak falls inside it.
 
 import streamlit as st
 
-from cranioscan import explain, ui_runner, ui_state, ui_text, viewer
+from cranioscan import explain
+from cranioscan.ui import caches, case_view, slice_image, state as ui_state, text as ui_text
+from cranioscan.ui.page import page_setup
 from cranioscan.labels import CLASSES
 
-ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
-cfg = ui_state.config()
-predictor, model_error = ui_state.predictor(cfg)
+cfg, predictor, model_error = page_setup()
 
 st.header("Attention maps")
 if predictor is None:
     st.error(model_error, icon=":material/error:")
     st.stop()
 
-case = ui_state.current_or_default_case(cfg)
+case = caches.current_or_default_case(cfg)
 series = case.series
 n = series.n_slices
-level, width = st.session_state.get("win_level", 40.0), st.session_state.get("win_width", 80.0)
+level, width = ui_state.window()
 
 top = st.columns([3, 2, 2], vertical_alignment="bottom")
-top[0].markdown(f"**{case.label}**  \n{viewer.window_text(level, width)} (window of the case viewer)")
+top[0].markdown(f"**{case.label}**  \n{slice_image.window_text(level, width)} (window of the case viewer)")
 class_name = top[1].selectbox("Finding to explain", CLASSES, key="att_class", persist_state="session",
-                              format_func=viewer.CLASS_LABELS.get)
+                              format_func=ui_text.CLASS_LABELS.get)
 ui_state.slice_widget_value(case, "att_slice")
 top[2].slider("Slice", 1, n, key="att_slice", on_change=ui_state.slice_widget_changed, args=("att_slice",))
 index = ui_state.slice_index(case)
 
-probs = ui_state.score(predictor, case)
-mask = viewer.truth_mask(case.masks, class_name, index) if case.has_truth else None
+probs = caches.score(predictor, case)
+mask = case_view.truth_mask(case.masks, class_name, index) if case.has_truth else None
 has_lesion = mask is not None and mask.any()
 st.caption(
-    f"Slice {index + 1} of {n}: model probability of {viewer.CLASS_LABELS[class_name].lower()} "
+    f"Slice {index + 1} of {n}: model probability of {ui_text.CLASS_LABELS[class_name].lower()} "
     f"{probs[index, CLASSES.index(class_name)]:.2f}"
     + ((" · known lesion on this slice" if has_lesion else " · no known lesion of this type on this slice")
        if case.has_truth else ""))
@@ -48,7 +48,7 @@ def show_map(container, title, heat, note=None):
     """One map over the slice, with the ground-truth check in the caption."""
     marker = explain.peak(heat) if heat.max() > 0 else None
     outlines = [(mask, "#00e5ff")] if has_lesion else []
-    rgb = viewer.render_slice(series.hu[index], level, width, heatmap=heat, alpha=0.45,
+    rgb = slice_image.render_slice(series.hu[index], level, width, heatmap=heat, alpha=0.45,
                               outlines=outlines, marker=marker)
     verdict = ""
     if has_lesion:
@@ -70,11 +70,11 @@ st.caption(f"Class activation maps on {default_layer} "
 columns = st.columns(4)
 for column, method in zip(columns, explain.METHODS):
     with column, st.spinner(f"{ui_text.METHOD_TITLES[method]}…"):
-        heat = ui_state.heatmap(predictor, case, index, class_name, default_layer, method)
+        heat = caches.heatmap(predictor, case, index, class_name, default_layer, method)
     show_map(column, ui_text.METHOD_TITLES[method], heat, ui_text.METHOD_NOTES[method])
 with columns[3], st.spinner("Attention rollout…"):
     try:
-        heat = ui_state.rollout(predictor, case, index)
+        heat = caches.rollout(predictor, case, index)
     except ValueError as exc:  # a model without Transformer blocks
         st.info(f"No attention rollout: {exc}")
     else:
@@ -84,9 +84,9 @@ st.subheader("One method across ResNet stages")
 st.caption(ui_text.STAGE_NOTE)
 method = st.selectbox("Method", explain.METHODS, key="att_stage_method", persist_state="session",
                       format_func=ui_text.METHOD_TITLES.get,
-                      index=explain.METHODS.index(viewer.OVERLAY_METHOD))
+                      index=explain.METHODS.index(case_view.OVERLAY_METHOD))
 layers = explain.available_layers(predictor)
 for column, (label, layer) in zip(st.columns(max(len(layers), 4)), layers.items()):
     with column, st.spinner(f"{label}…"):
-        heat = ui_state.heatmap(predictor, case, index, class_name, layer, method)
+        heat = caches.heatmap(predictor, case, index, class_name, layer, method)
     show_map(column, f"{ui_text.METHOD_TITLES[method]}, {label}", heat)

@@ -10,15 +10,15 @@ import os
 
 import streamlit as st
 
-from cranioscan import ui_runner, ui_state, validation_view as vv, viewer
+from cranioscan.ui import caches, text as ui_text, validation_view as vv
+from cranioscan.ui.page import page_setup
 from cranioscan.labels import CLASSES
 
-ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
-cfg = ui_state.config()
+cfg, _, _ = page_setup(model=False)
 shipped = os.path.normpath(str(cfg.model_path.parent / "validation_run"))
 
 st.header("Validation")
-paths = ui_state.run_paths(cfg)
+paths = caches.run_paths(cfg)
 if not paths:
     st.info("No run folders found in " + ", ".join(f"`{r}`" for r in cfg.run_roots) + ". Train a "
             "model with `python train.py --data phantom --out runs/NAME`, or set CRANIOSCAN_RUNS.")
@@ -34,7 +34,7 @@ def run_name(path):
 default = paths.index(shipped) if shipped in paths else 0
 path_a = st.selectbox("Run", paths, index=default, key="run_a", persist_state="session", format_func=run_name)
 try:
-    run = ui_state.run(path_a)
+    run = caches.run(path_a)
 except (OSError, ValueError, KeyError) as exc:
     st.error(f"This run folder cannot be read: {exc}", icon=":material/error:")
     st.stop()
@@ -44,7 +44,7 @@ if cv_summary:
     st.info(cv_summary, icon=":material/science:")
 
 PCT = st.column_config.NumberColumn(format="%.3f")
-st.dataframe(ui_state.run_figure("class_metrics_table", run), hide_index=True, width="stretch",
+st.dataframe(caches.class_metrics_table(run), hide_index=True, width="stretch",
              column_config={"AUC": PCT, "Average precision": PCT, "Threshold": PCT,
                             "Sensitivity": PCT, "Specificity": PCT})
 
@@ -53,15 +53,15 @@ curve_tab, cal_tab, thr_tab, cmp_tab, hist_tab = st.tabs(
 
 with curve_tab:
     roc_col, pr_col = st.columns(2)
-    roc_col.plotly_chart(ui_state.run_figure("roc_figure", run), key="roc_fig")
+    roc_col.plotly_chart(caches.roc_figure(run), key="roc_fig")
     roc_col.caption("Intervals: 95% bootstrap over studies (from the run's metrics.json). Slices of "
                     "one study are correlated, so studies, not slices, are resampled.")
-    pr_col.plotly_chart(ui_state.run_figure("pr_figure", run), key="pr_fig")
+    pr_col.plotly_chart(caches.pr_figure(run), key="pr_fig")
     pr_col.caption("A useless model's precision equals the prevalence; rare findings have low "
                    "precision at any useful sensitivity.")
 with cal_tab:
     cal_col, note_col = st.columns([3, 2])
-    cal_col.plotly_chart(ui_state.run_figure("calibration_figure", run), key="cal_fig")
+    cal_col.plotly_chart(caches.calibration_figure(run), key="cal_fig")
     note_col.markdown("**Reading the calibration plot**")
     note_col.caption("Points on the diagonal: a predicted 0.3 means 30% of such slices are "
                      "positive. Below the diagonal the model is over-confident, above it "
@@ -72,8 +72,8 @@ with thr_tab:
     run_tag = hashlib.blake2b(run.path.encode(), digest_size=4).hexdigest()
     thresholds = vv.default_thresholds(run)
     class_name = st.selectbox("Finding", CLASSES, key="thr_class", persist_state="session",
-                              format_func=viewer.CLASS_LABELS.get)
-    threshold = st.slider(f"Threshold for {viewer.CLASS_LABELS[class_name].lower()}", 0.0, 1.0,
+                              format_func=ui_text.CLASS_LABELS.get)
+    threshold = st.slider(f"Threshold for {ui_text.CLASS_LABELS[class_name].lower()}", 0.0, 1.0,
                           thresholds[class_name], 0.01, key=f"thr_{run_tag}_{class_name}",
                           persist_state="session",
                           help="A slice is called positive when its probability is at least this. "
@@ -96,16 +96,16 @@ with cmp_tab:
     else:
         path_b = st.selectbox("Compare with", others, key="run_b", persist_state="session",
                               format_func=run_name)
-        run_b = ui_state.run(path_b)
+        run_b = caches.run(path_b)
         table = vv.compare_table(run, run_b)
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={c: PCT for c in table.columns if c.startswith(("AUC", "Δ"))})
         cmp_class = st.selectbox("Finding", CLASSES, key="cmp_class", persist_state="session",
-                                 format_func=viewer.CLASS_LABELS.get)
+                                 format_func=ui_text.CLASS_LABELS.get)
         st.plotly_chart(vv.compare_roc_figure(run, run_b, cmp_class), key="cmp_fig")
         a_col, b_col = st.columns(2)
-        a_col.plotly_chart(ui_state.run_figure("roc_figure", run), key="cmp_roc_a")
-        b_col.plotly_chart(ui_state.run_figure("roc_figure", run_b), key="cmp_roc_b")
+        a_col.plotly_chart(caches.roc_figure(run), key="cmp_roc_a")
+        b_col.plotly_chart(caches.roc_figure(run_b), key="cmp_roc_b")
 
 with hist_tab:
     figure = vv.history_figure(run)

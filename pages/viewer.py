@@ -11,25 +11,19 @@ import time
 
 import streamlit as st
 
-from cranioscan import demo, ui_runner, ui_state, viewer
-from cranioscan.dicom_io import DicomLoadError
+from cranioscan.ui import caches, case_view, demo, slice_image, state as ui_state, text as ui_text
+from cranioscan.ui.page import page_setup
+from cranioscan.dicom import DicomLoadError
 from cranioscan.labels import CLASSES
-from cranioscan.windowing import PRESETS
 
-ui_runner.enter_through_app()  # a bookmarked page address runs app.py first
+cfg, predictor, _ = page_setup()
 log = logging.getLogger("cranioscan.app")
-
-cfg = ui_state.config()
-predictor, _ = ui_state.predictor(cfg)
 
 DEMO, UPLOAD, FOLDER = "Demo cases", "Upload DICOM", "Folder on the server"
 PRESET_LABELS = {"brain": "Brain", "subdural": "Subdural", "bone": "Bone", "stroke": "Stroke",
                  "soft_tissue": "Soft tissue", "custom": "Custom"}
-METHOD_LABELS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "scorecam": "Score-CAM"}
 
-st.session_state.setdefault("win_preset", "brain")
-st.session_state.setdefault("win_level", PRESETS["brain"][0])
-st.session_state.setdefault("win_width", PRESETS["brain"][1])
+ui_state.init_window()
 
 
 # ------------------------------------------------------------------ source
@@ -59,7 +53,7 @@ def choose_case():
                                    index=keys.index(demo.DEFAULT_CASE), key="demo_key",
                                    persist_state="session",
                                    format_func=lambda k: demo.demo_spec(k).title)
-                return ui_state.demo_case(key, cfg)
+                return caches.demo_case(key, cfg)
             if source == UPLOAD:
                 files = st.file_uploader(
                     "DICOM files of one study (select all files of the series), or a .zip",
@@ -98,25 +92,14 @@ def loader_notes(series):
             for note in notes:
                 st.warning(note)
             if series.skipped:
-                st.dataframe(viewer.skipped_table(series.skipped), hide_index=True,
+                st.dataframe(case_view.skipped_table(series.skipped), hide_index=True,
                              width="stretch")
 
 
 # ------------------------------------------------------------------- image
-def apply_preset():
-    name = st.session_state["win_preset"]
-    if name in PRESETS:
-        st.session_state["win_level"], st.session_state["win_width"] = PRESETS[name]
-
-
-def window_edited():
-    name = viewer.preset_name(st.session_state["win_level"], st.session_state["win_width"])
-    st.session_state["win_preset"] = name or "custom"
-
-
 def chart_clicked(n_slices):
     state = st.session_state.get("prob_chart")
-    index = viewer.clicked_slice(state["selection"] if state else None, n_slices)
+    index = case_view.clicked_slice(state["selection"] if state else None, n_slices)
     if index is not None:
         ui_state.set_slice_index(ui_state.active_case(), index)
 
@@ -124,7 +107,7 @@ def chart_clicked(n_slices):
 @st.cache_data(show_spinner=False, max_entries=16)
 def chart_base(series_key, model_sha, _probs):
     del series_key, model_sha
-    return viewer.probability_figure(_probs, -1).to_dict()
+    return case_view.probability_figure(_probs, -1).to_dict()
 
 
 @st.fragment
@@ -137,15 +120,15 @@ def slice_view(case, probs, thresholds):
 
     with side_col:
         st.markdown("**Window**")
-        st.radio("Preset", list(PRESET_LABELS), key="win_preset", persist_state="session",
-                 horizontal=True, format_func=PRESET_LABELS.get, on_change=apply_preset,
+        st.radio("Preset", list(PRESET_LABELS), key=ui_state.WINDOW_PRESET_KEY, persist_state="session",
+                 horizontal=True, format_func=PRESET_LABELS.get, on_change=ui_state.apply_preset,
                  label_visibility="collapsed")
         lc, wc = st.columns(2)
-        lc.number_input("Level (HU)", key="win_level", persist_state="session", step=5.0,
-                        format="%.0f", on_change=window_edited)
-        wc.number_input("Width (HU)", key="win_width", persist_state="session", min_value=1.0,
-                        step=10.0, format="%.0f", on_change=window_edited)
-        level, width = st.session_state["win_level"], st.session_state["win_width"]
+        lc.number_input("Level (HU)", key=ui_state.WINDOW_LEVEL_KEY, persist_state="session",
+                        step=5.0, format="%.0f", on_change=ui_state.window_edited)
+        wc.number_input("Width (HU)", key=ui_state.WINDOW_WIDTH_KEY, persist_state="session",
+                        min_value=1.0, step=10.0, format="%.0f", on_change=ui_state.window_edited)
+        level, width = ui_state.window()
 
         heat, outlines, cam_text = None, [], ""
         alpha = 0.4
@@ -159,10 +142,10 @@ def slice_view(case, probs, thresholds):
                 layers = explain.available_layers(predictor.model)
                 c1, c2 = st.columns(2)
                 cam_class = c1.selectbox("Finding", CLASSES, key="cam_class",
-                                         persist_state="session", format_func=viewer.CLASS_LABELS.get)
+                                         persist_state="session", format_func=ui_text.CLASS_LABELS.get)
                 method = c2.selectbox("Method", explain.METHODS, key="cam_method",
-                                      persist_state="session", format_func=METHOD_LABELS.get,
-                                      index=explain.METHODS.index(viewer.OVERLAY_METHOD))
+                                      persist_state="session", format_func=ui_text.METHOD_TITLES.get,
+                                      index=explain.METHODS.index(case_view.OVERLAY_METHOD))
                 c3, c4 = st.columns(2)
                 names = list(layers.values())
                 layer_label = c3.selectbox(
@@ -170,19 +153,19 @@ def slice_view(case, probs, thresholds):
                     index=names.index(explain.default_layer(predictor.model)))
                 alpha = c4.slider("Opacity", 0.1, 0.9, 0.4, 0.05, key="cam_alpha",
                                   persist_state="session")
-                with st.spinner(f"Computing {METHOD_LABELS[method]}…"):
-                    heat = ui_state.heatmap(predictor, case, index, cam_class, layers[layer_label], method)
-                cam_text = f"{METHOD_LABELS[method]}: {viewer.CLASS_SHORT[cam_class]}"
+                with st.spinner(f"Computing {ui_text.METHOD_TITLES[method]}…"):
+                    heat = caches.heatmap(predictor, case, index, cam_class, layers[layer_label], method)
+                cam_text = f"{ui_text.METHOD_TITLES[method]}: {ui_text.CLASS_SHORT[cam_class]}"
         if case.has_truth:
             if st.toggle("Known lesion outline (phantom ground truth)", key="truth_on",
                          persist_state="session"):
-                outlines = [(case.masks[s][index], viewer.CLASS_COLORS[s])
+                outlines = [(case.masks[s][index], ui_text.CLASS_COLORS[s])
                             for s in case.masks if case.masks[s][index].any()]
 
         if probs is not None:
             st.markdown(f"**Slice {index + 1} probabilities**")
             st.dataframe(
-                viewer.slice_probability_table(probs[index], thresholds), hide_index=True,
+                case_view.slice_probability_table(probs[index], thresholds), hide_index=True,
                 width="stretch",
                 column_config={
                     "Probability": st.column_config.ProgressColumn(
@@ -194,15 +177,15 @@ def slice_view(case, probs, thresholds):
 
     with image_col:
         corners = {
-            "top_left": viewer.slice_annotations(series, index),
-            "top_right": [viewer.window_text(level, width),
-                          PRESET_LABELS.get(st.session_state["win_preset"], "")],
+            "top_left": slice_image.slice_annotations(series, index),
+            "top_right": [slice_image.window_text(level, width),
+                          PRESET_LABELS.get(ui_state.window_preset(), "")],
             "bottom_left": [cam_text],
             "bottom_right": [case.corner_note],
         }
-        rgb = viewer.render_slice(series.hu[index], level, width, heatmap=heat, alpha=alpha,
+        rgb = slice_image.render_slice(series.hu[index], level, width, heatmap=heat, alpha=alpha,
                                   heat_threshold=0.1, outlines=outlines, corners=corners,
-                                  sides=viewer.orientation_labels(series.orientation))
+                                  sides=slice_image.orientation_labels(series.orientation))
         st.image(rgb, width="stretch", output_format="PNG")
         prev_col, slider_col, next_col = st.columns([1, 6, 1], vertical_alignment="center")
         prev_col.button("◀", key="prev", help="Previous slice (← key)", shortcut="Left",
@@ -215,7 +198,7 @@ def slice_view(case, probs, thresholds):
                         on_click=ui_state.step_slice, args=(1,), disabled=index == n - 1,
                         width="stretch")
         if probs is not None:
-            figure = viewer.mark_slice(chart_base(case.key, predictor.sha256, probs), index)
+            figure = case_view.mark_slice(chart_base(case.key, predictor.sha256, probs), index)
             st.plotly_chart(figure, key="prob_chart", on_select=lambda: chart_clicked(n),
                             selection_mode="points", config={"displayModeBar": False})
             st.caption("Probability of each finding along the series: click to go to a slice.")
@@ -238,10 +221,10 @@ loader_notes(case.series)
 probs = summary = None
 thresholds = {}
 if predictor is not None:
-    probs = ui_state.score(predictor, case)
+    probs = caches.score(predictor, case)
     thresholds = predictor.thresholds
     summary = predictor.summarize(probs)
-    ui_state.set_case(case, start_index=viewer.start_slice(probs, thresholds))
+    ui_state.set_case(case, start_index=case_view.start_slice(probs, thresholds))
 else:
     st.info("No model is loaded: images only, without probabilities.")
     ui_state.set_case(case)
@@ -251,14 +234,14 @@ slice_view(case, probs, thresholds)
 if summary is not None:
     st.subheader("Series summary")
     st.dataframe(
-        viewer.summary_table(summary, thresholds=thresholds), hide_index=True, width="stretch",
+        case_view.summary_table(summary, thresholds=thresholds), hide_index=True, width="stretch",
         column_config={
             "Highest probability": st.column_config.ProgressColumn(
                 "Highest probability", min_value=0.0, max_value=1.0, format="%.2f"),
             "Threshold": st.column_config.NumberColumn("Threshold", format="%.2f"),
         })
     if case.labels is not None:
-        known = [viewer.CLASS_LABELS[c] for j, c in enumerate(CLASSES) if j and case.labels[:, j].any()]
+        known = [ui_text.CLASS_LABELS[c] for j, c in enumerate(CLASSES) if j and case.labels[:, j].any()]
         whose = "radiologists' labels of this patient" if case.masks is None else \
             "known findings of this phantom"
         st.caption(whose[0].upper() + whose[1:] + ": " + (", ".join(known) or "none"))
@@ -266,8 +249,8 @@ if summary is not None:
 with st.expander("DICOM metadata", icon=":material/badge:"):
     show_ids = st.toggle("Show patient identifiers", key="show_ids",
                          help="Names, IDs, dates and UIDs are hidden unless you ask to see them.")
-    st.dataframe(viewer.metadata_table(case.series, show_identifiers=show_ids), hide_index=True,
+    st.dataframe(case_view.metadata_table(case.series, show_identifiers=show_ids), hide_index=True,
                  width="stretch")
 
 if predictor is not None:
-    ui_state.warm_up_gradcam(predictor)  # after drawing: the first overlay is then quick
+    caches.warm_up_gradcam(predictor)  # after drawing: the first overlay is then quick

@@ -38,7 +38,7 @@ def synthetic_predictions(n_studies, slices_per_study, seed, separation):
 
 def write_run(run_dir, seed, separation, name):
     """A finished run folder as ``train.py`` writes it (predictions, metrics, ROC/PR)."""
-    from cranioscan.reports import write_reports, write_val_predictions
+    from cranioscan.evaluation.reports import write_reports, write_val_predictions
 
     run_dir.mkdir(parents=True, exist_ok=True)
     ids, labels, probs = synthetic_predictions(30, 8, seed, separation)
@@ -54,7 +54,7 @@ def tiny_model_dir(tmp_path_factory):
     """Folder with ``best_model.keras`` (tiny), ``model_card.json`` and ``validation_run/``."""
     import keras
 
-    from cranioscan.model import build_model, save_for_inference
+    from cranioscan.net.model import build_model, save_for_inference
 
     folder = tmp_path_factory.mktemp("model")
     keras.utils.set_random_seed(0)
@@ -121,3 +121,19 @@ def app_env(tiny_model_dir, runs_root, tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+#: Fixtures that make a test slow: the whole app, a trained model on disk,
+#: generated phantom studies written as DICOM, a tiny ResNet built per module.
+SLOW_FIXTURES = {"app", "app_env", "server", "model_path", "worklist", "rsna_layout", "stream"}
+#: Test modules that are slow as a whole (training end to end, held-out
+#: evaluation and the localisation sweep, command-line subprocesses).
+SLOW_MODULES = {"test_evaluation.py", "test_localisation.py", "test_cli_inspect.py",
+                "test_cli_predict.py", "test_ui_runner.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark the slow tests (``-m "not slow"`` leaves them out); see pytest.ini."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

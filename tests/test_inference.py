@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from cranioscan.dicom_io import Series
+from cranioscan.dicom import Series
 from cranioscan.inference import (
     ModelLoadError,
     Predictor,
@@ -15,7 +15,7 @@ from cranioscan.inference import (
     summarize_series,
 )
 from cranioscan.labels import CLASSES
-from cranioscan.model import build_model, save_for_inference
+from cranioscan.net.model import build_model, save_for_inference
 from cranioscan.preprocess import to_model_input
 
 TINY = dict(input_size=64, d_model=32, depth=1, num_heads=2, mlp_dim=64)

@@ -20,8 +20,7 @@ import time
 import numpy as np
 
 from ..labels import CLASSES
-from ..pipeline import to_uint8
-from ..preprocess import to_model_input
+from ..preprocess import to_model_input, to_uint8
 from .study import make_study
 
 #: Most slices a study of the generator has (its default draws 24-40).

@@ -1,0 +1,1 @@
+"""The ``cranioscan`` command line (``python -m cranioscan``)."""

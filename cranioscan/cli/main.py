@@ -1,0 +1,174 @@
+"""Command line of CranioScan: ``python -m cranioscan COMMAND ...``.
+
+Each subcommand lives in an ``add_<name>_parser(subparsers)`` function that
+adds its parser and sets ``func`` (called with the parsed arguments,
+returning the exit code); ``SUBCOMMANDS`` lists them and ``main`` dispatches.
+A new command (e.g. ``predict``) adds its own ``add_predict_parser`` to
+``SUBCOMMANDS``.
+
+``inspect PATH [--series UID]`` lists the series in a folder, zip or file
+and describes the one ``load_series`` loads: geometry, warnings and skipped
+files. Exit code 0 on success, 2 (with the loader's message, no traceback)
+when the source cannot be loaded.
+"""
+
+__all__ = [
+    "SUBCOMMANDS",
+    "add_inspect_parser",
+    "build_parser",
+    "format_inspect",
+    "main",
+    "console",
+    "run_inspect",
+]
+
+import argparse
+import importlib
+import sys
+
+import numpy as np
+
+from ..dicom import DicomLoadError, discover_series, load_series
+from ..formats import number
+from .predict import add_predict_parser
+
+
+def format_inspect(infos, series, source):
+    """Return the ``inspect`` report as text.
+
+    Args:
+        infos: list of ``SeriesInfo`` found in the source.
+        series: the loaded ``Series``.
+        source: the path shown in the header line.
+    """
+    lines = [f"Source: {source}", f"Series found: {len(infos)}"]
+    for info in infos:
+        mark = "*" if info.uid == series.series_uid else "-"
+        desc = f"'{info.description}'" if info.description else "(no description)"
+        line = (f"  {mark} {info.uid or '(no series UID)'}  {info.modality or '?'}  {desc}  "
+                f"{info.n_files} file{'s' if info.n_files != 1 else ''}")
+        if info.problem:
+            line += f"  [not loadable: {info.problem}]"
+        lines.append(line)
+    gaps = series.slice_gaps
+    meta = series.meta
+    rows, cols = series.hu.shape[1:]
+    desc = meta.get("series_description") or "(no description)"
+    lines += [
+        "",
+        f"Loaded series: {series.series_uid or '(no series UID)'}  {desc}",
+        f"  modality:        {meta.get('modality') or '?'}"
+        f"  ({meta.get('manufacturer') or 'unknown manufacturer'})",
+        f"  slices:          {series.n_slices}",
+        f"  matrix:          {rows} x {cols} (rows x columns)",
+        f"  pixel spacing:   {number(series.spacing[0], 4)} x {number(series.spacing[1], 4)} mm "
+        "(row x column)",
+        f"  slice thickness: {number(series.slice_thickness)} mm"
+        if series.slice_thickness is not None else "  slice thickness: unknown",
+    ]
+    if len(gaps):
+        lines.append(
+            f"  slice spacing:   min {number(gaps.min())} / median {number(np.median(gaps))} / "
+            f"max {number(gaps.max())} mm"
+        )
+    else:
+        lines.append("  slice spacing:   unknown (single slice)")
+    lines += [
+        f"  gantry tilt:     {number(series.tilt_degrees, 2)} degrees",
+        f"  positions:       {number(series.positions[0])} to {number(series.positions[-1])} mm "
+        "along the slice normal (inferior to superior)",
+        f"  HU range:        {number(series.hu.min(), 0)} to {number(series.hu.max(), 0)}",
+        f"  window (tags):   level {number(meta.get('window_center'))} / "
+        f"width {number(meta.get('window_width'))}",
+        "",
+        f"Warnings: {len(series.warnings)}",
+    ]
+    lines += [f"  - {text}" for text in series.warnings]
+    lines.append(f"Skipped files: {len(series.skipped)}")
+    lines += [f"  - {name}: {reason}" for name, reason in series.skipped]
+    return "\n".join(lines)
+
+
+def run_inspect(args):
+    """Run ``inspect``; return the exit code (0 ok, 2 not loadable)."""
+    try:
+        infos = discover_series(args.path)
+        series = load_series(args.path, series_uid=args.series)
+    except DicomLoadError as exc:
+        print(f"cranioscan inspect: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_inspect(infos, series, args.path))
+    return 0
+
+
+def add_inspect_parser(subparsers):
+    """Register the ``inspect`` subcommand on an argparse ``subparsers``."""
+    parser = subparsers.add_parser(
+        "inspect",
+        help="list the series in a DICOM folder / zip / file and describe the loaded one",
+        description="List the DICOM series in PATH and describe the CT series that "
+        "CranioScan would load: geometry, warnings and skipped files.",
+    )
+    parser.add_argument("path", metavar="PATH", help="folder, .zip or DICOM file")
+    parser.add_argument(
+        "--series",
+        metavar="UID",
+        default=None,
+        help="SeriesInstanceUID to load (default: the CT series with the most slices)",
+    )
+    parser.set_defaults(func=run_inspect)
+    return parser
+
+
+#: Commands whose own module parses their options: name -> (module, one-line help).
+#: ``main`` hands them the rest of the command line as it is.
+DELEGATED = {
+    "phantom": ("cranioscan.phantom.__main__",
+                "write synthetic head CT phantoms with known hemorrhages (RSNA layout)"),
+    "evaluate": ("cranioscan.cli.evaluate",
+                 "held-out phantom evaluation of a model: AUC and Grad-CAM localisation"),
+    "sweep": ("cranioscan.cli.sweep",
+              "where Grad-CAM peaks land for several layers and methods (selection set)"),
+    "card": ("cranioscan.evaluation.model_card",
+             "write model_card.json from a model and its validation run"),
+    "crossval": ("cranioscan.evaluation.crossval",
+                 "merge cross-validation folds into one out-of-fold run folder; calibrate"),
+    "source-check": ("cranioscan.cli.source_check",
+                     "score slices clean and after a JPEG round-trip (source shortcut check)"),
+}
+
+
+def _add_delegated_parsers(subparsers):
+    for name, (_module, text) in DELEGATED.items():
+        subparsers.add_parser(name, help=f"{text} (see cranioscan {name} --help)", add_help=False)
+
+
+#: Functions registering one subcommand each on the ``subparsers`` object.
+SUBCOMMANDS = [add_inspect_parser, add_predict_parser, _add_delegated_parsers]
+
+
+def build_parser():
+    """Return the top-level ``argparse.ArgumentParser`` with all subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cranioscan",
+        description="CranioScan: intracranial hemorrhage review on head CT.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for register in SUBCOMMANDS:
+        register(subparsers)
+    return parser
+
+
+def console():
+    """Entry point of the ``cranioscan`` console script (``pyproject.toml``)."""
+    sys.exit(main())
+
+
+def main(argv=None):
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the command, return its exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]][0])
+        return int(module.main(argv[1:]) or 0)
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)

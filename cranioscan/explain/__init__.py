@@ -1,0 +1,19 @@
+"""Where the network looked: class activation maps and attention rollout.
+
+Every map is a float32 array in [0, 1] aligned with the slice it explains
+(drawing is :mod:`cranioscan.ui.overlay`'s job). Functions take a
+:class:`cranioscan.inference.Predictor`.
+
+- :mod:`.cam`: Grad-CAM, Grad-CAM++ and Score-CAM, the default layer;
+- :mod:`.engines`: their caches and the compiled / tf-keras-vis engines;
+- :mod:`.rollout`: transformer attention rollout and the attention model;
+- :mod:`.grid`: where the cells of a feature map sit on the model input;
+- :mod:`.scoring`: a map's peak and whether it lands in a lesion.
+"""
+
+from .cam import *  # noqa: F401,F403
+from .cam import __all__ as _cam_all
+from .rollout import attention_inputs, attention_map
+from .scoring import peak, peak_in_mask
+
+__all__ = [*_cam_all, "attention_inputs", "attention_map", "peak", "peak_in_mask"]

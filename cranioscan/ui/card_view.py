@@ -1,0 +1,243 @@
+"""What the model card says, as notices and tables (no Streamlit import).
+
+Pure functions of ``model_card.json`` (a dict): whether the model is a
+synthetic-data demonstration, the notice the pages show, its name, and the
+metrics, held-out and localisation tables of the model card page.
+"""
+
+__all__ = [
+    "is_synthetic_model",
+    "model_notice",
+    "short_notice",
+    "model_name",
+    "card_metrics_table",
+    "held_out_table",
+    "localisation_table",
+    "training_facts",
+    "as_lines",
+]
+
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..formats import as_float, interval, percent_interval
+from ..labels import CLASSES
+from .text import CLASS_LABELS, METHOD_TITLES
+
+
+# ------------------------------------------------------------------ model
+def is_synthetic_model(card):
+    """True when a model card says the model was trained on synthetic phantoms."""
+    card = card or {}
+    if isinstance(card.get("synthetic"), bool):
+        return card["synthetic"]
+    trained_on = str(card.get("trained_on", "")).lower()
+    return "phantom" in trained_on or "synthetic" in trained_on
+
+
+def _real_patients(card):
+    """Number of real patients the card says the model was trained on (0 if none)."""
+    data = (card or {}).get("data")
+    count = data.get("real_patients_trained") if isinstance(data, dict) else None
+    return int(count) if isinstance(count, int) and not isinstance(count, bool) else 0
+
+
+def model_notice(card, loaded=True):
+    """The warning every page shows about the loaded model, or None.
+
+    Args:
+        card: the model card dict (``Predictor.card``; {} when absent).
+        loaded: False when no model could be loaded.
+
+    Returns:
+        str for a model trained on synthetic phantoms (a demo model), a
+        research model trained on real patients (how many, which data), or a
+        model without a card (provenance unknown); None otherwise.
+    """
+    if not loaded:
+        return None
+    if is_synthetic_model(card):
+        return ("Demo model, trained on synthetic phantoms — not for clinical use. Its outputs "
+                "say nothing about real patients.")
+    if _real_patients(card):
+        return (f"Research model, trained on {_real_patients(card)} real head CTs of patients with "
+                "traumatic brain injury (PhysioNet CT-ICH) plus synthetic phantoms, and "
+                "cross-validated on one public dataset only — not for clinical use. See the "
+                "Model card page for what was measured.")
+    if not card:
+        return ("This model has no model card: what it was trained on is unknown. Research use "
+                "only — not for clinical use.")
+    return None
+
+
+def short_notice(card):
+    """One-line form of :func:`model_notice` for the top of every page."""
+    if is_synthetic_model(card):
+        return "Demo model trained on synthetic phantoms — not for clinical use."
+    if _real_patients(card):
+        return (f"Research model ({_real_patients(card)} real TBI head CTs + phantoms) — not for "
+                "clinical use.")
+    return "Model without a model card — research use only, not for clinical use."
+
+
+def model_name(card, path=None):
+    """Name of the model for display: the card's ``name``, else the file name."""
+    name = (card or {}).get("name")
+    if name:
+        return str(name)
+    return os.path.basename(str(path)) if path else "unnamed model"
+
+
+def card_metrics_table(card, classes=CLASSES):
+    """Per-class metrics of a model card as a table.
+
+    Args:
+        card: model card dict; ``metrics`` maps class -> dict (``auc``,
+            ``auc_ci_low``, ``auc_ci_high`` and any other numbers), and
+            ``thresholds`` class -> float.
+
+    Returns:
+        DataFrame, one row per class found in the card, with ``Finding``,
+        ``AUC``, ``95% CI`` (text), ``Threshold`` and the other numeric
+        entries as extra columns; empty when the card has no metrics.
+    """
+    card = card or {}
+    card_metrics = card.get("metrics") or {}
+    if isinstance(card_metrics.get("classes"), dict):  # a metrics.summarize() dict
+        card_metrics = card_metrics["classes"]
+    thresholds = card.get("thresholds") or {}
+    rows = []
+    for name in classes:
+        m = card_metrics.get(name)
+        if not isinstance(m, dict):
+            continue
+        low, high = m.get("auc_ci_low"), m.get("auc_ci_high")
+        row = {"Finding": CLASS_LABELS.get(name, name), "AUC": m.get("auc"),
+               "95% CI": interval(low, high),
+               "Threshold": thresholds.get(name)}
+        for key, value in m.items():
+            known = key in ("auc", "auc_ci_low", "auc_ci_high", "threshold")
+            if not known and isinstance(value, (int, float)):
+                row[key.replace("_", " ")] = value
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _rate_with_interval(cam):
+    """``"75% (155/207)"``, with ``"; 95% CI 60–87%"`` when the card gives the interval."""
+    text = f"{as_float(cam.get('fraction_in_mask')):.0%} ({cam.get('n_in_mask')}/{cam.get('n_slices')}"
+    interval = percent_interval(cam.get("ci95"))
+    return text + (f"; 95% CI {interval})" if interval else ")")
+
+
+def held_out_table(card, classes=CLASSES):
+    """The card's ``held_out_evaluation`` (``cranioscan evaluate``) as a table.
+
+    Returns:
+        DataFrame, one row per class: ``Finding``, ``AUC``, ``95% CI``,
+        ``Positive slices`` and, per explanation method measured, ``<method>
+        peak in lesion`` (fraction of positive slices, with counts and, where
+        the card has it, the study-level 95% interval): the card's
+        ``gradcam_peak_in_mask`` first, then those of
+        ``peak_in_mask_other_methods``; empty when the card has no such entry.
+    """
+    block = (card or {}).get("held_out_evaluation")
+    if not isinstance(block, dict):
+        return pd.DataFrame()
+    aucs, cis = block.get("auc") or {}, block.get("auc_ci95") or {}
+    positives = block.get("positives") or {}
+    main = block.get("gradcam_peak_in_mask") if isinstance(
+        block.get("gradcam_peak_in_mask"), dict) else {}
+    main_method = main.get("method", "gradcam")
+    by_method = {main_method: main}
+    others = block.get("peak_in_mask_other_methods")
+    if isinstance(others, dict):
+        by_method.update({m: v for m, v in others.items()
+                          if m != main_method and isinstance(v, dict)})
+    rows = []
+    for name in classes:
+        if name not in aucs:
+            continue
+        ci = cis.get(name) or [None, None]
+        row = {
+            "Finding": CLASS_LABELS.get(name, name),
+            "AUC": as_float(aucs.get(name)),
+            "95% CI": interval(*ci) if len(ci) == 2 else "n/a",
+            "Positive slices": positives.get(name),
+        }
+        for method, cams in by_method.items():
+            cam = cams.get(name) if isinstance(cams.get(name), dict) else {}
+            fraction = as_float(cam.get("fraction_in_mask"))
+            row[f"{METHOD_TITLES.get(method, method)} peak in lesion"] = (
+                _rate_with_interval(cam) if np.isfinite(fraction) else "n/a")
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def localisation_table(card):
+    """The card's ``localisation_sweep`` (``cranioscan sweep``) as a table.
+
+    Returns:
+        DataFrame, one row per layer and method: ``Layer``, ``Method``,
+        ``Peak in lesion`` (fraction with its 95% interval) and, for the
+        other peaks, ``In air``, ``In bone`` and ``In soft tissue`` (slice
+        counts); empty when the card has no such entry.
+    """
+    block = (card or {}).get("localisation_sweep")
+    rows = block.get("rows") if isinstance(block, dict) else None
+    if not isinstance(rows, list):
+        return pd.DataFrame()
+    out = []
+    for row in rows:
+        if not isinstance(row, dict):
+            continue
+        fraction, interval = as_float(row.get("fraction_in_mask")), percent_interval(row.get("ci95"))
+        text = f"{fraction:.0%}" if np.isfinite(fraction) else "n/a"
+        if interval:
+            text += f" ({interval})"
+        places = row.get("places") if isinstance(row.get("places"), dict) else {}
+        out.append({"Layer": row.get("layer"),
+                    "Method": METHOD_TITLES.get(row.get("method"), row.get("method")),
+                    "Peak in lesion": text, "In air": places.get("air"),
+                    "In bone": places.get("bone"), "In soft tissue": places.get("soft tissue")})
+    return pd.DataFrame(out)
+
+
+def training_facts(training):
+    """The card's ``training`` block as ``(label, markdown)`` lines for the model card page.
+
+    Gives the training command, the epochs with their time and hardware, how
+    slices were drawn, and the model training continued from (its SHA-256 and
+    data), each only when the card has it.
+    """
+    training = training if isinstance(training, dict) else {}
+    command = training.get("command")
+    facts = [("Training command", f"`{command}`" if command else "unknown")]
+    if training.get("epochs_run"):
+        minutes, epochs = training.get("epoch_minutes_total"), training["epochs_run"]
+        facts.append(("Training", f"{epochs} epoch{'s' if epochs != 1 else ''}"
+                                  + (f", {minutes:.0f} minutes" if minutes else "")
+                                  + (f" on {training['hardware']}" if training.get("hardware")
+                                     else "")))
+    if training.get("sampling"):
+        facts.append(("Sampling", training["sampling"]))
+    earlier = training.get("initialised_from")
+    if isinstance(earlier, dict):
+        earlier_card = earlier.get("model_card") or {}
+        facts.append(("Continued from", f"`{(earlier.get('sha256') or 'unknown')[:12]}…` "
+                                        f"(trained on {earlier_card.get('trained_on', 'unknown data')}; "
+                                        "its card is in the JSON below)"))
+    return facts
+
+
+def as_lines(value):
+    """A card entry (str, list or dict) as a list of display lines."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    if isinstance(value, dict):
+        return [f"{k}: {v}" for k, v in value.items()]
+    return [str(value)]

@@ -1,0 +1,79 @@
+"""The real-patient demo cases (CT-ICH) and the research-model notice, through the dashboard."""
+
+import os
+
+import numpy as np
+import pydicom
+import pytest
+
+from cranioscan.ui import card_view, demo
+from cranioscan.labels import CLASSES
+
+APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                   "app.py")
+REAL_KEYS = [spec.key for spec in demo.DEMO_CASES if spec.is_real]
+
+
+def test_three_real_cases_ship_with_their_credit():
+    assert len(REAL_KEYS) == 3
+    readme = (demo.REAL_CASES_DIR / "README.md").read_text()
+    assert "CC BY 4.0" in readme and "10.13026/w8q8-ky94" in readme
+    for key in REAL_KEYS:
+        spec = demo.demo_spec(key)
+        assert "CT-ICH" in spec.title and "CC BY 4.0" in spec.description
+        assert (demo.REAL_CASES_DIR / f"{spec.patient:03d}" / "brain" / "01.jpg").is_file()
+
+
+@pytest.mark.parametrize("key, subtype", [("real-epidural", "epidural"),
+                                          ("real-intraparenchymal", "intraparenchymal"),
+                                          ("real-normal", None)])
+def test_real_case_loads_through_the_dicom_loader(tmp_path, key, subtype):
+    case = demo.load_demo(key, tmp_path)
+    series = case.series
+    assert case.masks is None
+    assert case.labels.shape == (series.n_slices, len(CLASSES))
+    if subtype:
+        assert case.labels[:, CLASSES.index(subtype)].any() and case.labels[:, 0].any()
+    else:
+        assert not case.labels.any()
+    assert series.n_slices >= 30 and series.hu.shape[1:] == (650, 650)
+    assert not series.warnings and not series.skipped
+    assert np.all(np.diff(series.positions) > 0)
+    mid = series.hu[series.n_slices // 2, 250:400, 250:400]
+    assert -20 < np.median(mid) < 80                        # brain in the middle
+    assert series.hu.max() > 700                            # skull
+    header = pydicom.dcmread(next((case.folder / "dicom").iterdir()), stop_before_pixels=True)
+    assert "CT-ICH" in header.StudyDescription and "CC BY 4.0" in header.PatientComments
+    assert "rebuilt" in header.DerivationDescription
+    again = demo.load_demo(key, tmp_path)                   # the cached copy reads the same
+    np.testing.assert_array_equal(again.series.hu, series.hu)
+
+
+def test_research_model_notice_names_the_real_data():
+    card = {"synthetic": False, "trained_on": "59 real head CTs ... plus phantoms",
+            "data": {"real_patients_trained": 59}}
+    assert not card_view.is_synthetic_model(card)
+    notice = card_view.model_notice(card)
+    assert "59 real head CTs" in notice and "not for clinical use" in notice
+    assert "59 real TBI head CTs" in card_view.short_notice(card)
+    assert card_view.is_synthetic_model({"trained_on": "synthetic phantoms"})
+
+
+def test_viewer_shows_a_real_patient_with_its_labels(app_env):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    at.selectbox(key="demo_key").set_value("real-epidural").run()
+    assert not at.exception, [e.message for e in at.exception]
+    captions = [str(c.value) for c in at.caption]
+    assert any("real head CT" in c and "CC BY 4.0" in c for c in captions)
+    assert "Radiologists' labels of this patient: Epidural" in captions
+    case = at.session_state["cs_case"]
+    assert case.corner_note == "real patient, CT-ICH" and not case.has_truth
+    assert len(at.image) == 1
+    frames = [d.value for d in at.dataframe]
+    assert any("Slices above threshold" in f.columns for f in frames)
+    # The attention page works on a case without outlines.
+    at.switch_page("pages/attention.py").run()
+    assert not at.exception, [e.message for e in at.exception]
