@@ -43,6 +43,9 @@ facts = [
 st.markdown("\n".join(f"- **{k}:** {v}" for k, v in facts))
 if training.get("note"):
     st.caption(training["note"])
+real_lines = card_view.real_data_lines(card)
+if real_lines:
+    st.info("\n\n".join(real_lines), icon=":material/groups:")
 
 left, right = st.columns(2)
 with left:
@@ -62,6 +65,8 @@ else:
     st.dataframe(table, hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.3f")
                                 for c in table.columns if c not in ("Finding", "95% CI")})
+    if card.get("metrics_note"):
+        st.caption(str(card["metrics_note"]))
 held_out = card_view.held_out_table(card)
 if not held_out.empty:
     block = card["held_out_evaluation"]

@@ -14,6 +14,7 @@ __all__ = [
     "held_out_table",
     "localisation_table",
     "training_facts",
+    "real_data_lines",
     "as_lines",
 ]
 
@@ -230,6 +231,50 @@ def training_facts(training):
                                         f"(trained on {earlier_card.get('trained_on', 'unknown data')}; "
                                         "its card is in the JSON below)"))
     return facts
+
+
+def real_data_lines(card):
+    """What a card says about real training data, cross-validation and calibration.
+
+    Returns:
+        list of Markdown lines (empty for a card without a ``data`` entry):
+        the data and its credit, the cross-validation's patient-level AUC and
+        calibration error, and how probabilities and thresholds were set.
+    """
+    card = card or {}
+    data = card.get("data")
+    if not isinstance(data, dict):
+        return []
+    lines = [f"**Data:** {data.get('credit', 'unknown')}; licence {data.get('licence', '?')}.",
+             f"**Patients:** {data.get('real_patients_trained')} in the final fit; "
+             f"{data.get('real_patients_cross_validated')} in the cross-validation; held out of "
+             f"the final fit: {', '.join(str(p) for p in data.get('held_out_patients') or [])} "
+             f"({data.get('held_out_note', '')}).",
+             f"**Cohort:** {data.get('cohort_note', '')}."]
+    per_class = data.get("per_class") or {}
+    if per_class:
+        lines.append("**Patients with each finding (final fit):** " + ", ".join(
+            f"{CLASS_LABELS.get(c, c).lower()} {v.get('patients')} ({v.get('slices')} slices)"
+            for c, v in per_class.items() if isinstance(v, dict)) + ".")
+    cv = card.get("cross_validation") or {}
+    patient = cv.get("patient_level_any") or {}
+    if as_float(patient.get("auc")) == as_float(patient.get("auc")):
+        lines.append(f"**Patient level, any hemorrhage (out of fold):** AUC "
+                     f"{as_float(patient['auc']):.3f} (95% CI "
+                     f"{interval(patient.get('auc_ci_low'), patient.get('auc_ci_high'))}) over "
+                     f"{patient.get('n_patients')} patients.")
+    ece = (cv.get("expected_calibration_error") or {}).get("any") or {}
+    if ece:
+        lines.append(f"**Calibration error, any hemorrhage:** ECE {as_float(ece.get('raw')):.3f} "
+                     f"raw, {as_float(ece.get('cross_fitted')):.3f} after calibration (each fold "
+                     "calibrated on the others).")
+    calibration = card.get("calibration") or {}
+    if calibration:
+        rules = card.get("threshold_rules") or {}
+        lines.append(f"**Probabilities:** per-class {calibration.get('method', '?')} scaling fitted "
+                     f"on {calibration.get('fitted_on', '?')}; thresholds: any — "
+                     f"{rules.get('any', '?')}, subtypes — {rules.get('subtypes', '?')}.")
+    return lines
 
 
 def as_lines(value):

@@ -77,3 +77,24 @@ def test_viewer_shows_a_real_patient_with_its_labels(app_env):
     # The attention page works on a case without outlines.
     at.switch_page("pages/attention.py").run()
     assert not at.exception, [e.message for e in at.exception]
+
+
+def test_real_data_lines_of_a_card():
+    card = {"data": {"credit": "PhysioNet CT-ICH (CC BY 4.0)", "licence": "CC BY 4.0",
+                     "real_patients_trained": 59, "real_patients_cross_validated": 62,
+                     "held_out_patients": [70, 92, 107], "held_out_note": "demo cases",
+                     "cohort_note": "TBI", "per_class": {"epidural": {"patients": 20,
+                                                                      "slices": 125}}},
+            "cross_validation": {"patient_level_any": {"auc": 0.912, "auc_ci_low": 0.8,
+                                                       "auc_ci_high": 0.97, "n_patients": 62},
+                                 "expected_calibration_error": {"any": {"raw": 0.21,
+                                                                        "cross_fitted": 0.04}}},
+            "calibration": {"method": "platt", "fitted_on": "out-of-fold predictions"},
+            "threshold_rules": {"any": "sensitivity >= 0.90", "subtypes": "Youden"}}
+    text = "\n".join(card_view.real_data_lines(card))
+    assert "59 in the final fit" in text and "70, 92, 107" in text
+    assert "epidural 20 (125 slices)" in text
+    assert "AUC 0.912 (95% CI 0.800–0.970) over 62 patients" in text
+    assert "ECE 0.210 raw, 0.040 after calibration" in text
+    assert "platt scaling" in text and "sensitivity >= 0.90" in text
+    assert card_view.real_data_lines({"synthetic": True}) == []
