@@ -141,7 +141,7 @@ def main(argv=None):
               f"{time.perf_counter() - start:.1f} s)")
     model = predictor.model
     print(f"  input {predictor.input_size} px, {model.count_params() / 1e6:.1f} M parameters, "
-          f"layers {list(explain.available_layers(model).values())}")
+          f"layers {list(explain.available_layers(predictor).values())}")
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()

@@ -139,7 +139,7 @@ def slice_view(case, probs, thresholds):
             if cam_on:
                 from cranioscan import explain
 
-                layers = explain.available_layers(predictor.model)
+                layers = explain.available_layers(predictor)
                 c1, c2 = st.columns(2)
                 cam_class = c1.selectbox("Finding", CLASSES, key="cam_class",
                                          persist_state="session", format_func=ui_text.CLASS_LABELS.get)
@@ -150,7 +150,7 @@ def slice_view(case, probs, thresholds):
                 names = list(layers.values())
                 layer_label = c3.selectbox(
                     "ResNet layer", list(layers), key="cam_layer", persist_state="session",
-                    index=names.index(explain.default_layer(predictor.model)))
+                    index=names.index(explain.default_layer(predictor)))
                 alpha = c4.slider("Opacity", 0.1, 0.9, 0.4, 0.05, key="cam_alpha",
                                   persist_state="session")
                 with st.spinner(f"Computing {ui_text.METHOD_TITLES[method]}…"):

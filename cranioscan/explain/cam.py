@@ -44,7 +44,7 @@ gives zeros, never NaN.
 __all__ = [
     "METHODS",
     "ENGINES",
-    "DEFAULT_LAYER",
+    "STAGE4_LAYER",
     "SCORECAM_MAX_N",
     "MIN_GRID_CELLS",
     "available_layers",
@@ -59,7 +59,7 @@ import numpy as np
 
 from ..preprocess import restore_to_slice
 from .engines import (
-    DEFAULT_LAYER,
+    STAGE4_LAYER,
     ENGINES,
     METHODS,
     MIN_GRID_CELLS,
@@ -76,22 +76,22 @@ from .engines import (
 )
 
 
-def default_layer(model):
+def default_layer(predictor):
     """The layer to explain by default: the deepest ResNet stage output whose
     grid has at least ``MIN_GRID_CELLS`` cells across.
 
     Stage 3 (``conv3_block4_out``) from 128 up to 255 pixels, which covers
-    the demo model at 224, stage 4 (``DEFAULT_LAYER``) from 256 pixels; the
+    the demo model at 224, stage 4 (``STAGE4_LAYER``) from 256 pixels; the
     finest stage when none reaches ``MIN_GRID_CELLS``.
 
     Args:
-        model: a ``keras.Model`` or a ``Predictor``.
+        predictor: a ``Predictor``.
 
     Returns:
-        a layer name from ``available_layers(model)``.
+        a layer name from ``available_layers(predictor)``.
     """
-    model = getattr(model, "model", model)
-    names = list(available_layers(model).values())
+    model = _predictor(predictor).model
+    names = list(available_layers(predictor).values())
     if not names:
         raise ValueError(f"model {model.name!r} has no ResNet stage output to explain")
     fine_enough = [name for name in names
@@ -99,7 +99,7 @@ def default_layer(model):
     return fine_enough[-1] if fine_enough else names[0]
 
 
-def gradcam_inputs(predictor, x, class_name, layer=DEFAULT_LAYER, method="gradcam",
+def gradcam_inputs(predictor, x, class_name, layer=STAGE4_LAYER, method="gradcam",
                    engine="auto"):
     """Class activation map of one ready-made model input, at model resolution.
 
@@ -120,7 +120,7 @@ def gradcam_inputs(predictor, x, class_name, layer=DEFAULT_LAYER, method="gradca
     return normalize_map(_on_input(predictor, cam, layer))
 
 
-def gradcam(predictor, series, slice_index, class_name, layer=DEFAULT_LAYER, method="gradcam",
+def gradcam(predictor, series, slice_index, class_name, layer=STAGE4_LAYER, method="gradcam",
             engine="auto"):
     """Class activation map of one slice, aligned with ``series.hu[slice_index]``.
 
@@ -147,7 +147,7 @@ def gradcam(predictor, series, slice_index, class_name, layer=DEFAULT_LAYER, met
     return normalize_map(restore_to_slice(_on_input(predictor, cam, layer), rows, cols))
 
 
-def warm_up(predictor, layer=DEFAULT_LAYER):
+def warm_up(predictor, layer=STAGE4_LAYER):
     """Trace the compiled Grad-CAM of ``layer`` now (a few seconds, once per layer).
 
     The first map of a layer otherwise pays for the tracing; a dashboard can

@@ -22,9 +22,10 @@ METHODS = ("gradcam", "gradcam++", "scorecam")
 #: ``"tf-keras-vis"`` (all methods), ``"auto"`` (compiled where it exists).
 ENGINES = ("auto", "compiled", "tf-keras-vis")
 
-#: Layer explained by default: the end of ResNet stage 4, the CNN's last
-#: layer in the default model (14 x 14 at 224 pixels).
-DEFAULT_LAYER = "conv4_block6_out"
+#: The end of ResNet stage 4, the CNN's last layer in the default model (14 x
+#: 14 at 224 pixels): the contract's default layer of ``gradcam``. What the
+#: viewer explains by default depends on the input size: ``default_layer``.
+STAGE4_LAYER = "conv4_block6_out"
 
 #: Fewest cells across the grid of the layer ``default_layer`` picks. A
 #: bilinearly interpolated map peaks on a cell centre, so the grid spacing
@@ -68,10 +69,18 @@ def normalize_map(cam, eps=_EPS):
 
 
 def _predictor(obj):
-    """A Predictor for ``obj`` (a Predictor, or a bare keras.Model)."""
+    """``obj`` when it is a ``Predictor``; explanations take nothing else.
+
+    Raises:
+        TypeError: ``obj`` is something else (a bare ``keras.Model``, say):
+            wrap it with ``cranioscan.inference.Predictor(model)``.
+    """
     from ..inference import Predictor
 
-    return obj if isinstance(obj, Predictor) else Predictor(obj)
+    if not isinstance(obj, Predictor):
+        raise TypeError(f"explanations take a cranioscan.inference.Predictor, got "
+                        f"{type(obj).__name__}; wrap a keras.Model as Predictor(model)")
+    return obj
 
 
 def _cache(predictor):
@@ -119,9 +128,9 @@ def _check_method(method, engine):
 def _layer_output(model, layer):
     names = [lay.name for lay in model.layers]
     if layer not in names:
-        choices = list(available_layers(model).values())
+        choices = list(_stage_layers(model).values())
         raise ValueError(f"model {model.name!r} has no layer {layer!r}; "
-                         f"choose one of available_layers(model): {choices}")
+                         f"choose one of available_layers(predictor): {choices}")
     out = model.get_layer(layer).output
     if len(out.shape) != 4:
         raise ValueError(f"layer {layer!r} gives shape {tuple(out.shape)}; "
@@ -177,11 +186,11 @@ def _check_input(predictor, x):
     return x
 
 
-def available_layers(model):
-    """ResNet stage outputs of a model that maps can be computed on.
+def available_layers(predictor):
+    """ResNet stage outputs of a predictor's model that maps can be computed on.
 
     Args:
-        model: a ``keras.Model`` or a ``Predictor``.
+        predictor: a ``Predictor``.
 
     Returns:
         dict ``label -> layer name`` in stage order, e.g.
@@ -189,7 +198,11 @@ def available_layers(model):
         "stage 4 (conv4_block6_out)": "conv4_block6_out"}``; stage 5 only
         when the model has it.
     """
-    model = getattr(model, "model", model)
+    return _stage_layers(_predictor(predictor).model)
+
+
+def _stage_layers(model):
+    """``available_layers`` of a bare ``keras.Model`` (for this package's internals)."""
     names = {layer.name for layer in model.layers}
     return {f"stage {stage} ({name})": name
             for stage, (name, _stride) in sorted(STAGE_OUTPUTS.items()) if name in names}

@@ -142,7 +142,9 @@ def test_all_zero_gradient_gives_zeros_not_nan(method):
     model.get_layer("logits").set_weights([np.zeros((2, 6), np.float32),
                                            np.full(6, 0.3, np.float32)])
     series, _ = head_series((96, 128), [(30, 90, 8)])
-    heat = explain.gradcam(model, series, 0, "epidural", method=method)  # a bare keras.Model works
+    with pytest.raises(TypeError, match="Predictor"):  # a bare keras.Model is refused
+        explain.gradcam(model, series, 0, "epidural", method=method)
+    heat = explain.gradcam(Predictor(model), series, 0, "epidural", method=method)
     assert heat.shape == (96, 128)
     assert not np.isnan(heat).any() and np.all(heat == 0.0)
     assert not explain.peak_in_mask(heat, np.ones((96, 128), bool), (1, 1))
@@ -169,7 +171,7 @@ def test_engines_agree_on_a_real_model(tiny):
                     spacing=study.spacing)
     explain.warm_up(tiny)  # traces the compiled Grad-CAM of the default layer
     cache = engines._cache(tiny)
-    assert ("compiled", explain.DEFAULT_LAYER) in cache
+    assert ("compiled", explain.STAGE4_LAYER) in cache
     for method in ("gradcam", "gradcam++"):
         fast = explain.gradcam(tiny, series, 3, "intraparenchymal", method=method,
                                engine="compiled")
@@ -233,12 +235,13 @@ def test_available_layers(tiny, planted):
         "stage 3 (conv3_block4_out)": "conv3_block4_out",
         "stage 4 (conv4_block6_out)": "conv4_block6_out",
     }
-    assert explain.available_layers(planted.model) == {
+    assert explain.available_layers(planted) == {
         "stage 4 (conv4_block6_out)": "conv4_block6_out"}
     inputs = keras.Input((32, 32, 3))
     a = keras.layers.Conv2D(2, 3, name="conv3_block4_out")(inputs)
     b = keras.layers.Conv2D(2, 3, name="conv5_block3_out")(a)
-    fake = keras.Model(inputs, b)
+    head = keras.layers.Dense(6)(keras.layers.GlobalAveragePooling2D()(b))
+    fake = Predictor(keras.Model(inputs, head))
     assert list(explain.available_layers(fake)) == ["stage 3 (conv3_block4_out)",
                                                     "stage 5 (conv5_block3_out)"]
 
@@ -251,7 +254,6 @@ def test_available_layers(tiny, planted):
 ])
 def test_default_layer_keeps_the_grid_fine_enough(size, expected):
     model = build_model(input_size=size, d_model=16, depth=1, num_heads=2, mlp_dim=32)
-    assert explain.default_layer(model) == expected
     assert explain.default_layer(Predictor(model)) == expected
 
 
@@ -259,7 +261,7 @@ def test_default_layer_needs_a_resnet_stage(planted):
     inputs = keras.Input((SIZE, SIZE, 3))
     outputs = keras.layers.Dense(6)(keras.layers.GlobalAveragePooling2D()(inputs))
     with pytest.raises(ValueError, match="no ResNet stage output"):
-        explain.default_layer(keras.Model(inputs, outputs, name="flat"))
+        explain.default_layer(Predictor(keras.Model(inputs, outputs, name="flat")))
 
 
 def test_bad_arguments(planted):

@@ -229,6 +229,24 @@ def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots, app_env):
     page.close()
 
 
+def test_real_patient_demo_case(server, browser, shots):
+    """A real CT-ICH patient from the demo picker: labels, credit, and the map on it."""
+    page = open_app(browser, server)
+    demo_picker(page).click()
+    page.get_by_role("option", name=re.compile("Real patient: epidural")).click()
+    shown(page, "radiologists marked an epidural hematoma").wait_for(timeout=180_000)
+    settle(page, timeout=300_000)
+    shown(page, "Radiologists' labels of this patient: Epidural").wait_for()
+    assert page.get_by_text(re.compile("CC BY 4.0")).count() >= 1
+    goto_slice(page, 18)  # within the radiologists' positive slices (13-26 of 34)
+    shown(page, "Grad-CAM heatmap").click()
+    shown(page, "ResNet layer").wait_for(timeout=60_000)
+    settle(page)
+    assert page.locator('[data-testid="stException"]').count() == 0
+    page.screenshot(path=str(shots / "viewer_real.png"))
+    page.close()
+
+
 def test_two_sessions_keep_their_own_case(server, browser):
     first = open_app(browser, server)
     second = open_app(browser, server)
