@@ -3,8 +3,9 @@
 The RSNA 2019 Intracranial Hemorrhage layout (also written by
 ``cranioscan.phantom.make_dataset``): ``stage_2_train.csv`` with rows
 ``ID_<sop>_<class>,Label`` (six rows per image) and one ``ID_<sop>.dcm`` per
-slice. This module parses the labels, reads the DICOM headers once to learn
-each slice's patient, study and position, reconciles labels with images
+slice. This module parses the labels, reads the DICOM headers once
+(``cranioscan.dicom.header.read_index_entry``) to learn each slice's
+patient, study and position, reconciles labels with images
 (counting what does not match), and splits by patient or study, never by
 slice. Pixel decoding happens later, in ``cranioscan.train.pipeline``.
 """
@@ -26,14 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
-import pydicom
 
-from ..dicom.geometry import slice_normal
+from ..dicom.header import read_index_entry
 from ..labels import CLASSES
-
-_HEADER_TAGS = ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID",
-                "PatientID", "ImagePositionPatient", "ImageOrientationPatient",
-                "InstanceNumber", "Modality")
 
 
 class LabelFormatError(ValueError):
@@ -169,28 +165,6 @@ def read_rsna_labels(csv_path, report=None):
     return wide
 
 
-def _read_header(path):
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(_HEADER_TAGS))
-    except Exception as exc:  # noqa: BLE001 - any parse failure means unreadable
-        return None, f"{type(exc).__name__}: {exc}"
-    if "SOPInstanceUID" not in ds:
-        return None, "not a DICOM image (no SOPInstanceUID)"
-    position = np.nan
-    try:
-        normal, _axial = slice_normal(ds.ImageOrientationPatient)
-        position = float(np.dot(np.asarray(ds.ImagePositionPatient, dtype=float), normal))
-    except (AttributeError, ValueError, TypeError):
-        pass
-    return {
-        "patient": str(ds.get("PatientID", "") or ""),
-        "study": str(ds.get("StudyInstanceUID", "") or ""),
-        "series": str(ds.get("SeriesInstanceUID", "") or ""),
-        "position": position,
-        "instance": ds.get("InstanceNumber", None),
-    }, None
-
-
 def index_dicom_headers(paths, workers=8, progress=None):
     """Read patient/study/series/position from each file's header (no pixels).
 
@@ -206,7 +180,7 @@ def index_dicom_headers(paths, workers=8, progress=None):
     paths = list(paths)
     rows, failures = [None] * len(paths), []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        for i, (row, reason) in enumerate(pool.map(_read_header, paths, chunksize=64)):
+        for i, (row, reason) in enumerate(pool.map(read_index_entry, paths, chunksize=64)):
             rows[i] = row
             if row is None:
                 failures.append((paths[i], reason))
