@@ -149,13 +149,14 @@ def _split(config, ids, cache):
     from .rsna import split_by_group
 
     holdout = {f"CTICH{int(p):03d}" for p in config.get("holdout") or ()}
+    if holdout and "source" not in ids.columns:
+        raise DataError("--holdout takes CT-ICH patient numbers: it needs --data ctich")
     kept = ~ids["patient"].isin(holdout).to_numpy()
+    if holdout and not config.get("cv_folds"):  # the held-out patients are the validation split
+        return np.flatnonzero(kept), np.flatnonzero(~kept)
     if not config.get("cv_folds"):
         groups = ids[config["split_by"]].to_numpy()
-        train_rows, val_rows = split_by_group(groups, config["val_fraction"], config["split_seed"])
-        if holdout:  # the held-out patients become the whole validation split
-            train_rows, val_rows = np.flatnonzero(kept), np.flatnonzero(~kept)
-        return train_rows, val_rows
+        return split_by_group(groups, config["val_fraction"], config["split_seed"])
     from ..evaluation.crossval import patient_folds
 
     if "source" not in ids.columns:

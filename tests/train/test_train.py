@@ -208,3 +208,18 @@ def test_ctich_folds_train_and_merge_into_one_cv_folder(tmp_path, capsys):
     split = pd.read_csv(out / "split.csv", dtype={"patient": str})
     assert set(split.query("split == 'val'")["patient"]) == {"CTICH002"}
     assert "CTICH002" not in set(split.query("split == 'train'")["patient"])
+
+
+def test_ctich_argument_checks(tmp_path, capsys):
+    code, err = train_in_process(capsys, "--data", "ctich", "--out", tmp_path / "a", *TINY)
+    assert code == 2 and "--data ctich needs --data-dir" in err
+    code, err = train_in_process(capsys, "--data", "ctich", "--data-dir", tmp_path / "none",
+                                 "--out", tmp_path / "b", *TINY)
+    assert code == 2 and "no labels.csv" in err
+    data = _fake_ctich(tmp_path / "ctich", n_patients=4, slices=2, size=32)
+    common = ["--data", "ctich", "--data-dir", data, "--phantom-studies", 0, *TINY]
+    code, err = train_in_process(capsys, *common, "--cv-folds", 2, "--fold", 5,
+                                 "--out", tmp_path / "c")
+    assert code == 2 and "--fold must be in 0..1" in err
+    code, err = train_in_process(capsys, *common, "--cv-folds", 9, "--out", tmp_path / "d")
+    assert code == 2 and "between 2 and the number of patients" in err
