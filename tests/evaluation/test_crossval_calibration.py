@@ -180,3 +180,63 @@ def test_merge_out_of_fold_writes_a_run_folder_the_validation_page_reads(tmp_pat
     with pytest.raises(ValueError):
         crossval.merge_out_of_fold([str(tmp_path / "dup")] + dirs[1:] + [dirs[0]],
                                    str(tmp_path / "bad"), n_boot=0)
+
+
+def test_build_real_card_records_data_cv_calibration_and_thresholds(tmp_path):
+    from PIL import Image
+
+    from cranioscan.evaluation.model_card import build_real_card
+    from cranioscan.evaluation.reports import write_val_predictions
+    from cranioscan.net.model import build_model, save_for_inference
+
+    # A CT-ICH folder of 30 one-slice patients, the cohort's labels.
+    patients, labels = _cohort(n_patients=30, slices=1, seed=5)
+    data = tmp_path / "ctich"
+    rows = ["patient,slice," + ",".join(CLASSES) + ",fracture"]
+    grey = np.full((16, 16), 120, np.uint8)
+    for k, row in enumerate(labels, start=1):
+        for kind in ("brain", "bone"):
+            (data / f"{k:03d}" / kind).mkdir(parents=True)
+            Image.fromarray(grey).save(data / f"{k:03d}" / kind / "01.jpg")
+        rows.append(f"{k},1," + ",".join(str(int(v)) for v in row) + ",0")
+    (data / "labels.csv").write_text("\n".join(rows) + "\n")
+    # The cross-validation folder, from three folds.
+    ids = [f"CTICH{k:03d}" for k in range(1, 31)]
+    probs = np.clip(0.1 + 0.7 * labels + np.random.default_rng(1).normal(0, 0.2, labels.shape),
+                    0.01, 0.99)
+    dirs = []
+    for f in range(3):
+        rows_f = np.arange(30) % 3 == f
+        _fold_run(tmp_path / f"fold{f}", f, np.array(ids)[rows_f], labels[rows_f], probs[rows_f])
+        dirs.append(str(tmp_path / f"fold{f}"))
+    cv = tmp_path / "cv"
+    crossval.merge_out_of_fold(dirs, str(cv), n_boot=20)
+    # The final run: a model, its config and its three held-out patients' predictions.
+    run = tmp_path / "final"
+    run.mkdir()
+    model_path = run / "best_model.keras"
+    save_for_inference(build_model(input_size=32, d_model=8, depth=0, num_heads=1, mlp_dim=8),
+                       model_path)
+    (run / "config.json").write_text(json.dumps({
+        "data": "ctich", "data_dir": str(data), "holdout": [1, 2, 3], "phantom_studies": 4,
+        "phantom_share": 0.2, "input_size": 32, "freeze_through": "conv3_block4_out",
+        "stage": 4, "depth": 0, "d_model": 8, "heads": 1, "mlp_dim": 8, "seed": 0}))
+    write_val_predictions(run / "val_predictions.csv", pd.DataFrame(
+        {"image_id": ids[:3], "patient": ids[:3], "study": ids[:3]}), labels[:3], probs[:3])
+
+    card = build_real_card(str(model_path), str(run), str(cv))
+    assert card["synthetic"] is False
+    assert card["data"]["real_patients_trained"] == 27
+    assert card["data"]["real_patients_cross_validated"] == 30
+    assert card["data"]["held_out_patients"] == [1, 2, 3] and "CC BY 4.0" in card["data"]["credit"]
+    calibration_file = json.loads((cv / "calibration.json").read_text())
+    assert card["calibration"]["classes"] == calibration_file["classes"]
+    assert card["thresholds"] == calibration_file["thresholds"]
+    merged = json.loads((cv / "metrics.json").read_text())
+    assert card["metrics"]["any"]["auc"] == merged["classes"]["any"]["auc"]
+    assert card["cross_validation"]["patient_level_any"] == merged["patient_level"]["any"]
+    assert len(card["cross_validation"]["folds"]) == 3
+    assert card["validation_run"] == "cv" and "27 real head CTs" in card["trained_on"]
+    from cranioscan.ui.card_view import model_notice
+
+    assert "27 real head CTs" in model_notice(card)
