@@ -49,7 +49,7 @@ def choose_case():
         try:
             if source == DEMO:
                 keys = [spec.key for spec in demo.DEMO_CASES]
-                key = st.selectbox("Demo case (synthetic phantom, known findings)", keys,
+                key = st.selectbox("Demo case (phantoms and real CT-ICH patients, known findings)", keys,
                                    index=keys.index(demo.DEFAULT_CASE), key="demo_key",
                                    persist_state="session",
                                    format_func=lambda k: demo.demo_spec(k).title)

@@ -10,7 +10,7 @@ renders. Screenshots go to a temporary folder, or to the folder named by
 (``model/best_model.keras``) and its runs, are used when present, which is
 how the README's pictures are made::
 
-    CRANIOSCAN_SCREENSHOTS=docs/screenshots python3 -m pytest tests/test_browser.py
+    CRANIOSCAN_SCREENSHOTS=docs/screenshots python3 -m pytest tests/ui/test_browser.py
 
 Skipped, with the reason, when ``/usr/bin/chromium`` or the ``playwright``
 package is missing (``.ci/run`` installs Chromium).
