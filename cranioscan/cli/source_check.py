@@ -3,7 +3,7 @@
 Real training slices (CT-ICH) went through 8-bit JPG windows; a user's DICOM
 and the phantoms did not. A model that learned "JPEG texture" instead of
 "blood" changes its answer when the same slice is put through the CT-ICH
-window-JPEG-rebuild path (:func:`cranioscan.train.ctich.jpeg_roundtrip_hu`). This
+window-JPEG-rebuild path (:func:`cranioscan.ctich.jpeg_roundtrip_hu`). This
 module scores slices both ways and reports how far the probabilities move,
 and the AUC of each version where labels are known (held-out phantoms).
 
@@ -35,7 +35,7 @@ def roundtrip_shift(predictor, hu, quality=75):
     Returns:
         ``(clean, jpeg)``: float32 ``(n, 6)`` probabilities each.
     """
-    from ..train.ctich import jpeg_roundtrip_hu
+    from ..ctich import jpeg_roundtrip_hu
 
     hu = np.asarray(hu, dtype=np.float32)
     return predictor.predict_series(hu), predictor.predict_series(jpeg_roundtrip_hu(hu, quality))

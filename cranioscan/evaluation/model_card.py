@@ -250,7 +250,7 @@ def build_real_card(model_path, run_dir, cv_dir, name=REAL_MODEL_NAME):
     by ``cranioscan crossval``, whose metrics, calibration and
     operating thresholds the card records (the validation page shows it).
     """
-    from ..train.ctich import CREDIT, load_ctich
+    from ..ctich import CREDIT, load_ctich
     from .crossval import CALIBRATION_FILE
 
     card = build_card(model_path, run_dir, name)

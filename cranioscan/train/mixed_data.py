@@ -1,7 +1,7 @@
 """Real CT-ICH slices and synthetic phantoms in one training cache.
 
 ``train.py --data ctich`` trains on the real patients of a CT-ICH folder
-(:mod:`cranioscan.train.ctich`), optionally mixed with phantom studies
+(:mod:`cranioscan.ctich`), optionally mixed with phantom studies
 (:mod:`cranioscan.phantom`). Both go through ``to_model_input`` into one
 slice cache (:mod:`cranioscan.pipeline`); a ``source`` column tells them
 apart. Phantoms are clean and real slices carry JPEG artefacts, so a share
@@ -20,7 +20,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from . import ctich, pipeline
+from .. import ctich
+from . import pipeline
 from ..labels import CLASSES
 from ..preprocess import to_model_input
 

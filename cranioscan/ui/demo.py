@@ -210,7 +210,7 @@ def _write_case(spec, folder):
 
 def _write_real_case(spec, folder):
     """Write CT-ICH patient ``spec.patient`` as a DICOM series (HU rebuilt from its JPGs)."""
-    from ..train.ctich import load_ctich, read_slice_hu
+    from ..ctich import load_ctich, read_slice_hu
     from .ctich_series import write_ctich_series
 
     data = load_ctich(REAL_CASES_DIR, patients=[spec.patient])

@@ -38,7 +38,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..labels import CLASSES, SUBTYPES
+from .labels import CLASSES, SUBTYPES
 
 #: Attribution required by the dataset's CC BY 4.0 licence.
 CREDIT = ("PhysioNet CT-ICH: Hssayeni, M. (2019). Computed Tomography Images for "

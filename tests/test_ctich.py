@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cranioscan.train import ctich
+from cranioscan import ctich
 from cranioscan.labels import CLASSES
 
-SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "ct-ich")
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "ct-ich")
 
 
 def test_window_to_hu_matches_the_documented_windows():
