@@ -63,10 +63,15 @@ def model_notice(card, loaded=True):
         return ("Demo model, trained on synthetic phantoms — not for clinical use. Its outputs "
                 "say nothing about real patients.")
     if _real_patients(card):
-        return (f"Research model, trained on {_real_patients(card)} real head CTs of patients with "
-                "traumatic brain injury (PhysioNet CT-ICH) plus synthetic phantoms, and "
-                "cross-validated on one public dataset only — not for clinical use. See the "
-                "Model card page for what was measured.")
+        text = (f"Research model, trained on {_real_patients(card)} real head CTs of patients "
+                "with traumatic brain injury (PhysioNet CT-ICH) plus synthetic phantoms, and "
+                "cross-validated on one public dataset only — not for clinical use.")
+        any_metrics = (card.get("metrics") or {}).get("any") or {}
+        sens, spec = any_metrics.get("sensitivity"), any_metrics.get("specificity")
+        if isinstance(sens, (int, float)) and isinstance(spec, (int, float)):
+            text += (f" Out of fold, its ▲ for any hemorrhage caught {sens:.0%} of bleeding "
+                     f"slices and left {spec:.0%} of the others unflagged.")
+        return text + " See the Model card page for what was measured."
     if not card:
         return ("This model has no model card: what it was trained on is unknown. Research use "
                 "only — not for clinical use.")

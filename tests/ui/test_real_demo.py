@@ -56,6 +56,9 @@ def test_research_model_notice_names_the_real_data():
     notice = card_view.model_notice(card)
     assert "59 real head CTs" in notice and "not for clinical use" in notice
     assert "59 real TBI head CTs" in card_view.short_notice(card)
+    card["metrics"] = {"any": {"sensitivity": 0.902, "specificity": 0.581}}
+    assert "caught 90% of bleeding slices and left 58% of the others unflagged" in \
+        card_view.model_notice(card)
     assert card_view.is_synthetic_model({"trained_on": "synthetic phantoms"})
 
 
