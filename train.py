@@ -2,6 +2,8 @@
 
     python train.py --data phantom --out runs/demo
     python train.py --data rsna --data-dir /data/rsna --out runs/rsna-r50
+    python train.py --data ctich --data-dir ../shared/ct-ich --phantom-studies 60 \
+        --phantom-share 0.2 --cv-folds 5 --fold 0 --out runs/ctich-cv-fold0
 
 Writes into the run folder: config.json, split.csv, data_report.txt,
 history.csv, best_model.keras (best epoch by --monitor, no optimizer state),
