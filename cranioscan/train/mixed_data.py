@@ -13,7 +13,7 @@ The cache does not depend on folds or held-out patients, so every fold of
 a cross-validation can share one (``--cache-dir``).
 """
 
-__all__ = ["build_mixed_cache", "source_share_weights"]
+__all__ = ["phantom_inputs", "is_phantom", "build_mixed_cache", "source_share_weights"]
 
 import os
 
@@ -24,9 +24,6 @@ from .. import ctich
 from . import pipeline
 from ..labels import CLASSES
 from ..preprocess import to_model_input
-
-_CHUNK = 64
-
 
 def _ctich_inputs(data, size):
     """uint8 ``(n, size, size, 3)`` model input of every CT-ICH slice, in order."""
@@ -40,14 +37,26 @@ def _ctich_inputs(data, size):
     return out
 
 
-def _phantom_inputs(config, size):
-    """Phantom studies (ids, labels, uint8 inputs), a share JPEG round-tripped."""
+def phantom_inputs(config, size, jpeg_share=0.0):
+    """Phantom studies rendered into model input, a share JPEG round-tripped.
+
+    Studies follow ``balanced_plan(phantom_studies, phantom_seed)`` at
+    ``phantom_matrix`` (``phantom_slices`` slices when given); a study goes
+    through ``ctich.jpeg_roundtrip_hu`` (JPEG quality 60-95 per slice) with
+    probability ``jpeg_share``, drawn from a generator seeded with
+    ``phantom_seed`` (0 leaves every study clean).
+
+    Returns:
+        ``(ids, labels, inputs)``: DataFrame of ``image_id``, ``patient``,
+        ``study``, ``position`` and ``source`` (``"phantom"`` or
+        ``"phantom-jpeg"``), uint8 ``(n, 6)`` labels and uint8
+        ``(n, size, size, 3)`` model input, one row per slice.
+    """
     from tqdm import tqdm
 
     from ..phantom import balanced_plan, make_study
 
     n, seed0 = int(config["phantom_studies"]), int(config["phantom_seed"])
-    jpeg_share = float(config.get("phantom_jpeg", 0.5))
     rng = np.random.default_rng(seed0)
     ids, labels, inputs = [], [], []
     for seed, kwargs in tqdm(balanced_plan(n, seed0), desc="generating phantom studies",
@@ -68,6 +77,11 @@ def _phantom_inputs(config, size):
         return pd.DataFrame(columns=["image_id", "patient", "study", "position", "source"]), \
             np.zeros((0, len(CLASSES)), np.uint8), np.zeros((0, size, size, 3), np.uint8)
     return pd.DataFrame(ids), np.concatenate(labels), np.concatenate(inputs)
+
+
+def is_phantom(sources):
+    """Boolean ``(n,)``: which slices of an ids table's ``source`` column are phantoms."""
+    return np.char.startswith(np.asarray(sources, dtype=str), "phantom")
 
 
 def build_mixed_cache(config):
@@ -99,7 +113,8 @@ def build_mixed_cache(config):
         ids = pd.read_csv(ids_path, dtype={"image_id": str, "patient": str, "study": str})
         return ids, cache, lines + [f"reusing the cache in {cache_dir} ({len(cache)} slices)"]
     real_ids = data.ids[["image_id", "patient", "study", "position"]].assign(source="ctich")
-    ph_ids, ph_labels, ph_inputs = _phantom_inputs(config, size)
+    ph_ids, ph_labels, ph_inputs = phantom_inputs(config, size,
+                                                  float(config.get("phantom_jpeg", 0.5)))
     labels = np.concatenate([data.labels, ph_labels])
     cache = pipeline.create_cache(cache_dir, labels, size, meta=meta)
     cache.images[:len(data)] = _ctich_inputs(data, size)
@@ -133,7 +148,7 @@ def source_share_weights(sources, phantom_share, weights=None):
     """
     if not 0.0 <= phantom_share < 1.0:
         raise ValueError(f"phantom share must be in [0, 1), got {phantom_share}")
-    phantom = np.char.startswith(np.asarray(sources, dtype=str), "phantom")
+    phantom = is_phantom(sources)
     out = np.ones(len(phantom)) if weights is None else np.array(weights, dtype=np.float64)
     mass_ph, mass_real = out[phantom].sum(), out[~phantom].sum()
     if mass_ph > 0 and mass_real > 0:

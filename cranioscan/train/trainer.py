@@ -41,11 +41,7 @@ class PreparedData:
 
 def _phantom_table(config):
     """Generate phantom studies in memory straight into a cache (no DICOM)."""
-    from ..phantom import balanced_plan, make_study
-    from ..preprocess import to_model_input
-
     n, seed0 = int(config["phantom_studies"]), int(config["phantom_seed"])
-    plan = balanced_plan(n, seed0)
     meta = {"source": "phantom", "studies": n, "seed": seed0,
             "slices": config.get("phantom_slices"), "matrix": config["phantom_matrix"]}
     cache_dir = config["cache_dir"] or os.path.join(config["out"], "cache")
@@ -54,33 +50,20 @@ def _phantom_table(config):
     if cache is not None and os.path.isfile(ids_path):
         ids = pd.read_csv(ids_path, dtype={"image_id": str, "patient": str, "study": str})
         return ids, cache, [f"reusing the phantom cache in {cache_dir} ({len(cache)} slices)"]
-    ids, labels, inputs = [], [], []
-    for seed, kwargs in _tqdm(plan, "generating phantom studies"):
-        study = make_study(seed, matrix=config["phantom_matrix"],
-                           n_slices=config.get("phantom_slices"), **kwargs)
-        for z in range(study.n_slices):
-            ids.append({"image_id": f"PH{seed:07d}_{z:03d}", "patient": f"PH{seed:07d}",
-                        "study": f"PH{seed:07d}", "position": float(study.positions[z])})
-        labels.append(study.labels)
-        inputs.append(pipeline.to_uint8(to_model_input(study.hu, config["input_size"])))
-    labels = np.concatenate(labels)
+    from .mixed_data import phantom_inputs
+
+    ids, labels, inputs = phantom_inputs(config, config["input_size"])
+    ids = ids.drop(columns="source")  # one source: nothing to mix
     cache = pipeline.create_cache(cache_dir, labels, config["input_size"], meta=meta)
     if not cache.complete:
-        cache.images[:] = np.concatenate(inputs)
+        cache.images[:] = inputs
         cache.done[:] = True
         cache.flush()
-    ids = pd.DataFrame(ids)
     ids.to_csv(ids_path, index=False)
     lines = [f"{n} phantom studies (seeds {seed0}-{seed0 + n - 1}, matrix "
              f"{config['phantom_matrix']}), {len(ids)} slices; positive slices per class: " +
              ", ".join(f"{c} {int(v)}" for c, v in zip(CLASSES, labels.sum(axis=0)))]
     return ids, cache, lines
-
-
-def _tqdm(items, label):
-    from tqdm import tqdm
-
-    return tqdm(items, desc=label, unit="study")
 
 
 def _rsna_table(config):
@@ -217,11 +200,11 @@ def _class_balance(config, data):
         weights = pipeline.class_balance_weights(labels, power)
         data.report_lines.append(class_balance_line(labels, weights, power))
     if mixing:
-        from .mixed_data import source_share_weights
+        from .mixed_data import is_phantom, source_share_weights
 
         sources = data.ids["source"].to_numpy()[data.train_rows]
         weights = source_share_weights(sources, share, weights)
-        drawn = weights[np.char.startswith(sources.astype(str), "phantom")].sum() / weights.sum()
+        drawn = weights[is_phantom(sources)].sum() / weights.sum()
         data.report_lines.append(f"phantom share of drawn training slices: {drawn:.1%} "
                                  f"(--phantom-share {share:g})")
     return weights, pipeline.prior_shift_offsets(labels, weights)
