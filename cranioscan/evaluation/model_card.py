@@ -231,11 +231,12 @@ def build_card(model_path, run_dir, name=PHANTOM_MODEL_NAME):
     return card
 
 
-def _subtype_patients(labels_csv, patients):
-    """Patients (of ``patients``) with each subtype, and positive slices, from labels.csv."""
+def _subtype_patients(data, patients):
+    """Patients (of ``patients``) with each class, and positive slices, of a ``CtichData``."""
     import pandas as pd
 
-    frame = pd.read_csv(labels_csv)
+    frame = pd.DataFrame(data.labels, columns=list(CLASSES))
+    frame["patient"] = [int(p[5:]) for p in data.ids["patient"]]  # "CTICH070" -> 70
     frame = frame[frame["patient"].isin(patients)]
     by_patient = frame.groupby("patient")[list(CLASSES)].max()
     return {c: {"patients": int(by_patient[c].sum()), "slices": int(frame[c].sum())}
@@ -258,10 +259,11 @@ def build_real_card(model_path, run_dir, cv_dir, name=REAL_MODEL_NAME):
     cv_metrics = _read(os.path.join(cv_dir, "metrics.json"))
     fitted = _read(os.path.join(cv_dir, CALIBRATION_FILE))
     folds = _read(os.path.join(cv_dir, "folds.json"))
-    everyone = sorted({int(p[5:]) for p in load_ctich(config["data_dir"]).ids["patient"]})
+    data = load_ctich(config["data_dir"])
+    everyone = sorted({int(p[5:]) for p in data.ids["patient"]})
     held_out = sorted(int(p) for p in config.get("holdout") or ())
     trained = [p for p in everyone if p not in held_out]
-    counts = _subtype_patients(os.path.join(config["data_dir"], "labels.csv"), trained)
+    counts = _subtype_patients(data, trained)
     card["synthetic"] = False
     card["trained_on"] = (
         f"{len(trained)} real head CTs of patients with traumatic brain injury (PhysioNet "
