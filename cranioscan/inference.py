@@ -187,6 +187,8 @@ class Predictor:
             predictor returns has been through, or None.
         sha256: hex SHA-256 of the model file (computed on first use; None
             for a model in memory).
+        scores_key: what cached probabilities are keyed by (the file and its
+            calibration).
     """
 
     def __init__(self, model, path=None, thresholds=None, card=None):
@@ -263,6 +265,17 @@ class Predictor:
         if self._sha256 is None and self.path is not None:
             self._sha256 = file_sha256(self.path)
         return self._sha256
+
+    @property
+    def scores_key(self):
+        """Hex digest naming the probabilities this predictor returns: the model
+        file's SHA-256, joined with the card's calibration when there is one
+        (the same file under another calibration scores differently). None for
+        a model in memory."""
+        if self.sha256 is None or not self.calibration:
+            return self.sha256
+        text = self.sha256 + json.dumps(self.calibration, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def __repr__(self):
         return (f"Predictor(path={self.path!r}, input_size={self.input_size}, "

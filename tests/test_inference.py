@@ -87,12 +87,16 @@ def test_card_calibration_is_applied_to_every_probability(tmp_path, series):
 
     path = tmp_path / "m.keras"
     small_model(size=32).save(path)
-    raw = Predictor.load(path).predict_series(series)
+    uncalibrated = Predictor.load(path)
+    assert uncalibrated.scores_key == uncalibrated.sha256
+    raw = uncalibrated.predict_series(series)
     calibration = {"method": "platt", "classes": {"any": {"a": 0.5, "b": -2.0},
                                                    "subdural": {"a": 2.0, "b": 1.0}}}
     (tmp_path / "model_card.json").write_text(json.dumps({"calibration": calibration}))
     pred = Predictor.load(path)
     assert pred.calibration == calibration
+    assert Predictor(pred.model).scores_key is None
+    assert pred.scores_key != pred.sha256 and len(pred.scores_key) == 64  # scores differ
     calibrated = pred.predict_series(series)
     np.testing.assert_allclose(calibrated, apply_calibration(raw, calibration), rtol=1e-5)
     assert not np.allclose(calibrated[:, 0], raw[:, 0])

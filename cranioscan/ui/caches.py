@@ -161,21 +161,22 @@ def _score(series_key, model_sha, _predictor, _series):
 def score(pred, case):
     """Probabilities ``(n, 6)`` of every slice of ``case``; a progress bar while scoring.
 
-    Cached by the series' content hash and the model's SHA-256, so a series
-    is scored once however often it is shown or by how many sessions. Demo
+    Cached by the series' content hash and ``Predictor.scores_key`` (the
+    model file and its calibration), so a series is scored once however
+    often it is shown or by how many sessions. Demo
     cases' scores are also kept on disk beside the case, so a restarted
     server shows them at once.
     """
     from . import demo
 
     if case.source == "demo" and case.folder is not None:
-        probs = demo.cached_scores(case.folder, pred.sha256, case.series.n_slices)
+        probs = demo.cached_scores(case.folder, pred.scores_key, case.series.n_slices)
         if probs is not None:
             return probs
-    probs = _score(case.key, pred.sha256, pred, case.series)
+    probs = _score(case.key, pred.scores_key, pred, case.series)
     if case.source == "demo" and case.folder is not None:
         try:
-            demo.save_scores(case.folder, pred.sha256, probs)
+            demo.save_scores(case.folder, pred.scores_key, probs)
         except OSError:  # a read-only cache only costs the time to score again
             pass
     return probs
