@@ -37,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from cranioscan.calibration import apply_calibration  # noqa: E402
 from cranioscan.defaults import DEFAULT_MODEL, REPO_ROOT as REPO  # noqa: E402
 
 
@@ -159,7 +160,8 @@ def main(argv=None):
         t_series += timed(lambda: predictor.predict_series(series, batch_size=bs), 1)
         t_bare += timed(lambda: model.predict(x, batch_size=bs, verbose=0), 1)
     p_series = predictor.predict_series(series, batch_size=bs)
-    p_bare = model.predict(x, batch_size=bs, verbose=0)
+    # predict_series applies the card's calibration; compare like with like
+    p_bare = apply_calibration(model.predict(x, batch_size=bs, verbose=0), predictor.calibration)
     t_prep = timed(lambda: predictor.prepare(series.hu), args.repeat)
     overhead = median_wall(t_series) / median_wall(t_bare) - 1.0
     overhead_cpu = (statistics.median(t[1] for t in t_series)
