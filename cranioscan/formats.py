@@ -5,9 +5,17 @@ through these, so a probability, an AUC interval or a percentage reads the
 same everywhere.
 """
 
-__all__ = ["as_float", "is_number", "number", "interval", "percent_interval"]
+__all__ = ["PROBABILITY_DIGITS", "PROBABILITY_FORMAT", "as_float", "is_number", "number",
+           "probability", "interval", "percent_interval", "plural", "terminal_safe"]
 
 import math
+import unicodedata
+
+#: Format characters that reorder text on a terminal (bidirectional overrides
+#: and isolates): shown escaped like control characters.
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def is_number(value):
@@ -19,6 +27,28 @@ def is_number(value):
 def as_float(value):
     """``float(value)`` for an int or float, NaN for anything else (None, text, bool)."""
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+
+
+#: Decimals of every probability and threshold people read (tables, card, CLI):
+#: three, so a threshold such as 0.0065 reads "0.006", not "0.00".
+PROBABILITY_DIGITS = 3
+#: The same as a printf format, for ``st.column_config.NumberColumn(format=...)``.
+PROBABILITY_FORMAT = f"%.{PROBABILITY_DIGITS}f"
+
+
+def probability(value, missing="n/a"):
+    """``"0.065"``: a probability or threshold with :data:`PROBABILITY_DIGITS` decimals.
+
+    Trailing zeros are kept so columns line up; ``missing`` stands for None,
+    NaN or anything that is not a number.
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return missing
+    try:
+        value = float(value)  # numpy scalars too
+    except (TypeError, ValueError):
+        return missing
+    return PROBABILITY_FORMAT % value if math.isfinite(value) else missing
 
 
 def number(value, digits=3, missing="unknown"):
@@ -47,3 +77,33 @@ def percent_interval(ci, missing=None, sep="–"):
     if isinstance(ci, (list, tuple)) and len(ci) == 2 and all(is_number(v) for v in ci):
         return f"{ci[0]:.0%}{sep}{ci[1]:.0%}"
     return missing
+
+
+def plural(count, word, many=None):
+    """``"1 slice"``, ``"2 slices"``; ``many`` for irregular plurals ("series")."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
+
+
+def terminal_safe(text):
+    """``text`` with control characters shown escaped instead of sent.
+
+    File, folder, zip-member and series names come from the user's data; a
+    name holding an ANSI escape sequence, a newline or a bidirectional
+    override would otherwise recolour, rewrite or reorder the terminal.
+    Control characters (C0, DEL, C1) and bidi controls become Python-style
+    escapes (``"\\x1b"``, ``"\\n"``, ``"\\u202e"``). Printable text, including
+    non-ASCII letters and backslashes, is unchanged.
+    """
+    text = str(text)
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char in _SHORT_ESCAPES:
+            out.append(_SHORT_ESCAPES[char])
+        elif unicodedata.category(char) == "Cc" or char in _BIDI_CONTROLS:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(char)
+    return "".join(out)

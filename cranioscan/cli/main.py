@@ -6,9 +6,10 @@ returning the exit code); ``SUBCOMMANDS`` lists them and ``main`` dispatches.
 A new command (e.g. ``predict``) adds its own ``add_predict_parser`` to
 ``SUBCOMMANDS``.
 
-``inspect PATH [--series UID]`` lists the series in a folder, zip or file
-and describes the one ``load_series`` loads: geometry, warnings and skipped
-files. Exit code 0 on success, 2 (with the loader's message, no traceback)
+``inspect PATH [--series UID] [--no-slices]`` lists the series in a folder,
+zip or file and describes the one ``load_series`` loads: geometry, warnings,
+skipped files and a table of every slice's position and own thickness.
+Names from the data are printed with control characters escaped. Exit code 0 on success, 2 (with the loader's message, no traceback)
 when the source cannot be loaded.
 """
 
@@ -17,6 +18,8 @@ __all__ = [
     "add_inspect_parser",
     "build_parser",
     "format_inspect",
+    "slice_table",
+    "thickness_summary",
     "main",
     "console",
     "run_inspect",
@@ -29,24 +32,54 @@ import sys
 import numpy as np
 
 from ..dicom import DicomLoadError, discover_series, load_series
-from ..formats import number
+from ..dicom.geometry import value_runs
+from ..formats import number, plural, terminal_safe
 from .predict import add_predict_parser
 
 
-def format_inspect(infos, series, source):
-    """Return the ``inspect`` report as text.
+def thickness_summary(series):
+    """Slice thickness in words: ``"4 mm"``, or per run ``"4 mm (slices 1–15), 7 mm (16–28)"``."""
+    runs = value_runs(series.slice_thicknesses)
+    if not runs:
+        return "unknown" if series.slice_thickness is None else f"{number(series.slice_thickness)} mm"
+
+    def text(value):
+        return "unknown" if not np.isfinite(value) else f"{number(value)} mm"
+
+    if len(runs) == 1:
+        return text(runs[0][2])
+    return ", ".join(f"{text(value)} ({'slices ' if k == 0 else ''}{start + 1}–{stop})"
+                     for k, (start, stop, value) in enumerate(runs))
+
+
+def slice_table(series):
+    """One line per slice: number (from 1), position, own thickness, gap below it, file."""
+    lines = ["  slice  position mm  thickness mm  gap mm  file"]
+    for k in range(series.n_slices):
+        thickness = series.thickness_at(k)
+        gap = number(series.slice_gaps[k - 1], 2) if k else "-"
+        name = series.names[k] if k < len(series.names) else ""
+        lines.append(f"  {k + 1:>5}  {number(series.positions[k], 2):>11}  "
+                     f"{number(thickness, 2, missing='?'):>12}  {gap:>6}  {name}")
+    return lines
+
+
+def format_inspect(infos, series, source, slices=True):
+    """Return the ``inspect`` report as text (control characters in names escaped).
 
     Args:
         infos: list of ``SeriesInfo`` found in the source.
         series: the loaded ``Series``.
         source: the path shown in the header line.
+        slices: whether to end with the per-slice table (position and own
+            thickness of every slice).
     """
     lines = [f"Source: {source}", f"Series found: {len(infos)}"]
     for info in infos:
         mark = "*" if info.uid == series.series_uid else "-"
         desc = f"'{info.description}'" if info.description else "(no description)"
         line = (f"  {mark} {info.uid or '(no series UID)'}  {info.modality or '?'}  {desc}  "
-                f"{info.n_files} file{'s' if info.n_files != 1 else ''}")
+                f"{plural(info.n_files, 'file')}")
         if info.problem:
             line += f"  [not loadable: {info.problem}]"
         lines.append(line)
@@ -63,8 +96,7 @@ def format_inspect(infos, series, source):
         f"  matrix:          {rows} x {cols} (rows x columns)",
         f"  pixel spacing:   {number(series.spacing[0], 4)} x {number(series.spacing[1], 4)} mm "
         "(row x column)",
-        f"  slice thickness: {number(series.slice_thickness)} mm"
-        if series.slice_thickness is not None else "  slice thickness: unknown",
+        f"  slice thickness: {thickness_summary(series)}",
     ]
     if len(gaps):
         lines.append(
@@ -86,7 +118,10 @@ def format_inspect(infos, series, source):
     lines += [f"  - {text}" for text in series.warnings]
     lines.append(f"Skipped files: {len(series.skipped)}")
     lines += [f"  - {name}: {reason}" for name, reason in series.skipped]
-    return "\n".join(lines)
+    if slices:
+        lines += ["", "Slices (inferior to superior, numbered from 1 as in the viewer):"]
+        lines += slice_table(series)
+    return "\n".join(terminal_safe(line) for line in lines)
 
 
 def run_inspect(args):
@@ -95,9 +130,9 @@ def run_inspect(args):
         infos = discover_series(args.path)
         series = load_series(args.path, series_uid=args.series)
     except DicomLoadError as exc:
-        print(f"cranioscan inspect: error: {exc}", file=sys.stderr)
+        print(f"cranioscan inspect: error: {terminal_safe(exc)}", file=sys.stderr)
         return 2
-    print(format_inspect(infos, series, args.path))
+    print(format_inspect(infos, series, args.path, slices=not args.no_slices))
     return 0
 
 
@@ -116,6 +151,8 @@ def add_inspect_parser(subparsers):
         default=None,
         help="SeriesInstanceUID to load (default: the CT series with the most slices)",
     )
+    parser.add_argument("--no-slices", action="store_true",
+                        help="leave out the per-slice table (position and thickness of each slice)")
     parser.set_defaults(func=run_inspect)
     return parser
 
@@ -133,6 +170,8 @@ DELEGATED = {
              "write model_card.json from a model and its validation run"),
     "crossval": ("cranioscan.evaluation.crossval",
                  "merge cross-validation folds into one out-of-fold run folder; calibrate"),
+    "orthanc": ("cranioscan.pacs.orthanc_dev",
+                "start a throwaway local Orthanc PACS (DICOMweb) loaded with phantoms"),
     "source-check": ("cranioscan.cli.source_check",
                      "score slices clean and after a JPEG round-trip (source shortcut check)"),
 }

@@ -2,66 +2,73 @@
 
 Scores every CT series found under the given paths (folders of studies,
 searched recursively, in any layout including the flat RSNA one; .zip
-archives; single DICOM files) without the dashboard, and writes two CSV
-files:
+archives; single DICOM files) without the dashboard. One bad file, folder,
+zip or series never stops the worklist: it is listed with a one-line reason
+on the terminal and in the series CSV, and the rest is scored.
 
-* ``--out`` (per slice): ``source, study_uid, series_uid, slice_index,
-  sop_uid, position_mm`` and ``prob_<class>`` for the six classes, slices
-  inferior -> superior as ``load_series`` orders them;
+Files written (checked for writability before anything is scored):
+
+* ``--out`` (per slice): ``source, study_uid, series_uid, slice, sop_uid,
+  position_mm, thickness_mm`` and ``prob_<class>`` for the six classes,
+  slices inferior -> superior as ``load_series`` orders them and numbered
+  from 1 as in the dashboard;
 * ``--series-out`` (per series, default ``<out>_series.csv``):
-  ``source, study_uid, series_uid, series_description, n_slices, status``
-  (``ok`` or ``error``), ``flagged`` (classes whose highest slice
-  probability passes the threshold, ``;``-separated), ``max_prob_<class>``
-  and ``max_slice_<class>`` for the six classes, ``slices_above_any``,
-  ``message`` (the loader's error or warnings). Rows are in triage order:
-  highest ``max_prob_any`` first, series that could not be read last.
+  ``source, study_uid, series_uid, series_description, n_slices, status``,
+  ``flagged`` (classes whose highest slice probability passes the
+  threshold, ``;``-separated), ``max_prob_<class>`` and ``max_slice_<class>``
+  (from 1) for the six classes, ``slices_above_any``, ``message``. ``status``
+  is ``ok`` (scored; ``message`` holds the loader's warnings), ``error`` (a
+  series that could not be scored) or ``skipped`` (a file, folder or
+  non-CT series left out). Rows are in triage order: highest
+  ``max_prob_any`` first, then errors, then skipped entries.
+
+On the terminal: progress on stderr; on stdout one line per scored series
+(slices, highest probability of any hemorrhage and its slice, flagged
+findings), one line naming the model with its validity statement (from its
+model card), and the totals. ``--json`` prints one JSON document on stdout
+instead; ``--quiet`` prints neither the progress nor the summary, only
+what was left out and errors. Names from the data are printed with control
+characters escaped.
+
+From a PACS over DICOMweb (see docs/pacs.md): ``--dicomweb URL --study UID``
+(its CT series; ``--series UID`` for one), or ``--dicomweb URL --study-date
+FROM-TO`` (every CT study of those dates); each series is retrieved into
+memory and loaded as an upload is. ``--send-results`` then stores key images
+and a structured report of each scored series back in its study (STOW-RS).
 
 Thresholds come from the model card beside the model (``model_card.json``,
 key ``thresholds``), else 0.5; ``--threshold`` sets one for all classes.
 
-Exit codes: 0 when at least one series was scored (series that could not
-be read are listed on stderr and in the series CSV), 2 when the model or
-the input cannot be used (the message says why; no traceback).
+Exit codes: 0 when at least one series was scored, 2 when nothing could be
+scored or the model, an option or ``--out`` cannot be used (the message
+says which; no traceback).
 """
 
 __all__ = [
     "DEFAULT_MODEL",
-    "SeriesJob",
+    "SERIES_COLUMNS",
+    "SLICE_COLUMNS",
     "add_predict_parser",
     "default_series_out",
-    "find_series",
     "run_predict",
     "resolve_model_path",
 ]
 
 import csv
-import os
+import json
+import math
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..defaults import DEFAULT_MODEL, REPO_ROOT
+from ..formats import plural, probability, terminal_safe
 from ..labels import CLASSES
+from .worklist import Problem, check_output, find_series
 
 
 class _InputError(Exception):
     """The command cannot run with the given input; the message says why."""
-
-
-@dataclass
-class SeriesJob:
-    """One series to score: ``load_series(source, series_uid=series_uid)``.
-
-    ``label`` names it in messages (the folder or file and the series UID).
-    """
-
-    label: str
-    source: object
-    series_uid: str | None = None
-    display: str = ""
-    study_uid: str = ""
-    notes: list = field(default_factory=list)
 
 
 def resolve_model_path(model_arg):
@@ -79,117 +86,12 @@ def resolve_model_path(model_arg):
     raise _InputError(f"Model file not found: {model_arg}")
 
 
-def _series_key(path):
-    """``(series_uid, study_uid, modality)`` of a DICOM file, or None when it is not one."""
-    from pydicom import dcmread
-    from pydicom.errors import InvalidDicomError
-
-    tags = ["SeriesInstanceUID", "StudyInstanceUID", "Modality"]
-    try:
-        try:
-            ds = dcmread(path, stop_before_pixels=True, specific_tags=tags)
-        except InvalidDicomError:
-            ds = dcmread(path, stop_before_pixels=True, specific_tags=tags, force=True)
-    except Exception:  # not DICOM, unreadable: load_series would skip it too
-        return None
-    series_uid = str(ds.get("SeriesInstanceUID", "") or "")
-    study_uid = str(ds.get("StudyInstanceUID", "") or "")
-    if not series_uid and not study_uid:
-        return None
-    return series_uid, study_uid, str(ds.get("Modality", "") or "").upper()
-
-
-def _folder_jobs(folder, notes):
-    """Group a folder's files (recursively) by series, one header read each.
-
-    Series whose Modality is given and is not CT are left out with a note.
-    """
-    groups = {}
-    for root, dirs, names in os.walk(folder):
-        dirs.sort()
-        for name in sorted(names):
-            path = os.path.join(root, name)
-            if name.lower().endswith(".zip"):
-                groups.setdefault(("zip", path), [])
-                continue
-            key = _series_key(path)
-            if key is not None:
-                groups.setdefault(key, []).append(path)
-    jobs = []
-    for key, paths in groups.items():
-        if key[0] == "zip":
-            jobs.extend(_file_jobs(key[1], notes))
-            continue
-        series_uid, study_uid, modality = key
-        common = os.path.commonpath([os.path.dirname(p) for p in paths])
-        where = os.path.relpath(common, os.path.dirname(os.path.abspath(folder)))
-        label = f"{where} (series {series_uid or 'without UID'})"
-        if modality and modality != "CT":
-            notes.append(f"{label}: left out, it is {modality}, not CT")
-            continue
-        jobs.append(SeriesJob(label=label, source=paths, display=where, study_uid=study_uid))
-    return jobs
-
-
-def _file_jobs(path, notes):
-    from ..dicom import DicomLoadError, discover_series
-
-    try:
-        infos = discover_series(path)
-    except DicomLoadError as exc:
-        notes.append(f"{path}: left out, {exc}")
-        return []
-    jobs = []
-    for info in infos:
-        if not info.is_ct:
-            notes.append(f"{path} ({info.label()}): left out, {info.problem}")
-            continue
-        jobs.append(SeriesJob(label=f"{path} (series {info.uid or 'without UID'})", source=path,
-                              series_uid=info.uid or None, display=str(path),
-                              study_uid=info.study_uid))
-    return jobs
-
-
-def find_series(paths, notes=None):
-    """The series to score under ``paths`` (folders, zips, DICOM files).
-
-    Args:
-        paths: folders (searched recursively), .zip archives, DICOM files.
-        notes: optional list receiving a line per series left out (not CT).
-
-    Returns:
-        ``(jobs, failed)``: the ``SeriesJob`` list, and ``(SeriesJob,
-        message)`` for each path that does not exist or holds no CT series
-        (the message is the loader's own).
-    """
-    from ..dicom import DicomLoadError, load_series
-
-    notes = [] if notes is None else notes
-    jobs, failed = [], []
-    for raw in paths:
-        path = Path(raw)
-        here = SeriesJob(label=str(raw), source=path, display=str(raw))
-        if not path.exists():
-            failed.append((here, f"{raw} does not exist."))
-            continue
-        found = _folder_jobs(path, notes) if path.is_dir() else _file_jobs(path, notes)
-        if not found:
-            # No CT series under the path: the loader explains best.
-            try:
-                load_series(path)
-            except DicomLoadError as exc:
-                failed.append((here, str(exc)))
-                continue
-            found = [here]
-        jobs.extend(found)
-    return jobs, failed
-
-
 def _fmt(value, digits=6):
     return "" if value is None else f"{float(value):.{digits}f}"
 
 
-SLICE_COLUMNS = (["source", "study_uid", "series_uid", "slice_index", "sop_uid", "position_mm"]
+SLICE_COLUMNS = (["source", "study_uid", "series_uid", "slice", "sop_uid", "position_mm",
+                  "thickness_mm"]
                  + [f"prob_{c}" for c in CLASSES])
 SERIES_COLUMNS = (["source", "study_uid", "series_uid", "series_description", "n_slices",
                    "status", "flagged"]
@@ -197,26 +99,46 @@ SERIES_COLUMNS = (["source", "study_uid", "series_uid", "series_description", "n
                   + ["slices_above_any", "message"])
 
 
-def _series_row(job, series=None, summary=None, error=None, flagged=()):
+def _finite_or_none(value):
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _series_result(job, series, probs, summary):
+    """What the CSV, the summary line and the JSON say about one scored series."""
+    return {
+        "source": job.display,
+        "study_uid": series.study_uid or job.study_uid,
+        "series_uid": series.series_uid,
+        "series_description": series.meta.get("series_description") or "",
+        "n_slices": series.n_slices,
+        "flagged": [c for c in CLASSES if summary[c]["slices_above"]],
+        "max_prob": {c: _finite_or_none(summary[c]["max_prob"]) for c in CLASSES},
+        "max_slice": {c: int(summary[c]["max_slice"]) + 1 for c in CLASSES},  # from 1
+        "slices_above_any": len(summary["any"]["slices_above"]),
+        "warnings": list(series.warnings),
+    }
+
+
+def _ok_row(result):
     row = dict.fromkeys(SERIES_COLUMNS, "")
-    row["source"] = job.display
-    row["study_uid"] = job.study_uid
-    row["series_uid"] = job.series_uid or ""
-    if error is not None:
-        row["status"] = "error"
-        row["message"] = error
-        return row
-    row["study_uid"] = series.study_uid or job.study_uid
-    row["series_uid"] = series.series_uid
-    row["series_description"] = series.meta.get("series_description") or ""
-    row["n_slices"] = series.n_slices
+    for key in ("source", "study_uid", "series_uid", "series_description", "n_slices",
+                "slices_above_any"):
+        row[key] = result[key]
     row["status"] = "ok"
-    row["flagged"] = ";".join(flagged)
+    row["flagged"] = ";".join(result["flagged"])
     for c in CLASSES:
-        row[f"max_prob_{c}"] = _fmt(summary[c]["max_prob"])
-        row[f"max_slice_{c}"] = summary[c]["max_slice"]
-    row["slices_above_any"] = len(summary["any"]["slices_above"])
-    row["message"] = " | ".join(series.warnings)
+        row[f"max_prob_{c}"] = _fmt(result["max_prob"][c])
+        row[f"max_slice_{c}"] = result["max_slice"][c]
+    row["message"] = " | ".join(result["warnings"])
+    return row
+
+
+def _problem_row(problem):
+    row = dict.fromkeys(SERIES_COLUMNS, "")
+    row.update(source=problem.where, study_uid=problem.study_uid, series_uid=problem.series_uid,
+               status="error" if problem.kind == "series" and "left out" not in problem.reason
+               else "skipped", message=problem.reason)
     return row
 
 
@@ -227,9 +149,10 @@ def _slice_rows(job, series, probs):
             "source": job.display,
             "study_uid": series.study_uid or job.study_uid,
             "series_uid": series.series_uid,
-            "slice_index": k,
+            "slice": k + 1,
             "sop_uid": series.sop_uids[k] if k < len(series.sop_uids) else "",
             "position_mm": _fmt(series.positions[k], 3),
+            "thickness_mm": _fmt(series.thickness_at(k), 3),
         }
         row.update({f"prob_{c}": _fmt(probs[k, j]) for j, c in enumerate(CLASSES)})
         rows.append(row)
@@ -238,18 +161,11 @@ def _slice_rows(job, series, probs):
 
 def _write_csv(path, columns, rows):
     path = Path(path)
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-
-
-def _triage_key(row):
-    if row["status"] != "ok":
-        return (1, 0.0)
-    return (0, -float(row["max_prob_any"] or 0.0))
 
 
 def default_series_out(out):
@@ -259,82 +175,214 @@ def default_series_out(out):
     return out.with_name(f"{out.stem}_series{suffix}")
 
 
-def run_predict(args):
-    """Run ``predict``; return the exit code (0 ok, 2 unusable model or input)."""
-    say = (lambda *a: None) if args.quiet else (lambda text: print(text, file=sys.stderr))
-    series_out = Path(args.series_out) if args.series_out else default_series_out(args.out)
-    if Path(args.out).resolve() == series_out.resolve():
-        print("cranioscan predict: error: --out and --series-out name the same file",
-              file=sys.stderr)
-        return 2
+def _say(text, file=None):
+    """Print one line (to stderr by default) with control characters from the data escaped."""
+    print(terminal_safe(text), file=sys.stderr if file is None else file)
+
+
+def summary_line(result):
+    """One stdout line for a scored series: slices, highest "any" and where, flagged."""
+    desc = f" '{result['series_description']}'" if result["series_description"] else ""
+    flagged = ", ".join(result["flagged"]) or "none"
+    return (f"{result['source']}{desc} (series {result['series_uid'] or 'without UID'}): "
+            f"{plural(result['n_slices'], 'slice')}; highest p(any) "
+            f"{probability(result['max_prob']['any'], missing='unknown')} on slice "
+            f"{result['max_slice']['any']}; "
+            f"flagged: {flagged}")
+
+
+def model_line(predictor, model_path):
+    """The line naming the model, its file's SHA-256 and its validity statement."""
+    from ..ui.card_view import model_name, short_notice
+
+    name, file = model_name(predictor.card, model_path), Path(model_path).name
+    sha = (predictor.sha256 or "")[:12]
+    where = f"sha256 {sha}" if name == file else f"{file}, sha256 {sha}"
+    return f"Model: {name} ({where}): {short_notice(predictor.card)}"
+
+
+def _preflight(args, series_out):
+    """Check the options and both output files before anything is read or scored."""
+    if args.batch_size < 1:
+        raise _InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise _InputError(f"--threshold must be in [0, 1], got {args.threshold}")
+    if Path(args.out).resolve() == Path(series_out).resolve():
+        raise _InputError("--out and --series-out name the same file")
+    for option, path in (("--out", args.out), ("--series-out", series_out)):
+        problem = check_output(path)
+        if problem:
+            raise _InputError(f"{option}: {problem}")
+    return resolve_model_path(args.model)
+
+
+def _load_predictor(model_path, threshold):
+    from .quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+    from ..inference import ModelLoadError, Predictor
+
     try:
-        if args.batch_size < 1:
-            raise _InputError(f"--batch-size must be at least 1, got {args.batch_size}")
-        if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
-            raise _InputError(f"--threshold must be in [0, 1], got {args.threshold}")
-        model_path = resolve_model_path(args.model)
-        notes = []
-        jobs, failed = find_series(args.paths, notes)
-        for note in notes:
-            say(note)
-        if not jobs:
-            raise _InputError("\n".join(text for _job, text in failed) or "no input")
-        say(f"Found {len(jobs)} CT series; loading the model {model_path} ...")
-        from ..inference import ModelLoadError, Predictor
+        return Predictor.load(model_path, thresholds=threshold)
+    except ModelLoadError as exc:
+        raise _InputError(str(exc)) from None
 
-        try:
-            predictor = Predictor.load(model_path, thresholds=args.threshold)
-        except ModelLoadError as exc:
-            raise _InputError(str(exc)) from None
-    except _InputError as exc:
-        print(f"cranioscan predict: error: {exc}", file=sys.stderr)
-        return 2
 
+def _score(jobs, predictor, batch_size, progress, after_scored=None):
+    """Load and score every job; return (results, slice rows, problems).
+
+    A job's ``source`` may be a callable returning the source (a PACS series
+    retrieved when its turn comes); ``after_scored(job, series, probs)`` runs
+    after each scored series (``--send-results``).
+    """
     from ..dicom import DicomLoadError, load_series
+    from ..pacs.client import PacsError
 
-    slice_rows, failures = [], list(failed)
-    series_rows = [_series_row(job, error=text) for job, text in failed]
+    results, slice_rows, problems, seen = [], [], [], set()
     for i, job in enumerate(jobs, start=1):
         start = time.perf_counter()
         try:
-            series = load_series(job.source, series_uid=job.series_uid)
-            probs = predictor.predict_series(series, batch_size=args.batch_size)
-        except DicomLoadError as exc:
-            failures.append((job, str(exc)))
-            series_rows.append(_series_row(job, error=str(exc)))
-            say(f"[{i}/{len(jobs)}] {job.label}: not scored: {exc}")
-            continue
+            source = job.source() if callable(job.source) else job.source
+            series = load_series(source, series_uid=job.series_uid)
+            probs = predictor.predict_series(series, batch_size=batch_size)
+        except (DicomLoadError, PacsError) as exc:
+            reason = str(exc)
         except (ValueError, MemoryError) as exc:
-            text = f"could not be scored ({type(exc).__name__}: {exc})"
-            failures.append((job, text))
-            series_rows.append(_series_row(job, error=text))
-            say(f"[{i}/{len(jobs)}] {job.label}: {text}")
+            reason = f"could not be scored ({type(exc).__name__}: {exc})"
+        else:
+            reason = None
+        if reason is not None:
+            problems.append(Problem("series", job.display, reason, job.series_uid or "",
+                                    job.study_uid))
+            progress(f"[{i}/{len(jobs)}] {job.label}: not scored: {reason}")
             continue
-        summary = predictor.summarize(probs)
-        flagged = [c for c in CLASSES if summary[c]["slices_above"]]
-        series_rows.append(_series_row(job, series, summary, flagged=flagged))
+        if after_scored is not None:
+            after_scored(job, series, probs)
+        result = _series_result(job, series, probs, predictor.summarize(probs))
+        results.append(result)
         slice_rows.extend(_slice_rows(job, series, probs))
-        say(f"[{i}/{len(jobs)}] {job.label}: {series.n_slices} slices in "
-            f"{time.perf_counter() - start:.1f} s; any {summary['any']['max_prob']:.3f}"
-            + (f"; flagged: {', '.join(flagged)}" if flagged else ""))
+        for name, why in series.skipped:  # files of the series left out, e.g. truncated
+            if (name, why) not in seen:
+                seen.add((name, why))
+                problems.append(Problem("file", name, f"left out of the series: {why}",
+                                        series.series_uid, result["study_uid"]))
+        progress(f"[{i}/{len(jobs)}] {job.label}: {plural(series.n_slices, 'slice')} scored in "
+                 f"{time.perf_counter() - start:.1f} s")
+    return results, slice_rows, problems
 
-    if len(failures) == len(jobs) + len(failed):
-        for job, text in failures:
-            print(f"cranioscan predict: error: {job.label}: {text}", file=sys.stderr)
+
+def _json_report(results, problems, predictor, model_path, out, series_out):
+    from ..ui.card_view import model_name, short_notice
+
+    return {
+        "model": {"name": model_name(predictor.card, model_path), "path": str(model_path),
+                  "sha256": predictor.sha256, "validity": short_notice(predictor.card),
+                  "thresholds": dict(predictor.thresholds)},
+        "series": results,
+        "not_scored": [{"kind": p.kind, "where": p.where, "reason": p.reason,
+                        "series_uid": p.series_uid} for p in problems],
+        "slice_csv": str(out),
+        "series_csv": str(series_out),
+    }
+
+
+def run_predict(args):
+    """Run ``predict``; return the exit code (0 something scored, 2 nothing or unusable input)."""
+    quiet, as_json = args.quiet, args.json
+    progress = (lambda text: None) if quiet else _say
+    series_out = Path(args.series_out) if args.series_out else default_series_out(args.out)
+    client = None
+    try:
+        model_path = _preflight(args, series_out)
+        if args.dicomweb is not None:
+            client, jobs, problems = _pacs_worklist(args)
+        elif args.study or args.series or args.study_date or args.send_results:
+            raise _InputError("--study, --series, --study-date and --send-results need "
+                              "--dicomweb")
+        elif not args.paths:
+            raise _InputError("give a PATH to score, or --dicomweb URL with --study or "
+                              "--study-date")
+        else:
+            jobs, problems = find_series(args.paths)
+        if not jobs:
+            raise _InputError("nothing to score: " + "; ".join(
+                f"{p.where}: {p.reason}" for p in problems) if problems else "no input")
+        progress(f"Found {plural(len(jobs), 'CT series', 'CT series')}; loading the model "
+                 f"{model_path} ...")
+        predictor = _load_predictor(model_path, args.threshold)
+    except _InputError as exc:
+        _say(f"cranioscan predict: error: {exc}")
         return 2
-    series_rows.sort(key=_triage_key)
+
+    after_scored = None
+    if args.send_results:
+        from ..pacs.worklist import result_sender
+        from ..ui.card_view import model_name
+
+        after_scored = result_sender(client, predictor, model_name(predictor.card, model_path),
+                                     lambda text: _say(f"cranioscan predict: {text}"))
+    results, slice_rows, failed = _score(jobs, predictor, args.batch_size, progress, after_scored)
+    problems += failed
+    if not results:
+        _say(f"cranioscan predict: error: none of the {plural(len(jobs), 'series', 'series')} "
+             "could be scored; no results written:")
+        for p in problems:
+            _say(f"  {p.where}: {p.reason}")
+        return 2
+    results.sort(key=lambda r: -(r["max_prob"]["any"] if r["max_prob"]["any"] is not None
+                                 else -1.0))
+    rows = [_ok_row(r) for r in results] + sorted(
+        (_problem_row(p) for p in problems), key=lambda row: row["status"] != "error")
     try:
         _write_csv(args.out, SLICE_COLUMNS, slice_rows)
-        _write_csv(series_out, SERIES_COLUMNS, series_rows)
+        _write_csv(series_out, SERIES_COLUMNS, rows)
     except OSError as exc:
-        print(f"cranioscan predict: error: cannot write the results: {exc}", file=sys.stderr)
+        _say(f"cranioscan predict: error: cannot write the results: {exc}")
         return 2
-    scored = len(jobs) + len(failed) - len(failures)
-    say(f"Scored {scored} series ({len(slice_rows)} slices) with {model_path} "
-        f"(sha256 {predictor.sha256[:12]}): per-slice {args.out}, per-series {series_out}")
-    for job, text in failures:
-        print(f"cranioscan predict: warning: {job.label} not scored: {text}", file=sys.stderr)
+
+    for p in problems:
+        _say(f"cranioscan predict: {'not scored' if p.kind == 'series' else 'skipped'}: "
+             f"{p.where}: {p.reason}")
+    if as_json:
+        report = _json_report(results, problems, predictor, model_path, args.out, series_out)
+        print(json.dumps(report, indent=2, ensure_ascii=True))
+    elif not quiet:
+        for result in results:
+            _say(summary_line(result), file=sys.stdout)
+        _say(model_line(predictor, model_path), file=sys.stdout)
+        left = (f"; {plural(len(problems), 'entry', 'entries')} not scored (listed on stderr and "
+                "in the series file)" if problems else "")
+        _say(f"Scored {plural(len(results), 'series', 'series')} "
+             f"({plural(len(slice_rows), 'slice')}){left}. Per slice: {args.out}; "
+             f"per series: {series_out}", file=sys.stdout)
     return 0
+
+
+def _pacs_worklist(args):
+    """``(client, jobs, problems)`` of ``--dicomweb``; ``_InputError`` when the PACS cannot be used."""
+    from ..pacs.client import PacsClient, PacsError, parse_date_range
+    from ..pacs.worklist import pacs_jobs
+
+    if args.paths:
+        raise _InputError("give either PATHs or --dicomweb, not both")
+    if not (args.study or args.study_date):
+        raise _InputError("--dicomweb needs --study UID (and optionally --series UID) or "
+                          "--study-date FROM-TO")
+    if args.study and args.study_date:
+        raise _InputError("give either --study or --study-date, not both")
+    try:
+        date_from, date_to = parse_date_range(args.study_date) if args.study_date else ("", "")
+        client = PacsClient(args.dicomweb or None)
+        jobs, problems = pacs_jobs(client, args.study, args.series, date_from, date_to,
+                                   keep_files=args.send_results)
+    except ValueError as exc:
+        raise _InputError(f"--study-date or the PACS settings: {exc}") from None
+    except PacsError as exc:
+        raise _InputError(str(exc)) from None
+    if not jobs and not problems:
+        raise _InputError(f"no CT study on the PACS at {client.url} matches --study-date "
+                          f"{args.study_date}")
+    return client, jobs, problems
 
 
 def add_predict_parser(subparsers):
@@ -343,9 +391,10 @@ def add_predict_parser(subparsers):
         "predict",
         help="score CT series (a folder of studies, zips, files) and write CSV results",
         description="Score every CT series under PATH with a CranioScan model and write "
-        "per-slice and per-series probabilities, for triaging a worklist.",
+        "per-slice and per-series probabilities, for triaging a worklist. Files and series "
+        "that cannot be scored are listed with their reason; the rest is scored.",
     )
-    parser.add_argument("paths", metavar="PATH", nargs="+",
+    parser.add_argument("paths", metavar="PATH", nargs="*",
                         help="folder (searched recursively), .zip or DICOM file")
     parser.add_argument("--out", required=True, metavar="CSV",
                         help="per-slice results file (required)")
@@ -358,6 +407,24 @@ def add_predict_parser(subparsers):
                         "(default: the model card's thresholds, else 0.5)")
     parser.add_argument("--batch-size", type=int, default=8, metavar="N",
                         help="slices per forward pass (default: 8)")
-    parser.add_argument("--quiet", action="store_true", help="no progress messages on stderr")
+    pacs = parser.add_argument_group("from a PACS over DICOMweb (instead of PATH; docs/pacs.md)")
+    pacs.add_argument("--dicomweb", nargs="?", const="", default=None, metavar="URL",
+                      help="DICOMweb root URL (default: CRANIOSCAN_DICOMWEB_URL); authentication, "
+                      "TLS and timeouts from the CRANIOSCAN_DICOMWEB_* variables")
+    pacs.add_argument("--study", metavar="UID", default=None,
+                      help="StudyInstanceUID: score its CT series")
+    pacs.add_argument("--series", metavar="UID", default=None,
+                      help="SeriesInstanceUID: score only this series of --study")
+    pacs.add_argument("--study-date", metavar="FROM-TO", default=None,
+                      help="score every CT study of this date range (YYYYMMDD-YYYYMMDD; either "
+                      "side may be left empty)")
+    pacs.add_argument("--send-results", action="store_true",
+                      help="store key images and a structured report of each scored series in "
+                      "its study on the PACS (STOW-RS; never without this flag)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--quiet", action="store_true",
+                        help="no progress and no summary; only what was left out, and errors")
+    output.add_argument("--json", action="store_true",
+                        help="print the summary as one JSON document on stdout")
     parser.set_defaults(func=run_predict)
     return parser

@@ -12,8 +12,15 @@ import numpy as np
 from pydicom.uid import UID
 
 from .geometry import duplicate_mask, mm, slice_normal
-from .pixels import PixelError, params_from_header, read_stored, stored_to_hu
+from ..formats import plural
+from .decode_pool import predecode
+from .pixels import MAX_PLAUSIBLE_HU, PixelError, slice_hu
 from .sources import DicomLoadError
+
+#: Largest volume loaded, slices x rows x columns (400 million voxels, 1.5 GiB
+#: as float32 HU: 1,500 slices of 512x512, or 380 of 1024x1024), checked from
+#: the headers before anything is allocated or decoded.
+MAX_VOXELS = 400_000_000
 
 #: How many file names a message lists before "and N more".
 _MAX_LISTED = 6
@@ -49,8 +56,7 @@ def _names(headers, limit=_MAX_LISTED):
     return shown + (f" and {len(headers) - limit} more" if len(headers) > limit else "")
 
 
-def _plural(n, word):
-    return f"{n} {word}{'' if n == 1 else 's'}"
+_plural = plural  # "1 file", "2 files": the one formatter of counts
 
 
 def _filter_members(members, info, skipped, warns):
@@ -87,12 +93,25 @@ def _filter_members(members, info, skipped, warns):
     for h in kept:
         sizes.setdefault((h.rows, h.cols), []).append(h)
     if len(sizes) > 1:
+        by_count = sorted(sizes.items(), key=lambda kv: -len(kv[1]))
+        (rows, cols), common = by_count[0]
         parts = [f"{r}x{c} pixels in {_plural(len(hs), 'file')} ({_names(hs, 3)})"
-                 for (r, c), hs in sorted(sizes.items(), key=lambda kv: -len(kv[1]))]
-        raise DicomLoadError(
-            f"The {info.label()} mixes image sizes, so its slices cannot be stacked "
-            f"into one volume: {'; '.join(parts)}."
+                 for (r, c), hs in by_count]
+        if 2 * len(common) <= len(kept):
+            raise DicomLoadError(
+                f"The {info.label()} mixes image sizes, so its slices cannot be stacked "
+                f"into one volume: {'; '.join(parts)}."
+            )
+        odd = [h for (size, hs) in by_count[1:] for h in hs]
+        for h in odd:
+            skipped.append((h.name, f"{h.rows}x{h.cols} pixels, unlike the {rows}x{cols} of "
+                                    "the rest of the series"))
+        warns.append(
+            f"{_plural(len(odd), 'file')} of the series had another image size than the "
+            f"{len(common)} of {rows}x{cols} pixels and {'was' if len(odd) == 1 else 'were'} "
+            f"left out: {'; '.join(parts[1:])}."
         )
+        kept = common
     return kept
 
 
@@ -233,14 +252,22 @@ _META_NUMBER = {
 }
 
 
+def _tag_number(ds, keyword):
+    """A display tag as a finite float, None when absent, damaged or not finite."""
+    try:
+        value = _float_or_none(ds.get(keyword))
+    except Exception:  # noqa: BLE001 - pydicom's conversion of a damaged element
+        return None
+    return value if value is not None and np.isfinite(value) else None
+
+
 def _meta(header, modality):
-    ds = header.ds
     meta = {}
     for key, keyword in _META_TEXT.items():
         value = header.text(keyword)
         meta[key] = value or None
     for key, keyword in _META_NUMBER.items():
-        meta[key] = _float_or_none(ds.get(keyword))
+        meta[key] = _tag_number(header.ds, keyword)
     for key in ("series_number", "bits_stored", "pixel_representation"):
         if meta[key] is not None:
             meta[key] = int(meta[key])
@@ -248,7 +275,7 @@ def _meta(header, modality):
     meta["transfer_syntax"] = UID(header.transfer_syntax).name
     meta["study_uid"] = header.study_uid or None
     meta["series_uid"] = header.series_uid or None
-    meta["rows"], meta["columns"] = int(ds.Rows), int(ds.Columns)
+    meta["rows"], meta["columns"] = header.rows, header.cols
     return meta
 
 
@@ -266,27 +293,45 @@ _NOTE_TEXT = {
     "no_rescale": (
         "{n} had no Rescale Slope/Intercept: stored values were taken as HU."
     ),
+    "clipped_high": (
+        "{n} had values above " + f"{MAX_PLAUSIBLE_HU:,.0f}" + " HU, beyond any tissue or "
+        "metal; they were clipped to " + f"{MAX_PLAUSIBLE_HU:,.0f}" + " HU. Check the Rescale "
+        "Slope/Intercept of these files."
+    ),
 }
 
 
-def _decode_all(ordered, skipped, warns, info):
-    """Decode the ordered slices into one float32 volume; drop unreadable ones."""
+def _decode_all(ordered, skipped, warns, info, max_voxels):
+    """Decode the ordered slices into one float32 volume; drop unreadable ones.
+
+    The volume's size is checked against ``max_voxels`` (from the headers)
+    before anything is allocated or decoded.
+    """
     rows, cols = ordered[0].rows, ordered[0].cols
-    volume = np.empty((len(ordered), rows, cols), dtype=np.float32)
+    voxels = len(ordered) * rows * cols
+    if voxels > max_voxels:
+        raise DicomLoadError(
+            f"The {info.label()} has {_plural(len(ordered), 'slice')} of {rows}x{cols} pixels "
+            f"({voxels / 1e6:,.0f} million voxels, {voxels * 4 / 1024**3:.1f} GiB as HU), "
+            f"more than the {max_voxels / 1e6:,.0f} million voxels CranioScan loads at once; "
+            "nothing was decoded. Load fewer slices, or raise the limit (max_voxels)."
+        )
+    try:
+        volume = np.empty((len(ordered), rows, cols), dtype=np.float32)
+    except MemoryError:
+        raise DicomLoadError(
+            f"There is not enough memory to load the {info.label()} "
+            f"({voxels * 4 / 1024**3:.1f} GiB as HU)."
+        ) from None
     ok = np.ones(len(ordered), dtype=bool)
     notes = collections.Counter()
     failed = []
+    decoded = predecode(ordered)  # GDCM in worker processes, where it applies
     for i, h in enumerate(ordered):
         try:
-            params = params_from_header(h.f, h.ds, h.transfer_syntax, h.compressed)
-            stored = read_stored(h.file, h.offset, params, h.ds)
-            notes.update(stored_to_hu(stored, volume[i], params))
+            notes.update(slice_hu(h, volume[i], decoded.pop(i, None)))
         except PixelError as exc:
             reason = str(exc)
-        except MemoryError:
-            raise
-        except Exception as exc:  # a decoder or file error we did not foresee
-            reason = f"the image data could not be read ({type(exc).__name__}: {exc})"
         else:
             continue
         ok[i] = False

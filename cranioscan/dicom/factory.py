@@ -12,6 +12,7 @@ syntax and the loader's decoder path must still be exercised.
 __all__ = [
     "make_ct_slice",
     "make_series",
+    "mixed_thickness_series",
     "head_like_slice",
     "to_bytes",
     "write",
@@ -186,6 +187,24 @@ def make_series(
             )
         )
     return out
+
+
+def mixed_thickness_series(n_thin=15, n_thick=13, thin=4.0, thick=7.0, step=5.5, **kwargs):
+    """Slices of a series that changes thickness part way, as many head CT protocols do.
+
+    ``n_thin`` slices ``thin`` mm thick and ``thin`` mm apart (the skull base),
+    one step of ``step`` mm, then ``n_thick`` slices ``thick`` mm thick and apart
+    (the vault); the defaults are those of a real 28-slice GE series (4 mm ->
+    7 mm). Stored values differ per slice (``1024 + i``). ``kwargs`` go to
+    :func:`make_series`. Returns the datasets, inferior to superior.
+    """
+    z = [i * thin for i in range(n_thin)]
+    z += [z[-1] + step + i * thick for i in range(n_thick)]
+    kwargs.setdefault("pixels", lambda i: np.full((8, 8), 1024 + i))
+    datasets = make_series(len(z), positions=z, thickness=thin, **kwargs)
+    for ds in datasets[n_thin:]:
+        ds.SliceThickness = thick
+    return datasets
 
 
 def head_like_slice(rows=512, cols=512, z_frac=0.5, seed=0, spacing=0.45):

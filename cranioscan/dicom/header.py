@@ -19,13 +19,17 @@ __all__ = [
     "read_index_entry",
 ]
 
+import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydicom import dcmread
 from pydicom.dataelem import RawDataElement
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from .checks import BOUNDARY_PASS, check_fields, failure_text
+from .sniff import plausible_bare_dataset
 
 #: SOP classes holding CT images (CT, Enhanced CT, Legacy Converted Enhanced CT).
 CT_SOP_CLASSES = frozenset(
@@ -99,31 +103,57 @@ def _unsigned_shorts(elem):
     return [int(v) for v in value] if hasattr(value, "__len__") else [int(value)]
 
 
-def fields_of(ds):
-    """Plain Python values of the tags in ``_FIELDS`` (None when absent/invalid)."""
+def _field(elem, kind):
+    """One element's plain value for ``kind``; raises ValueError saying why it is unusable."""
+    if kind == "us":
+        values = _unsigned_shorts(elem)
+        raw = elem.value if isinstance(elem, RawDataElement) else None
+        if isinstance(raw, (bytes, bytearray)) and len(raw) % 2:
+            raise ValueError(f"stored in {len(raw)} bytes, not a whole number of 16-bit values")
+        if len(values) > 1:
+            raise ValueError(f"{len(values)} values instead of one")
+        return values[0] if values else None
+    values = _strings(elem)
+    if kind == "str":
+        return values[0] if values and values[0] else None
+    if kind == "strs":
+        return [v.upper() for v in values if v]
+    numbers = []
+    for text in (v for v in values if v):
+        try:
+            number = float(text)
+        except ValueError:
+            raise ValueError(f"{text[:20]!r} is not a number") from None
+        if not math.isfinite(number):
+            raise ValueError(f"{text[:20]!r} is not a finite number")
+        numbers.append(number)
+    if kind == "int":
+        if len(numbers) > 1:
+            raise ValueError(f"{len(numbers)} values instead of one")
+        return int(numbers[0]) if numbers else None
+    return numbers or None
+
+
+def fields_of(ds, invalid=None):
+    """Plain Python values of the tags in ``_FIELDS`` (None when absent or unusable).
+
+    Args:
+        ds: a pydicom dataset (elements may still be raw).
+        invalid: optional dict, filled with keyword -> why the stored value
+            is unusable (wrong count of values, odd byte length, not a
+            finite number); :func:`cranioscan.dicom.checks.check_fields`
+            decides what that means for the file.
+    """
     out = {}
     for keyword, (tag, kind) in _FIELDS.items():
-        elem = ds.get_item(tag)
-        if elem is None:
-            out[keyword] = None
-            continue
+        out[keyword] = None
         try:
-            if kind == "us":
-                values = _unsigned_shorts(elem)
-                out[keyword] = values[0] if values else None
-                continue
-            values = _strings(elem)
-            if kind == "str":
-                out[keyword] = values[0] if values and values[0] else None
-            elif kind == "strs":
-                out[keyword] = [v.upper() for v in values if v]
-            elif kind == "int":
-                out[keyword] = int(float(values[0])) if values and values[0] else None
-            else:
-                floats = [float(v) for v in values if v]
-                out[keyword] = floats or None
-        except (ValueError, TypeError, struct.error):
-            out[keyword] = None
+            elem = ds.get_item(tag)
+            if elem is not None:
+                out[keyword] = _field(elem, kind)
+        except (ValueError, TypeError, OverflowError, struct.error, NotImplementedError) as exc:
+            if invalid is not None:
+                invalid[keyword] = str(exc) or type(exc).__name__
     return out
 
 
@@ -142,6 +172,7 @@ class Header:
     offset: int | None
     transfer_syntax: str
     compressed: bool
+    repairs: list = field(default_factory=list)  # descriptive tags dropped as unusable
 
     def __post_init__(self):
         f = self.f
@@ -198,51 +229,124 @@ def _encoding_syntax(ds):
     return ExplicitVRLittleEndian if little is not False else ExplicitVRBigEndian
 
 
+#: Reads pydicom may make while parsing one header: this many, plus one per
+#: ``HEADER_BYTES_PER_READ`` bytes it consumed. Real CT headers average about
+#: 20 bytes per read (a few hundred reads); a run of zero bytes parses as
+#: millions of empty 8-byte elements (about 0.5 s per MiB) and is stopped
+#: after about 40 KiB.
+HEADER_READS = 2_000
+HEADER_BYTES_PER_READ = 32
+
+
+class _NotAHeader(Exception):
+    """The bytes parsed as a header are not a plausible DICOM data set."""
+
+
+class _BudgetedReader:
+    """A read-only file wrapper that stops a parse spending reads on few bytes.
+
+    pydicom's parsing time grows with the number of elements, not bytes, so
+    the wrapper allows ``HEADER_READS`` reads plus one per
+    ``HEADER_BYTES_PER_READ`` bytes returned, and raises beyond that.
+    """
+
+    def __init__(self, fh):
+        self._fh = fh
+        self._reads = 0
+        self._bytes = 0
+
+    def read(self, size=-1):
+        self._reads += 1
+        if self._reads > HEADER_READS + self._bytes // HEADER_BYTES_PER_READ:
+            raise _NotAHeader(f"its first {self._bytes:,} bytes parse as thousands of tiny "
+                              "elements, unlike any image header")
+        data = self._fh.read(size)
+        self._bytes += len(data)
+        return data
+
+    def __getattr__(self, name):  # seek, tell, name, ...
+        return getattr(self._fh, name)
+
+
+def _parse(source_file):
+    """Read the dataset without pixels; return (ds, forced, offset, peek) or a reason str."""
+    with source_file.open() as fh:
+        try:
+            try:
+                ds = dcmread(_BudgetedReader(fh), stop_before_pixels=True)
+                forced = False
+            except InvalidDicomError:
+                fh.seek(0)
+                if not plausible_bare_dataset(fh.read(8)):
+                    return "not a DICOM file"
+                fh.seek(0)
+                try:
+                    ds = dcmread(_BudgetedReader(fh), stop_before_pixels=True, force=True)
+                except _NotAHeader:
+                    raise
+                except Exception:  # noqa: BLE001 - a forced parse of non-DICOM bytes
+                    return "not a DICOM file"
+                forced = True
+        except _NotAHeader as exc:
+            return f"damaged DICOM file: its header is not readable ({exc})"
+        offset = fh.tell()
+        peek = fh.read(4)
+    return ds, forced, offset, peek
+
+
 def read_header(source_file):
-    """Parse one file's header.
+    """Parse one file's header and check its values once.
+
+    Every failure to parse, of any kind (pydicom errors, unknown VRs, odd
+    value lengths, a codec's ``BaseException``), becomes a reason; only
+    ``KeyboardInterrupt`` and ``SystemExit`` pass through.
 
     Returns:
-        ``(Header, None)`` for a single-frame greyscale image file, else
-        ``(None, reason)`` with the reason in plain words ("not a DICOM
-        file", "DICOMDIR index file ...", "contains no image ...").
+        ``(Header, None)`` for a single-frame greyscale image file whose
+        layout values are usable, else ``(None, reason)`` with the reason in
+        plain words ("not a DICOM file", "DICOMDIR index file ...", "its
+        Rows (0028,0010) is not a usable value ...").
     """
     base = source_file.name.replace("\\", "/").rsplit("/", 1)[-1]
     if base.upper() == "DICOMDIR":
         return None, _DICOMDIR_REASON
-    forced = False
     try:
-        with source_file.open() as fh:
-            try:
-                ds = dcmread(fh, stop_before_pixels=True)
-            except InvalidDicomError:
-                forced = True
-                fh.seek(0)
-                ds = dcmread(fh, stop_before_pixels=True, force=True)
-            offset = fh.tell()
-            peek = fh.read(4)
+        parsed = _parse(source_file)
+        if isinstance(parsed, str):
+            return None, parsed
+        return _header_of(source_file, *parsed)
     except OSError as exc:
         return None, f"could not be opened ({exc.strerror or exc})"
-    except Exception as exc:
-        if forced:
-            return None, "not a DICOM file"
-        return None, f"damaged DICOM file: its header could not be read ({exc})"
+    except BOUNDARY_PASS:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - see the docstring
+        return None, f"damaged DICOM file: its header could not be read ({failure_text(exc)})"
 
-    try:
-        f = fields_of(ds)
-    except Exception:
-        return None, "not a DICOM file" if forced else "damaged DICOM file: unreadable header"
+
+def _header_of(source_file, ds, forced, offset, peek):
+    invalid = {}
+    f = fields_of(ds, invalid)
     if forced and not (f["Rows"] and (f["SOPClassUID"] or f["Modality"]
                                       or f["ImagePositionPatient"])):
         return None, "not a DICOM file"
     meta = getattr(ds, "file_meta", None)
     syntax = str(meta.get("TransferSyntaxUID", "") or "").strip() if meta is not None else ""
     syntax = UID(syntax or _encoding_syntax(ds))
+    if not syntax.is_transfer_syntax:
+        return None, (f"damaged DICOM file: its Transfer Syntax UID ('{syntax[:64]}') is not a "
+                      "transfer syntax, so its image data cannot be interpreted")
     if not f["Rows"] or not f["Columns"]:
+        if "Rows" in invalid or "Columns" in invalid:
+            problem, _ = check_fields(f, invalid)
+            return None, problem
         sop = f["SOPClassUID"] or (str(meta.get("MediaStorageSOPClassUID", "") or "")
                                    if meta is not None else "")
         if sop == _DIRECTORY_SOP_CLASS:
             return None, _DICOMDIR_REASON
         return None, f"contains no image ({UID(sop).name if sop else 'not an image object'})"
+    problem, repairs = check_fields(f, invalid)
+    if problem:
+        return None, problem
     frames = f["NumberOfFrames"] or 1
     if frames > 1:
         return None, f"multi-frame image ({frames} frames in one file) is not supported"
@@ -256,8 +360,8 @@ def read_header(source_file):
             if len(peek) == 4 and peek[:2] == _PIXEL_TAG[little][:2]:
                 return None, "floating-point or unusual pixel data are not supported for CT"
             return None, "has no image data (the Pixel Data element is missing)"
-    compressed = bool(syntax.is_transfer_syntax and syntax.is_compressed)
-    return Header(source_file, ds, f, offset, str(syntax), compressed), None
+    compressed = bool(syntax.is_compressed)
+    return Header(source_file, ds, f, offset, str(syntax), compressed, repairs), None
 
 
 #: Tags a dataset index of many files reads (no pixels): identity, position, order.

@@ -27,6 +27,8 @@ How a source is read:
 User files are only opened for reading; nothing is written or extracted.
 """
 __all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_VOXELS",
     "MAX_ZIP_BYTES",
     "MAX_ZIP_FILES",
     "OUTSIDE_FOV_HU",
@@ -45,6 +47,7 @@ import numpy as np
 from pydicom.uid import UID
 
 from .assemble import (
+    MAX_VOXELS,
     _MAX_LISTED,
     _decode_all,
     _filter_members,
@@ -56,9 +59,9 @@ from .assemble import (
 )
 from .geometry import gap_warnings, mm, tilt_degrees
 from .header import read_header
-from .pixels import OUTSIDE_FOV_HU, PixelError, params_from_header, read_stored, stored_to_hu
+from .pixels import OUTSIDE_FOV_HU, PixelError, slice_hu
 from .series import Series, SeriesInfo
-from .sources import MAX_ZIP_BYTES, MAX_ZIP_FILES, DicomLoadError, collect, describe
+from .sources import MAX_FILE_BYTES, MAX_ZIP_BYTES, MAX_ZIP_FILES, DicomLoadError, collect, describe
 
 
 def _scan(source, max_zip_bytes, max_zip_files):
@@ -185,6 +188,16 @@ def _choose(infos, series_uid, label):
 
 
 # --- the chosen series ----------------------------------------------------------
+def _thicknesses(ordered):
+    """Each slice's SliceThickness in mm, float64 ``(n,)``, NaN where absent."""
+    values = [_first(h.f["SliceThickness"]) for h in ordered]
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+def _repair_warnings(headers):
+    """One warning per unusable descriptive tag, with how many files had it."""
+    counts = collections.Counter(repair for h in headers for repair in h.repairs)
+    return [f"{repair} in {_plural(count, 'file')}: not a usable value, so it was ignored "
+            "(treated as missing)." for repair, count in counts.items()]
 
 
 
@@ -218,9 +231,7 @@ def read_slice_hu(path):
             raise DicomLoadError(f"'{path}': {header.problem}.")
         out = np.empty((header.rows, header.cols), dtype=np.float32)
         try:
-            params = params_from_header(header.f, header.ds, header.transfer_syntax,
-                                        header.compressed)
-            stored_to_hu(read_stored(header.file, header.offset, params, header.ds), out, params)
+            slice_hu(header, out)
         except PixelError as exc:
             raise DicomLoadError(f"'{path}': {exc}.") from exc
     return out
@@ -232,6 +243,7 @@ def load_series(
     *,
     max_zip_bytes=MAX_ZIP_BYTES,
     max_zip_files=MAX_ZIP_FILES,
+    max_voxels=MAX_VOXELS,
 ):
     """Load one CT series from ``source`` as Hounsfield units.
 
@@ -244,8 +256,11 @@ def load_series(
             with the most slices (and says so in ``warnings`` when the source
             holds several series).
         max_zip_bytes: cap on the total uncompressed size read from zips
-            (bytes; default ``MAX_ZIP_BYTES``, 2 GiB).
+            (bytes; default ``MAX_ZIP_BYTES``, 1 GiB).
         max_zip_files: cap on the number of files read from zips.
+        max_voxels: cap on slices x rows x columns of the loaded volume,
+            checked from the headers before any pixel is decoded (default
+            ``MAX_VOXELS``, 400 million: 1.5 GiB as float32 HU).
 
     Returns:
         :class:`Series` with ``hu`` float32 ``(n, rows, cols)`` ordered
@@ -264,7 +279,8 @@ def load_series(
         warnings.simplefilter("ignore")
         kept = _filter_members(groups[info.uid], info, skipped, warns)
         ordered, pos, normal, orientation, ipp, geometric = _order(kept, skipped, warns)
-        volume, ok = _decode_all(ordered, skipped, warns, info)
+        warns.extend(_repair_warnings(ordered))
+        volume, ok = _decode_all(ordered, skipped, warns, info, max_voxels)
         if not ok.all():
             volume = volume[ok]
             ordered = [h for h, good in zip(ordered, ok) if good]
@@ -310,6 +326,7 @@ def load_series(
         series_uid=info.uid,
         study_uid=first.study_uid,
         slice_thickness=thickness,
+        slice_thicknesses=_thicknesses(ordered),
         slice_spacing=float(np.median(gaps)) if n > 1 else None,
         slice_gaps=np.asarray(gaps, dtype=np.float64),
         tilt_degrees=float(tilt),

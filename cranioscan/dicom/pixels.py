@@ -28,16 +28,24 @@ The order of operations in ``stored_to_hu`` (``s`` = stored value):
    otherwise ``HU = slope * s + intercept`` (or the Modality LUT Sequence);
 5. padded pixels, and any pixel below ``OUTSIDE_FOV_HU`` (-1500 HU: the
    -2000 / -3024 values scanners put outside the reconstruction circle),
-   become air, ``AIR_HU`` (-1000 HU).
+   become air, ``AIR_HU`` (-1000 HU);
+6. values above ``MAX_PLAUSIBLE_HU`` are clipped to it. With the rescale
+   values :mod:`.checks` admits, every HU is finite.
+
+``slice_hu`` runs the whole path for one header and is the boundary where
+pixels are decoded: whatever goes wrong in it, a codec's panic included,
+becomes a :class:`PixelError` with the reason.
 """
 
 __all__ = [
     "AIR_HU",
+    "MAX_PLAUSIBLE_HU",
     "OUTSIDE_FOV_HU",
     "PixelError",
     "PixelParams",
     "params_from_header",
     "read_stored",
+    "slice_hu",
     "stored_to_hu",
 ]
 
@@ -46,11 +54,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .checks import BOUNDARY_PASS, failure_text
+
 #: Air in HU: what padding and pixels outside the field of view become.
 AIR_HU = -1000.0
 
 #: HU below which a pixel is taken as padding outside the field of view.
 OUTSIDE_FOV_HU = -1500.0
+
+#: Highest plausible HU (dense metal on extended-scale CT reaches about
+#: 30,000); higher values, from a wrong rescale, are clipped here.
+MAX_PLAUSIBLE_HU = 40_000.0
 
 _ENCAPSULATED_TAIL = 0xFFFFFFFF
 _ITEM = b"\xfe\xff\x00\xe0"
@@ -103,22 +117,15 @@ def params_from_header(fields, ds, transfer_syntax, compressed):
             ``Columns``, ``BitsAllocated``, ``BitsStored``,
             ``PixelRepresentation``, ``RescaleSlope``, ``RescaleIntercept``,
             ``PhotometricInterpretation``; missing keys are absent tags).
+            The values have been checked once by
+            :func:`cranioscan.dicom.checks.check_fields` (bits, rescale).
         ds: the header ``Dataset`` (for padding tags and Modality LUT).
         transfer_syntax: the file's transfer syntax UID.
         compressed: whether that syntax is encapsulated (compressed).
-
-    Raises:
-        PixelError: unsupported layout (bits).
     """
     rows, cols = int(fields["Rows"]), int(fields["Columns"])
     bits_allocated = int(fields.get("BitsAllocated") or 16)
     bits_stored = int(fields.get("BitsStored") or bits_allocated)
-    if bits_allocated not in (8, 16, 32):
-        raise PixelError(f"{bits_allocated}-bit pixel storage is not supported for CT")
-    if not 1 <= bits_stored <= bits_allocated:
-        raise PixelError(
-            f"Bits Stored ({bits_stored}) does not fit Bits Allocated ({bits_allocated})"
-        )
     signed = int(fields.get("PixelRepresentation") or 0) == 1
     implicit, little = getattr(ds, "original_encoding", (False, True))
     slope = _number(fields.get("RescaleSlope"))
@@ -223,7 +230,19 @@ def _native(value, params):
             f"the image data are cut short: {need:,} bytes expected, {len(value):,} "
             "found (the file is truncated or damaged)"
         )
+    if len(value) > need + need % 2:  # one byte pads odd lengths
+        raise PixelError(
+            f"the image data hold {len(value):,} bytes, more than the {need:,} its header "
+            f"declares ({params.rows}x{params.cols} pixels of {params.bits_allocated} bits): "
+            "the header does not describe these pixels"
+        )
     return np.frombuffer(value, dtype=dtype, count=count).reshape(params.rows, params.cols)
+
+
+#: Decoder plugins tried, in order. GDCM (python-gdcm) is never used here:
+#: on a corrupt stream it throws a C++ exception that aborts the whole
+#: process (seen in fuzzing), which no Python handler can catch.
+SAFE_PLUGINS = ("pylibjpeg", "pydicom", "pyjpegls", "pillow")
 
 
 def _decode(value, params, header):
@@ -233,31 +252,42 @@ def _decode(value, params, header):
         decoder = get_decoder(params.transfer_syntax)
     except NotImplementedError:
         raise PixelError(f"the compression ({params.transfer_syntax}) is not supported") from None
-    if not decoder.is_available:
+    plugins = [name for name in SAFE_PLUGINS if name in decoder.available_plugins]
+    if not plugins:
         missing = "; ".join(decoder.missing_dependencies) or "a decoder plugin"
         raise PixelError(
             f"the compressed image data ({decoder.UID.name}) need a decoder that is not "
             f"installed ({missing})"
         )
-    try:
-        arr, _ = decoder.as_array(
-            bytes(value),
-            index=0,
-            rows=params.rows,
-            columns=params.cols,
-            samples_per_pixel=1,
-            bits_allocated=params.bits_allocated,
-            bits_stored=params.bits_stored,
-            pixel_representation=int(params.signed),
-            photometric_interpretation=str(
-                header.get("PhotometricInterpretation", "MONOCHROME2")
-            ),
-            number_of_frames=1,
-        )
-    except Exception as exc:
+    frame = bytes(value)
+    failures = []
+    for plugin in plugins:
+        try:
+            arr, _ = decoder.as_array(
+                frame,
+                index=0,
+                rows=params.rows,
+                columns=params.cols,
+                samples_per_pixel=1,
+                bits_allocated=params.bits_allocated,
+                bits_stored=params.bits_stored,
+                pixel_representation=int(params.signed),
+                photometric_interpretation=str(
+                    header.get("PhotometricInterpretation", "MONOCHROME2")
+                ),
+                number_of_frames=1,
+                decoding_plugin=plugin,
+            )
+            break
+        except BOUNDARY_PASS:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - codecs panic with BaseException subclasses
+            failures.append(failure_text(exc))
+    else:
         raise PixelError(
-            f"the compressed image data ({decoder.UID.name}) could not be decoded: {exc}"
-        ) from None
+            f"the compressed image data ({decoder.UID.name}) could not be decoded "
+            f"({failures[0]})"
+        )
     if arr.shape != (params.rows, params.cols):
         raise PixelError(
             f"the decoded image is {arr.shape}, not {params.rows}x{params.cols} as the header says"
@@ -308,10 +338,7 @@ def _read_full(source_file, params):
     if "PixelData" not in ds:
         raise PixelError("the file has no image data")
     if params.compressed:
-        arr = ds.pixel_array
-        if arr.shape != (params.rows, params.cols):
-            raise PixelError(f"the decoded image is {arr.shape}, not {params.rows}x{params.cols}")
-        return arr
+        return _decode(ds.PixelData, params, ds)
     return _native(ds.PixelData, params)
 
 
@@ -325,7 +352,8 @@ def stored_to_hu(stored, out, params):
 
     Returns:
         set of str: the corrections applied, among ``"monochrome1"``,
-        ``"rsna_12bit"``, ``"padding"``, ``"outside_fov"``, ``"no_rescale"``.
+        ``"rsna_12bit"``, ``"padding"``, ``"outside_fov"``, ``"no_rescale"``,
+        ``"clipped_high"`` (values above ``MAX_PLAUSIBLE_HU``).
     """
     notes = set()
     bits = params.bits_stored
@@ -382,4 +410,44 @@ def stored_to_hu(stored, out, params):
     if lowest < OUTSIDE_FOV_HU:
         np.copyto(out, np.float32(AIR_HU), where=out < OUTSIDE_FOV_HU)
         notes.add("outside_fov")
+    highest = (float(out.max()) if params.modality_lut is not None
+               else max(slope * s_min, slope * s_max) + intercept)
+    if highest > MAX_PLAUSIBLE_HU:
+        np.minimum(out, np.float32(MAX_PLAUSIBLE_HU), out=out)
+        notes.add("clipped_high")
     return notes
+
+
+def slice_hu(header, out, stored=None):
+    """Decode one slice into ``out`` as HU; the boundary where pixels are decoded.
+
+    Args:
+        header: the slice's :class:`~cranioscan.dicom.header.Header`.
+        out: float32 ``(rows, cols)`` array to fill.
+        stored: the slice's stored values when already decoded elsewhere
+            (:mod:`.decode_pool`), else None to read and decode them here.
+
+    Returns:
+        set of str: the corrections applied (see :func:`stored_to_hu`).
+
+    Raises:
+        PixelError: the slice cannot be used, for any reason: truncated or
+            undecodable data, a codec's panic, not enough memory. Only
+            ``KeyboardInterrupt`` and ``SystemExit`` pass through.
+    """
+    try:
+        params = params_from_header(header.f, header.ds, header.transfer_syntax,
+                                    header.compressed)
+        if stored is None:
+            stored = read_stored(header.file, header.offset, params, header.ds)
+        return stored_to_hu(stored, out, params)
+    except PixelError:
+        raise
+    except MemoryError:
+        raise PixelError("there was not enough memory to decode the image data") from None
+    except OSError as exc:
+        raise PixelError(f"the file could not be read ({exc.strerror or exc})") from None
+    except BOUNDARY_PASS:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - see the docstring
+        raise PixelError(f"the image data could not be read ({failure_text(exc)})") from None

@@ -67,7 +67,12 @@ class Series:
         sop_uids: SOPInstanceUID per slice, in slice order.
         names: source file name per slice, in slice order.
         series_uid, study_uid: the series' and study's instance UIDs.
-        slice_thickness: SliceThickness in mm, or None.
+        slice_thickness: SliceThickness of the first slice in mm, or None
+            (the series' nominal value; see ``slice_thicknesses``).
+        slice_thicknesses: float64 ``(n,)`` each slice's own SliceThickness
+            in mm, in slice order (NaN where the tag is absent); a series can
+            change thickness part way (e.g. 4 mm below the skull base, 7 mm
+            above).
         slice_spacing: median distance between slice positions in mm (None
             for a single slice).
         slice_gaps: float64 ``(n - 1,)`` distances between neighbours, mm.
@@ -93,6 +98,7 @@ class Series:
     series_uid: str = ""
     study_uid: str = ""
     slice_thickness: float | None = None
+    slice_thicknesses: np.ndarray = field(default_factory=lambda: np.zeros(0))
     slice_spacing: float | None = None
     slice_gaps: np.ndarray = field(default_factory=lambda: np.zeros(0))
     tilt_degrees: float = 0.0
@@ -110,6 +116,17 @@ class Series:
     def shape(self):
         """``(n, rows, cols)`` of ``hu``."""
         return tuple(self.hu.shape)
+
+    def thickness_at(self, index):
+        """SliceThickness of slice ``index`` (0-based) in mm, or None when unknown.
+
+        The slice's own value where the loader recorded one, else the
+        series' ``slice_thickness``.
+        """
+        if len(self.slice_thicknesses) == self.n_slices:
+            value = float(self.slice_thicknesses[index])
+            return value if np.isfinite(value) else None
+        return self.slice_thickness
 
     def __len__(self):
         return self.n_slices

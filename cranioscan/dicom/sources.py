@@ -10,6 +10,7 @@ User files are only ever opened for reading.
 """
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "MAX_ZIP_BYTES",
     "MAX_ZIP_FILES",
     "DicomLoadError",
@@ -21,18 +22,29 @@ __all__ = [
 import io
 import os
 import re
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-#: Largest total uncompressed size read out of the zip archives of one
-#: source, in bytes (2 GiB); larger archives are refused as possible zip bombs.
-MAX_ZIP_BYTES = 2 * 1024**3
+from .checks import BOUNDARY_PASS, failure_text
+from .sniff import could_be_dicom
 
-#: Largest number of files read out of the zip archives of one source.
-MAX_ZIP_FILES = 50_000
+#: Largest total uncompressed size read out of the zip archives of one
+#: source, in bytes (1 GiB: a thin-slice head CT study with several series
+#: is a few hundred MiB); larger archives are refused as possible zip bombs.
+MAX_ZIP_BYTES = 1024**3
+
+#: Largest number of files read out of the zip archives of one source (a
+#: thin-slice head CT study with several series holds a few thousand).
+MAX_ZIP_FILES = 5_000
+
+#: Largest single file read (bytes, 256 MiB), on disk, uploaded or inside a
+#: zip (a zip itself is bounded by the caps above); a CT slice is under 1 MiB.
+MAX_FILE_BYTES = 256 * 1024**2
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_SNIFF_BYTES = 132  # preamble + "DICM"
 
 
 class DicomLoadError(Exception):
@@ -60,10 +72,37 @@ class SourceFile:
     data: bytes | None = None
 
     def open(self):
-        """Return a binary file object positioned at the start."""
+        """Return a binary file object positioned at the start (never blocks)."""
         if self.data is not None:
             return io.BytesIO(self.data)
-        return open(self.path, "rb")
+        return open_regular(self.path)
+
+
+def open_regular(path):
+    """Open ``path`` for reading only if it is a regular file; never blocks.
+
+    The file is opened non-blocking and checked with ``fstat`` on the open
+    descriptor, so a FIFO, a device (``/dev/zero``, ``/dev/urandom``) or a
+    socket, also behind a symbolic link, is refused without being read.
+
+    Raises:
+        OSError: not a regular file (``strerror`` says what it is instead),
+            or the usual open errors (permission, missing).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                    "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+            raise OSError(0, f"{kind}, not a regular file; it was not read", os.fspath(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class _Budget:
@@ -81,7 +120,14 @@ def _natural_key(text):
 
 
 def _gib(n_bytes):
-    return f"{n_bytes / 1024**3:.2f} GiB" if n_bytes >= 1024**3 else f"{n_bytes / 1024**2:.1f} MiB"
+    if n_bytes >= 1024**3:
+        return f"{n_bytes / 1024**3:.2f} GiB"
+    return f"{n_bytes / 1024**2:.1f} MiB" if n_bytes >= 1024**2 else f"{n_bytes:,} bytes"
+
+
+def _too_large(size):
+    return (f"{_gib(size)}, larger than the {_gib(MAX_FILE_BYTES)} limit for one file "
+            "(no CT slice is this large); it was not read")
 
 
 def _looks_like_zip(name, head):
@@ -92,28 +138,30 @@ def _expand_zip(label, fileobj, budget):
     """Read the members of one zip into memory; return (files, skipped)."""
     try:
         archive = zipfile.ZipFile(fileobj)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
-        raise DicomLoadError(
-            f"'{label}' is not a readable zip archive (it may be damaged or "
-            f"incompletely downloaded): {exc}."
+    except BOUNDARY_PASS:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - any failure to read the directory
+        raise _Refused(
+            "is not a readable zip archive (it may be damaged or incompletely "
+            f"downloaded): {failure_text(exc)}"
         ) from None
     files, skipped = [], []
     with archive:
         members = [info for info in archive.infolist() if not info.is_dir()]
+        if not members:
+            raise _Refused("is an empty zip archive: it holds no files")
         declared = sum(info.file_size for info in members)
         if budget.files + len(members) > budget.max_files:
-            raise DicomLoadError(
-                f"'{label}' holds {len(members):,} files, more than the "
-                f"{budget.max_files:,} CranioScan opens from zip archives at once; "
-                "it was not opened (protection against zip bombs). Unzip it "
-                "and load the series folder instead."
+            raise _Refused(
+                f"holds {len(members):,} files, more than the {budget.max_files:,} "
+                "CranioScan opens from zip archives at once; it was not opened "
+                "(protection against zip bombs). Unzip it and load the series folder instead"
             )
         if budget.bytes + declared > budget.max_bytes:
-            raise DicomLoadError(
-                f"'{label}' would unpack to {_gib(declared)}, more than the "
-                f"{_gib(budget.max_bytes)} limit for zip archives; it was not "
-                "opened (protection against zip bombs). Load the series folder "
-                "or a smaller archive instead."
+            raise _Refused(
+                f"would unpack to {_gib(declared)}, more than the {_gib(budget.max_bytes)} "
+                "limit for zip archives; it was not opened (protection against zip "
+                "bombs). Load the series folder or a smaller archive instead"
             )
         budget.files += len(members)
         for info in sorted(members, key=lambda i: _natural_key(i.filename)):
@@ -128,68 +176,102 @@ def _expand_zip(label, fileobj, budget):
             if base.lower().endswith(".zip"):
                 skipped.append((name, "a zip inside a zip is not opened; unzip it first"))
                 continue
-            left = budget.max_bytes - budget.bytes
+            if info.file_size > MAX_FILE_BYTES:
+                skipped.append((name, _too_large(info.file_size)))
+                continue
             try:
                 with archive.open(info) as member:
-                    data = member.read(left + 1)
+                    # a member that cannot be DICOM costs 132 bytes, not its size
+                    head = member.read(_SNIFF_BYTES)
+                    if not could_be_dicom(head):
+                        skipped.append((name, "not a DICOM file"))
+                        continue
+                    # zipfile stops at the declared size (checked against the
+                    # caps above) and checks the CRC there: a member whose
+                    # headers understate it is cut off and reported as damaged
+                    data = head + member.read(info.file_size - len(head))
             except Exception as exc:  # BadZipFile (CRC), zlib.error, NotImplementedError...
-                skipped.append((name, f"damaged inside the zip ({exc})"))
+                skipped.append((name, f"damaged inside the zip ({failure_text(exc)})"))
                 continue
-            if len(data) > left:
-                raise DicomLoadError(
-                    f"'{label}' unpacks to more than the {_gib(budget.max_bytes)} "
-                    "limit for zip archives (its size headers understate it); it "
-                    "was not opened (protection against zip bombs)."
-                )
             budget.bytes += len(data)
             files.append(SourceFile(name=name, data=data))
     return files, skipped
 
 
-def _from_path(path, label, budget, files, skipped):
+class _Refused(Exception):
+    """A zip archive is refused as a whole; ``str()`` is the reason after its name."""
+
+
+def _add_zip(label, fileobj, budget, files, skipped, lenient):
+    """Expand one zip into ``files``; a refused zip raises, or is skipped when ``lenient``."""
+    try:
+        more, more_skipped = _expand_zip(label, fileobj, budget)
+    except _Refused as exc:
+        if not lenient:
+            raise DicomLoadError(f"'{label}' {exc}.") from None
+        skipped.append((label, str(exc)))
+        return
+    files.extend(more)
+    skipped.extend(more_skipped)
+
+
+def _from_path(path, label, budget, files, skipped, lenient):
     path = Path(path)
     if path.is_dir():
-        found = []
-        for root, dirs, names in os.walk(path):
+        found, unreadable = [], []
+        for root, dirs, names in os.walk(path, onerror=unreadable.append):
             dirs.sort(key=_natural_key)
             for fname in names:
                 found.append(Path(root) / fname)
-        if not found:
+        if unreadable and Path(unreadable[0].filename or "") == path:
+            raise DicomLoadError(
+                f"The folder '{label}' could not be read "
+                f"({unreadable[0].strerror or unreadable[0]})."
+            )
+        for error in unreadable:
+            rel = Path(error.filename).relative_to(path).as_posix()
+            skipped.append((f"{label.rstrip('/')}/{rel}/",
+                            f"folder could not be read ({error.strerror or error})"))
+        if not found and not unreadable:
             raise DicomLoadError(f"The folder '{label}' is empty: it contains no files.")
         found.sort(key=lambda p: _natural_key(p.relative_to(path).as_posix()))
         for file_path in found:
             rel = file_path.relative_to(path).as_posix()
             name = f"{label.rstrip('/')}/{rel}" if label else rel
-            _from_file(file_path, name, budget, files, skipped)
+            _from_file(file_path, name, budget, files, skipped, lenient=True)
         return
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         raise DicomLoadError(f"'{label}' does not exist: no such file or folder.")
-    _from_file(path, label, budget, files, skipped)
+    _from_file(path, label, budget, files, skipped, lenient)
 
 
-def _from_file(path, name, budget, files, skipped):
+def _from_file(path, name, budget, files, skipped, lenient):
+    """One file on disk: a zip is expanded, a regular file kept for lazy reading."""
     try:
-        with open(path, "rb") as fh:
+        with open_regular(path) as fh:
+            size = os.fstat(fh.fileno()).st_size
             head = fh.read(4)
             if _looks_like_zip(name, head):
-                more, more_skipped = _expand_zip(name, fh, budget)
-                files.extend(more)
-                skipped.extend(more_skipped)
+                _add_zip(name, fh, budget, files, skipped, lenient)
                 return
-    except DicomLoadError:
-        raise
     except OSError as exc:
-        skipped.append((name, f"could not be opened ({exc.strerror or exc})"))
+        reason = f"could not be opened ({exc.strerror or exc})"
+        if not lenient:
+            raise DicomLoadError(f"'{name}' {reason}.") from None
+        skipped.append((name, reason))
+        return
+    if size > MAX_FILE_BYTES:
+        skipped.append((name, _too_large(size)))
         return
     files.append(SourceFile(name=name, path=path))
 
 
-def _from_bytes(name, data, budget, files, skipped):
+def _from_bytes(name, data, budget, files, skipped, lenient):
     data = bytes(data)
     if _looks_like_zip(name, data[:4]):
-        more, more_skipped = _expand_zip(name, io.BytesIO(data), budget)
-        files.extend(more)
-        skipped.extend(more_skipped)
+        _add_zip(name, io.BytesIO(data), budget, files, skipped, lenient)
+    elif len(data) > MAX_FILE_BYTES:
+        skipped.append((name, _too_large(len(data))))
     else:
         files.append(SourceFile(name=name, data=data))
 
@@ -216,17 +298,17 @@ def _is_pair(obj):
     )
 
 
-def _add_item(item, index, budget, files, skipped):
+def _add_item(item, index, budget, files, skipped, lenient):
     if isinstance(item, (str, os.PathLike)):
         label = os.fspath(item)
-        _from_path(item, label, budget, files, skipped)
+        _from_path(item, label, budget, files, skipped, lenient)
     elif _is_pair(item):
-        _from_bytes(os.fspath(item[0]), item[1], budget, files, skipped)
+        _from_bytes(os.fspath(item[0]), item[1], budget, files, skipped, lenient)
     elif isinstance(item, (bytes, bytearray, memoryview)):
-        _from_bytes(f"file {index + 1}", item, budget, files, skipped)
+        _from_bytes(f"file {index + 1}", item, budget, files, skipped, lenient)
     elif hasattr(item, "read"):
         name = os.fspath(getattr(item, "name", None) or f"file {index + 1}")
-        _from_bytes(name, _read_filelike(item), budget, files, skipped)
+        _from_bytes(name, _read_filelike(item), budget, files, skipped, lenient)
     else:
         raise TypeError(
             "each source item must be a path, a (name, bytes) pair or a file-like "
@@ -262,9 +344,14 @@ def collect(source, max_zip_bytes=MAX_ZIP_BYTES, max_zip_files=MAX_ZIP_FILES):
         ``(files, skipped)``: list of :class:`SourceFile` in a stable
         (natural-sort) order per folder/zip, list of ``(name, reason)``.
 
+    Only regular files are read (FIFOs and devices are skipped without
+    blocking), none larger than ``MAX_FILE_BYTES``; zip members are read up
+    to their declared size, and the declared sizes are capped.
+
     Raises:
-        DicomLoadError: missing path, empty folder or list, unreadable zip,
-            zip over the caps.
+        DicomLoadError: missing or unreadable path, empty folder or list; an
+            unreadable zip or one over the caps when it is the only item
+            (inside a folder or among several items it is skipped instead).
     """
     budget = _Budget(max_zip_bytes, max_zip_files)
     files, skipped = [], []
@@ -281,6 +368,9 @@ def collect(source, max_zip_bytes=MAX_ZIP_BYTES, max_zip_files=MAX_ZIP_FILES):
             ) from None
         if not items:
             raise DicomLoadError("No files were given: the list of files is empty.")
+    # with several items, one bad entry (a damaged zip, an unreadable file) is
+    # skipped with its reason; a single item that is unusable is refused
+    lenient = len(items) > 1
     for index, item in enumerate(items):
-        _add_item(item, index, budget, files, skipped)
+        _add_item(item, index, budget, files, skipped, lenient)
     return files, skipped

@@ -99,3 +99,37 @@ def test_inspect_parser_can_be_extended():
     with pytest.raises(SystemExit) as exc:
         cli.main(["inspect"])  # PATH is required: argparse exits with 2
     assert exc.value.code == 2
+
+
+def test_inspect_gives_each_slices_own_thickness_and_position(tmp_path):
+    from cranioscan.dicom.factory import mixed_thickness_series
+
+    write_series(mixed_thickness_series(), tmp_path)
+    proc = run("inspect", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert field(out, "slice thickness") == "4 mm (slices 1–15), 7 mm (16–28)"
+    assert "slices 1–15 at 4.0 mm, 16–28 at 7.0 mm; odd gap of 5.5 mm between slices 15 and 16" in out
+    table = out.split("Slices (inferior to superior, numbered from 1 as in the viewer):\n")[1]
+    rows = [line.split() for line in table.splitlines()[1:]]
+    assert [int(r[0]) for r in rows] == list(range(1, 29))
+    assert [float(r[2]) for r in rows] == [4.0] * 15 + [7.0] * 13
+    assert [float(r[1]) for r in rows[13:17]] == [52.0, 56.0, 61.5, 68.5]
+    assert rows[0][3] == "-" and float(rows[15][3]) == 5.5
+    assert "Slices (" not in run("inspect", tmp_path, "--no-slices").stdout
+
+
+def test_inspect_escapes_control_characters_in_names(tmp_path):
+    """A file name or description with ANSI escapes and newlines is shown, not sent."""
+    datasets = make_series(3, pixels=np.zeros((4, 4)),
+                           series_description="Head\x1b[31m RED\nInjected: line")
+    paths = write_series(datasets, tmp_path)
+    paths[1].rename(tmp_path / "slice\x1b[2J\rname.dcm")
+    (tmp_path / "junk\x1b]0;title\x07.txt").write_text("not dicom")
+    proc = run("inspect", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b" not in proc.stdout and "\r" not in proc.stdout and "\x07" not in proc.stdout
+    assert "Head\\x1b[31m RED\\nInjected: line" in proc.stdout
+    assert "slice\\x1b[2J\\rname.dcm" in proc.stdout
+    assert "junk\\x1b]0;title\\x07.txt: not a DICOM file" in proc.stdout
+    assert not any(line.startswith("Injected") for line in proc.stdout.splitlines())

@@ -1,6 +1,7 @@
 """Tests of ``python -m cranioscan predict`` on phantom studies (as a subprocess)."""
 
 import csv
+import re
 import json
 import subprocess
 import sys
@@ -85,6 +86,7 @@ def test_predict_writes_per_slice_and_per_series_csv(model_path, worklist, tmp_p
     assert "Traceback" not in proc.stderr
     assert "is MR, not CT" in proc.stderr
     assert "only localizer images" in proc.stderr  # the loader's reason, as a warning
+    assert "README.txt: not a DICOM file" in proc.stderr
 
     # Per slice: one row per phantom slice, the ids of the DICOM files.
     rows = read_csv(out)
@@ -98,7 +100,8 @@ def test_predict_writes_per_slice_and_per_series_csv(model_path, worklist, tmp_p
     per_series = {}
     for uid in series_uids:
         mine = [r for r in rows if r["series_uid"] == uid]
-        assert [int(r["slice_index"]) for r in mine] == list(range(5))
+        assert [int(r["slice"]) for r in mine] == list(range(1, 6))  # from 1, as the viewer
+        assert {r["thickness_mm"] for r in mine} == {"5.000"}
         positions = [float(r["position_mm"]) for r in mine]
         assert positions == sorted(positions)
         probs = np.array([[float(r[f"prob_{c}"]) for c in CLASSES] for r in mine])
@@ -109,17 +112,22 @@ def test_predict_writes_per_slice_and_per_series_csv(model_path, worklist, tmp_p
         assert {r["study_uid"] for r in mine} == {series.study_uid}
         per_series[uid] = probs
 
-    # Per series: the two phantoms in triage order, then the unreadable one.
+    # Per series: the two phantoms in triage order, the unreadable one, then what was left out.
     table = read_csv(tmp_path / "results_series.csv")
     assert list(table[0]) == cli_predict.SERIES_COLUMNS
-    assert [r["status"] for r in table] == ["ok", "ok", "error"]
+    assert [r["status"] for r in table][:3] == ["ok", "ok", "error"]
+    skipped = {Path(r["source"]).name: r["message"] for r in table[3:]}
+    assert set(r["status"] for r in table[3:]) == {"skipped"}
+    assert skipped["README.txt"] == "not a DICOM file"
+    assert skipped["mr"] == "left out: it is MR, not CT"
+    assert {"stage_2_train.csv", "phantom_studies.json"} <= set(skipped)  # RSNA sidecar files
     assert float(table[0]["max_prob_any"]) >= float(table[1]["max_prob_any"])
     for row in table[:2]:
         probs = per_series[row["series_uid"]]
         assert int(row["n_slices"]) == 5
         for j, c in enumerate(CLASSES):
             assert float(row[f"max_prob_{c}"]) == pytest.approx(probs[:, j].max(), abs=1e-6)
-            assert int(row[f"max_slice_{c}"]) == int(np.argmax(probs[:, j]))
+            assert int(row[f"max_slice_{c}"]) == int(np.argmax(probs[:, j])) + 1
         expected = [c for j, c in enumerate(CLASSES)
                     if probs[:, j].max() >= THRESHOLDS.get(c, 0.5)]
         assert row["flagged"].split(";") == expected
@@ -175,3 +183,139 @@ def test_predict_bad_model_file_and_arguments(worklist, tmp_path, capsys):
 def test_default_series_out():
     assert cli_predict.default_series_out("out/results.csv") == Path("out/results_series.csv")
     assert cli_predict.default_series_out("results") == Path("results_series.csv")
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    """Good series among broken entries: the worklist a PACS export really gives.
+
+    Two good CT series (one of a single slice), a truncated slice in one of them, a text
+    file, a damaged zip, a named pipe, a link to /dev/zero and a file whose name holds
+    terminal escape sequences.
+    """
+    import os
+
+    from cranioscan.dicom.factory import to_bytes
+
+    root = tmp_path_factory.mktemp("messy")
+    good = write_series(make_series(4, series_uid="1.2.3.10", series_description="Head 5mm",
+                                    pixels=lambda i: np.full((16, 16), 1024 + 20 * i)),
+                        root / "study1")
+    data = good[2].read_bytes()
+    good[2].write_bytes(data[: len(data) - 100])  # pixel data cut short
+    one = make_series(1, series_uid="1.2.3.11", series_description="Single",
+                      pixels=np.full((16, 16), 1060))
+    (root / "study2").mkdir()
+    (root / "study2" / "only\x1b[31m\nslice.dcm").write_bytes(to_bytes(one[0]))
+    (root / "notes.txt").write_text("export log")
+    (root / "broken.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
+    os.mkfifo(root / "pipe.dcm")
+    os.symlink("/dev/zero", root / "zero.dcm")
+    return root
+
+
+def test_predict_scores_every_good_series_and_lists_every_bad_entry(model_path, messy, tmp_path):
+    out = tmp_path / "r.csv"
+    proc = run("predict", messy, "--out", out, "--model", model_path)
+    assert proc.returncode == 0, proc.stderr
+    err, stdout = proc.stderr, proc.stdout
+    assert "Traceback" not in err
+    # Terminal: one line per entry left out, with its reason; names escaped.
+    assert "skipped: " + str(messy / "notes.txt") + ": not a DICOM file" in err
+    assert re.search(r"skipped: .*broken\.zip: not a readable zip archive", err)
+    assert "pipe.dcm: a named pipe (FIFO), not a file: not read" in err
+    assert "zero.dcm: a device, not a file: not read" in err
+    assert re.search(r"skipped: .*slice_002\.dcm: left out of the series: the image data are cut "
+                     r"short", err)
+    assert "\x1b" not in err + stdout
+    assert "only\\x1b[31m\\nslice.dcm" not in err  # a good file: scored, so not listed
+    # Both good series scored; the truncated slice left out of its series.
+    rows = read_csv(out)
+    by_series = {uid: [r for r in rows if r["series_uid"] == uid] for uid in ("1.2.3.10", "1.2.3.11")}
+    assert [int(r["slice"]) for r in by_series["1.2.3.10"]] == [1, 2, 3]
+    assert [int(r["slice"]) for r in by_series["1.2.3.11"]] == [1]
+    table = read_csv(tmp_path / "r_series.csv")
+    assert [r["status"] for r in table] == ["ok", "ok"] + ["skipped"] * 5
+    reasons = {Path(r["source"]).name: r["message"] for r in table[2:]}
+    assert set(reasons) == {"notes.txt", "broken.zip", "pipe.dcm", "zero.dcm", "slice_002.dcm"}
+    # stdout: one summary line per series, correct plurals, the model's line, the totals.
+    lines = stdout.splitlines()
+    assert re.search(r"study2 'Single' \(series 1\.2\.3\.11\): 1 slice; highest p\(any\) "
+                     r"[01]\.\d{3} on slice 1; flagged: any(, \w+)*$", stdout, re.MULTILINE)
+    assert re.search(r"study1 'Head 5mm' \(series 1\.2\.3\.10\): 3 slices; highest p\(any\) "
+                     r"[01]\.\d{3} on slice [123]; flagged: any(, \w+)*$", stdout, re.MULTILINE)
+    assert "1 slices" not in stdout
+    assert lines[-2].startswith("Model: tiny.keras (sha256 ")
+    assert lines[-2].endswith("Model without a model card — research use only, not for "
+                              "clinical use.")
+    assert lines[-1].startswith("Scored 2 series (4 slices); 5 entries not scored")
+
+
+def test_predict_terminal_has_no_tensorflow_noise_and_quiet_json_modes(model_path, messy, tmp_path):
+    proc = run("predict", messy / "study1", "--out", tmp_path / "a.csv", "--model", model_path,
+               "--quiet")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    noise = ("oneDNN", "absl", "cuda", "cpu_feature_guard", "tensorflow", "I0000", "E0000")
+    assert not any(word in proc.stderr for word in noise), proc.stderr
+    assert proc.stderr.strip().startswith("cranioscan predict: skipped: ")  # only what was left out
+
+    proc = run("predict", messy / "study1", messy / "study2", "--out", tmp_path / "b.csv",
+               "--model", model_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)  # stdout is exactly one JSON document
+    assert report["model"]["name"] == "tiny.keras"
+    assert report["model"]["validity"].endswith("not for clinical use.")
+    assert len(report["model"]["sha256"]) == 64
+    assert report["slice_csv"] == str(tmp_path / "b.csv")
+    series = {s["series_uid"]: s for s in report["series"]}
+    assert series["1.2.3.10"]["n_slices"] == 3 and series["1.2.3.11"]["n_slices"] == 1
+    assert series["1.2.3.11"]["max_slice"]["any"] == 1  # numbered from 1
+    assert series["1.2.3.10"]["flagged"][0] == "any"  # the card flags any at 0.0
+    probs = [float(r["prob_any"]) for r in read_csv(tmp_path / "b.csv")
+             if r["series_uid"] == "1.2.3.10"]
+    assert series["1.2.3.10"]["max_prob"]["any"] == pytest.approx(max(probs), abs=1e-6)
+    [left] = report["not_scored"]
+    assert left["kind"] == "file" and "cut short" in left["reason"]
+    assert not any(word in proc.stderr for word in noise)
+
+
+def test_predict_checks_out_before_scoring_and_says_why_nothing_scored(model_path, messy, tmp_path):
+    # --out is a folder, or under a file: refused at once, nothing read or written
+    for out, why in ((tmp_path, "is a folder"), (messy / "notes.txt" / "r.csv", "is a file")):
+        proc = run("predict", messy, "--out", out, "--model", model_path)
+        assert proc.returncode == 2
+        assert f"--out: {out}" in proc.stderr and why in proc.stderr
+        assert "Found" not in proc.stderr and "Traceback" not in proc.stderr
+    proc = run("predict", messy, "--out", tmp_path / "r.csv", "--series-out", tmp_path,
+               "--model", model_path)
+    assert proc.returncode == 2 and "--series-out" in proc.stderr
+    assert not (tmp_path / "r.csv").exists()
+
+    # nothing scorable: exit 2, each entry named with its reason, no CSV
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "a.txt").write_text("x")
+    (bad / "b.zip").write_bytes(b"PK\x03\x04junk")
+    proc = run("predict", bad, "--out", tmp_path / "n.csv", "--model", model_path)
+    assert proc.returncode == 2
+    assert "nothing to score" in proc.stderr
+    assert "a.txt: not a DICOM file" in proc.stderr and "b.zip" in proc.stderr
+    assert not (tmp_path / "n.csv").exists()
+
+
+def test_predict_a_300_slice_thin_series(model_path, tmp_path):
+    """Thin-slice head CT: 300 slices 0.625 mm apart, all scored, numbered 1..300."""
+    write_series(make_series(300, dz=0.625, thickness=0.625, pixels=lambda i: np.full((24, 24), 1024 + i % 50)),
+                 tmp_path / "thin")
+    out = tmp_path / "thin.csv"
+    proc = run("predict", tmp_path / "thin", "--out", out, "--model", model_path, "--batch-size", "32")
+    assert proc.returncode == 0, proc.stderr
+    rows = read_csv(out)
+    assert [int(r["slice"]) for r in rows] == list(range(1, 301))
+    assert {r["thickness_mm"] for r in rows} == {"0.625"}
+    assert float(rows[-1]["position_mm"]) - float(rows[0]["position_mm"]) == pytest.approx(299 * 0.625)
+    [series] = read_csv(tmp_path / "thin_series.csv")
+    assert series["n_slices"] == "300" and series["message"] == ""  # regular spacing: no warning
+    assert ": 300 slices; highest p(any)" in proc.stdout
+    assert "300 slices scored in" in proc.stderr
