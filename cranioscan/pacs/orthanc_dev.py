@@ -1,0 +1,296 @@
+"""A throwaway Orthanc PACS on loopback, for development and tests.
+
+``OrthancServer`` starts Debian's ``Orthanc`` (package ``orthanc``) with the
+DICOMweb plugin (package ``orthanc-dicomweb``) on 127.0.0.1, on a free HTTP
+port, with the DICOM (DIMSE) server disabled, storage in a temporary folder
+removed on stop, and optional HTTP basic authentication (``users``), so that
+tests can check a wrong password gives 401. It waits until the server
+answers and stops it cleanly (context manager, and ``atexit`` for a
+forgotten one).
+
+From a shell (loads phantom demo studies and waits until Ctrl-C)::
+
+    python -m cranioscan.pacs.orthanc_dev --phantoms 2
+
+prints the DICOMweb URL to give ``CRANIOSCAN_DICOMWEB_URL``.
+"""
+
+__all__ = [
+    "OrthancServer",
+    "OrthancUnavailable",
+    "find_orthanc",
+    "find_dicomweb_plugin",
+    "free_port",
+    "upload_files",
+    "upload_phantoms",
+    "main",
+]
+
+import argparse
+import atexit
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import requests
+
+#: Where Debian puts the DICOMweb plugin (``dpkg -L orthanc-dicomweb``).
+PLUGIN_CANDIDATES = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
+                     "/usr/lib/orthanc/libOrthancDicomWeb.so")
+
+
+class OrthancUnavailable(RuntimeError):
+    """Orthanc or its DICOMweb plugin is not installed, or it did not start (message says which)."""
+
+
+def find_orthanc():
+    """Path of the Orthanc executable, or None when it is not installed."""
+    found = shutil.which("Orthanc")
+    if found:
+        return found
+    return "/usr/sbin/Orthanc" if os.access("/usr/sbin/Orthanc", os.X_OK) else None
+
+
+def find_dicomweb_plugin():
+    """Path of ``libOrthancDicomWeb.so`` (any version suffix), or None."""
+    for path in PLUGIN_CANDIDATES:
+        if os.path.exists(path):
+            return path
+    for folder in ("/usr/share/orthanc/plugins", "/usr/lib/orthanc"):
+        for path in sorted(Path(folder).glob("libOrthancDicomWeb.so*")) if os.path.isdir(folder) \
+                else []:
+            return str(path)
+    return None
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class OrthancServer:
+    """One Orthanc process on 127.0.0.1 with DICOMweb; ``with OrthancServer() as pacs: ...``.
+
+    Attributes:
+        port: its HTTP port.
+        url: ``http://127.0.0.1:PORT`` (the REST API).
+        dicomweb_url: ``url + "/dicom-web"`` (QIDO-RS, WADO-RS, STOW-RS).
+        users: ``{name: password}`` for HTTP basic authentication, or None
+            (no authentication).
+        auth: ``(name, password)`` of the first user, or None.
+    """
+
+    def __init__(self, users=None, port=None, start_timeout=30.0):
+        self.users = dict(users) if users else None
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dicomweb_url = self.url + "/dicom-web"
+        self.auth = next(iter(self.users.items())) if self.users else None
+        self.start_timeout = float(start_timeout)
+        self._proc = None
+        self._folder = None
+        self._log = None
+
+    def config(self, folder):
+        """The Orthanc configuration (a dict written as JSON) for storage in ``folder``."""
+        plugin = find_dicomweb_plugin()
+        return {
+            "Name": "CRANIOSCAN_DEV",
+            "StorageDirectory": str(Path(folder) / "storage"),
+            "IndexDirectory": str(Path(folder) / "storage"),
+            "HttpPort": self.port,
+            "RemoteAccessAllowed": False,  # loopback clients only
+            "DicomServerEnabled": False,  # no DIMSE port: DICOMweb only
+            "DicomPort": 0,
+            "AuthenticationEnabled": bool(self.users),
+            "RegisteredUsers": self.users or {},
+            "HttpTimeout": 30,
+            "StableAge": 1,
+            "Plugins": [plugin] if plugin else [],
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/", "EnableWado": False,
+                         "StudiesMetadata": "Full", "SeriesMetadata": "Full"},
+        }
+
+    def start(self):
+        """Start Orthanc and wait until its DICOMweb answers; return self."""
+        exe, plugin = find_orthanc(), find_dicomweb_plugin()
+        if exe is None or plugin is None:
+            missing = " and ".join(n for n, p in (("orthanc", exe), ("orthanc-dicomweb", plugin))
+                                   if p is None)
+            raise OrthancUnavailable(f"Orthanc is not installed: apt-get install {missing}")
+        self._folder = tempfile.mkdtemp(prefix="cranioscan-orthanc-")
+        config_path = Path(self._folder) / "orthanc.json"
+        config_path.write_text(json.dumps(self.config(self._folder), indent=1))
+        self._log = open(Path(self._folder) / "orthanc.log", "wb")
+        self._proc = subprocess.Popen([exe, str(config_path)], stdout=self._log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        atexit.register(self.stop)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + self.start_timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                log = self.log_tail()
+                self.stop()
+                raise OrthancUnavailable(f"Orthanc exited at start (code {self._proc.returncode}):"
+                                         f"\n{log}")
+            try:
+                answer = requests.get(self.dicomweb_url + "/studies", auth=self.auth, timeout=2)
+                if answer.status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        log = self.log_tail()
+        self.stop()
+        raise OrthancUnavailable(
+            f"Orthanc did not answer within {self.start_timeout:.0f} s:\n{log}")
+
+    def log_tail(self, n_chars=2000):
+        """The end of Orthanc's log (text), for error messages."""
+        try:
+            return (Path(self._folder) / "orthanc.log").read_bytes()[-n_chars:].decode(
+                "utf-8", "replace")
+        except (OSError, TypeError):
+            return ""
+
+    def stop(self):
+        """Stop Orthanc (SIGTERM, then SIGKILL after 10 s) and delete its storage. Idempotent."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        if self._folder is not None:
+            shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+        atexit.unregister(self.stop)
+
+    @property
+    def running(self):
+        """True while the Orthanc process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self):
+        return self.start() if self._proc is None else self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ----------------------------------------------------------- content
+    def upload(self, blobs):
+        """Store DICOM files (``bytes`` each) through the REST API; return Orthanc's answers."""
+        return upload_files(self.url, blobs, auth=self.auth)
+
+    def clear(self):
+        """Delete every study stored in this Orthanc."""
+        for study in requests.get(self.url + "/studies", auth=self.auth, timeout=10).json():
+            requests.delete(f"{self.url}/studies/{study}", auth=self.auth, timeout=10)
+
+
+def upload_files(url, blobs, auth=None, timeout=30):
+    """POST each DICOM file (bytes) to Orthanc's ``/instances``; return the JSON answers.
+
+    Raises:
+        RuntimeError: Orthanc refused a file (the status and its answer).
+    """
+    answers = []
+    with requests.Session() as session:
+        session.auth = auth
+        for blob in blobs:
+            answer = session.post(url + "/instances", data=blob, timeout=timeout,
+                                  headers={"Content-Type": "application/dicom"})
+            if answer.status_code != 200:
+                raise RuntimeError(f"Orthanc refused a file: HTTP {answer.status_code} "
+                                   f"{answer.text[:200]}")
+            answers.append(answer.json())
+    return answers
+
+
+def phantom_blobs(index, seed=0, matrix=128, n_slices=None, accession=None, study_date=None):
+    """DICOM files (bytes, inferior first) of phantom demo study ``index`` (a small matrix).
+
+    Each phantom gets patient ID ``PHANTOM-<index>``, accession number
+    ``ACC<index>`` and, unless given, study date ``2024-01-(index+1)``, so
+    that every query field has something to find.
+    """
+    from ..dicom.factory import to_bytes
+    from ..phantom import make_study, study_seed_for
+    from ..phantom.dicom_writer import series_datasets
+
+    study = make_study(study_seed_for(seed, index), matrix=matrix, n_slices=n_slices)
+    blobs = []
+    for _sop, ds in series_datasets(study):
+        ds.PatientID = f"PHANTOM-{index:03d}"
+        ds.PatientName = f"PHANTOM^SYNTHETIC^{index:03d}"
+        ds.AccessionNumber = accession or f"ACC{index:04d}"
+        ds.StudyDate = study_date or f"202401{index + 1:02d}"
+        blobs.append(to_bytes(ds))
+    return blobs
+
+
+def upload_phantoms(server, n_studies, seed=0, matrix=128, n_slices=None):
+    """Store ``n_studies`` phantom studies in ``server``; return their StudyInstanceUIDs."""
+    from pydicom import dcmread
+    from io import BytesIO
+
+    uids = []
+    for index in range(n_studies):
+        blobs = phantom_blobs(index, seed=seed, matrix=matrix, n_slices=n_slices)
+        server.upload(blobs)
+        uids.append(str(dcmread(BytesIO(blobs[0]), stop_before_pixels=True).StudyInstanceUID))
+    return uids
+
+
+def main(argv=None):
+    """``python -m cranioscan.pacs.orthanc_dev``: run a development Orthanc until Ctrl-C."""
+    parser = argparse.ArgumentParser(
+        prog="python -m cranioscan.pacs.orthanc_dev",
+        description="Start a throwaway Orthanc (DICOMweb) on 127.0.0.1 for trying CranioScan's "
+                    "PACS source; its storage is deleted when it stops.")
+    parser.add_argument("--port", type=int, default=None, help="HTTP port (default: a free one)")
+    parser.add_argument("--phantoms", type=int, default=2, metavar="N",
+                        help="phantom demo studies to load (default: 2)")
+    parser.add_argument("--matrix", type=int, default=256, help="phantom matrix (default: 256)")
+    parser.add_argument("--user", default=None, metavar="NAME:PASSWORD",
+                        help="require HTTP basic authentication with this user (default: none)")
+    args = parser.parse_args(argv)
+    users = dict([args.user.split(":", 1)]) if args.user else None
+    try:
+        server = OrthancServer(users=users, port=args.port).start()
+    except OrthancUnavailable as exc:
+        print(f"orthanc_dev: error: {exc}", file=sys.stderr)
+        return 2
+    with server:
+        print(f"Orthanc is running; loading {args.phantoms} phantom studies ...", flush=True)
+        upload_phantoms(server, args.phantoms, matrix=args.matrix)
+        print(f"DICOMweb: {server.dicomweb_url}\nREST / web UI: {server.url}/app/explorer.html\n"
+              f"Try: CRANIOSCAN_DICOMWEB_URL={server.dicomweb_url} python3 -m streamlit run app.py"
+              "\nCtrl-C stops it and deletes its storage.", flush=True)
+        try:
+            while server.running:
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Results sent back with STOW-RS and read back from Orthanc with WADO-RS."""
+
+import numpy as np
+import pytest
+
+from cranioscan.inference import Predictor
+from cranioscan.pacs.client import PacsClient
+from cranioscan.pacs.results import (DISCLAIMER, build_results, findings, key_slices,
+                                     source_headers)
+
+YELLOW = (255, 236, 140)  # the burned-in text colour of cranioscan.ui.slice_image
+
+
+def _texts(item):
+    """Every TextValue and numeric value in an SR content tree, depth first."""
+    out = []
+    for child in item.get("ContentSequence", []):
+        if "TextValue" in child:
+            out.append(str(child.TextValue))
+        if "MeasuredValueSequence" in child:
+            out.append(float(child.MeasuredValueSequence[0].NumericValue))
+        out += _texts(child)
+    return out
+
+
+def _image_refs(item):
+    refs = []
+    for child in item.get("ContentSequence", []):
+        if child.ValueType == "IMAGE":
+            refs.append(str(child.ReferencedSOPSequence[0].ReferencedSOPInstanceUID))
+        refs += _image_refs(child)
+    return refs
+
+
+@pytest.fixture(scope="module")
+def predictor(tiny_model_dir):
+    return Predictor.load(tiny_model_dir / "best_model.keras", thresholds=0.3)
+
+
+def test_key_slices_follow_the_flags(pacs, predictor):
+    with PacsClient(pacs.config) as client:
+        study, series_uid, _ = pacs.phantoms[0]
+        series = client.load_series(study, series_uid)
+    probs = np.zeros((series.n_slices, 6), np.float32)
+    probs[2, 0], probs[2, 5], probs[5, 1] = 0.9, 0.8, 0.7  # any + subdural on 3, epidural on 6
+    found = findings(series, predictor.summarize(probs, thresholds=0.5))
+    assert [(f.class_name, f.slice_index) for f in key_slices(found)] == [("epidural", 5),
+                                                                          ("subdural", 2)]
+    quiet = findings(series, predictor.summarize(probs * 0.1, thresholds=0.5))
+    assert [(f.class_name, f.slice_index) for f in key_slices(quiet)] == [("any", 2)]
+
+
+@pytest.mark.slow  # Grad-CAM++ of the key images: about 15 s
+def test_results_stored_and_read_back(pacs, predictor):
+    study, series_uid, sops = pacs.phantoms[1]
+    with PacsClient(pacs.config) as client:
+        files = client.retrieve_files(study, series_uid)
+        from cranioscan.dicom import load_series
+
+        series = load_series(files)
+        probs = predictor.predict_series(series)
+        sent = build_results(predictor, series, source_headers(files), probs, "tiny test model")
+        client.store(sent)
+        back = {h.modality: h for h in client.series_of(study, ct_only=False)}
+        assert set(back) == {"CT", "OT", "SR"}  # the source series and two new ones
+        assert back["CT"].series_uid == series_uid
+        scs = list(client._client.iter_series(study, back["OT"].series_uid))
+        (sr,) = client._client.iter_series(study, back["SR"].series_uid)
+
+    summary = predictor.summarize(probs)
+    flagged = [c for c in predictor.classes if summary[c]["slices_above"]]
+    assert flagged, "the premise: at threshold 0.3 the tiny model flags something"
+    assert len(scs) == len(sent) - 1 >= 1
+    for sc in scs:
+        assert sc.StudyInstanceUID == study and sc.SeriesInstanceUID != series_uid
+        assert sc.PatientID == "PHANTOM-001" and sc.BurnedInAnnotation == "YES"
+        assert str(sc.SourceImageSequence[0].ReferencedSOPInstanceUID) in sops
+        assert DISCLAIMER in sc.ImageComments
+        pixels = sc.pixel_array
+        assert pixels.shape == (pacs.matrix, pacs.matrix, 3)
+        assert (pixels == YELLOW).all(axis=-1).any()  # the burned-in text
+
+    assert sr.StudyInstanceUID == study and sr.SOPClassUID.name == "Comprehensive SR Storage"
+    texts = _texts(sr)
+    assert DISCLAIMER in texts and "tiny test model" in texts
+    assert f"sha256:{predictor.sha256}" in texts
+    for c in predictor.classes:
+        assert round(summary[c]["max_prob"], 6) == pytest.approx(
+            [t for t in texts if isinstance(t, float)][list(predictor.classes).index(c)], abs=1e-6)
+    assert sum("FLAGGED" in t for t in texts if isinstance(t, str)) == len(flagged)
+    refs = _image_refs(sr)
+    assert refs and set(refs) <= set(sops)
+    evidence = sr.CurrentRequestedProcedureEvidenceSequence[0]
+    assert evidence.StudyInstanceUID == study
+    assert set(refs) <= {str(i.ReferencedSOPInstanceUID)
+                         for s in evidence.ReferencedSeriesSequence
+                         for i in s.ReferencedSOPSequence}
