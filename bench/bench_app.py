@@ -29,9 +29,24 @@ folder when there is none, which costs the same to run):
    it while Streamlit clears the Keras session after every run (its own
    cleanup, which ``cranioscan.ui.streamlit_fixes`` replaces): kept / cleared ratio.
 
+4. **First visit to a freshly started server, in a browser** (optional,
+   needs Chromium): ``streamlit run app.py`` is started and the clock starts
+   once the server answers its health check (the user opens the address):
+   seconds to the first probabilities; then ten slice changes by the Down
+   key (end to end: key press to the new slice's table), the Grad-CAM
+   overlay turned on and ten slice changes with it; then the first visit of
+   the Attention maps page: seconds to the first map and to all maps.
+5. **A long thin-slice series** (``--long 300``): a 300-slice series of
+   0.625 mm (512 x 512 phantom sections, JPEG Lossless, as
+   ``bench_long_series.py`` writes it) opened from a server folder in a
+   fresh AppTest process: seconds to open and score it, the process's peak
+   RSS, and the slice-change fragment time against a 30-slice series of
+   the same kind.
+
 Run from the repository root::
 
-    python3 bench/bench_app.py [--model PATH] [--moves 10] [--no-browser]
+    python3 bench/bench_app.py [--model PATH] [--moves 10] [--no-browser] [--long 300]
+        [--only cold,browser,interaction,long]
 """
 
 import argparse
@@ -161,6 +176,160 @@ def browser_start(env):
     return elapsed
 
 
+def _start_server(env):
+    """``streamlit run app.py`` on a free port; returns ``(process, url)`` once it is healthy."""
+    from cranioscan.ui.launch import start_dashboard
+
+    return start_dashboard({**env, "CRANIOSCAN_TIMING": "1"}, timeout=120)
+
+
+_SLICE_JS = """() => { const e = [...document.querySelectorAll('p, span, div, strong')].find(
+    p => /^Slice \\d+ probabilities$/.test(p.innerText.trim()));
+    return e ? parseInt(e.innerText.match(/\\d+/)[0]) : null; }"""
+_BUSY_JS = """() => !document.querySelector('[data-testid="stStatusWidgetRunningIcon"], '
+    + '[data-testid="stSpinner"], [data-testid="stSkeleton"], [data-stale="true"]')"""
+
+
+def _idle(page, timeout=300_000):
+    page.wait_for_timeout(300)
+    page.wait_for_function(_BUSY_JS, timeout=timeout, polling=50)
+
+
+_IMAGE_JS = """() => { const img = document.querySelector('[data-testid="stImage"] img');
+    return img ? img.src : null; }"""
+
+
+def _key_slice_changes(page, moves):
+    """Seconds from a Down (or Up) key press until the new slice's table and image are shown."""
+    times = []
+    for _ in range(moves):
+        now = page.evaluate(_SLICE_JS)
+        image = page.evaluate(_IMAGE_JS)
+        key, expected = ("ArrowDown", now + 1) if now < 20 else ("ArrowUp", now - 1)
+        t0 = time.perf_counter()
+        page.keyboard.press(key)
+        page.wait_for_function(
+            f"""() => ({_SLICE_JS})() === {expected} && ({_IMAGE_JS})() !== {json.dumps(image)}""",
+            timeout=120_000, polling="raf")
+        times.append(time.perf_counter() - t0)
+        _idle(page)
+    return times
+
+
+def _cpu_seconds(pid):
+    """User + system CPU seconds of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def browser_first_visit(env, moves):
+    """First visit to a fresh server in Chromium: probabilities, slice changes, Attention maps.
+
+    Returns:
+        dict of seconds: ``first_probabilities``, ``slice_change`` (list),
+        ``overlay_on``, ``slice_change_overlay`` (list), ``attention_first_map``,
+        ``attention_all_maps``.
+    """
+    from playwright.sync_api import sync_playwright
+
+    proc, url = _start_server(env)
+    out = {}
+    try:
+        with sync_playwright() as play:
+            browser = play.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                           args=["--no-sandbox", "--disable-gpu"])
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            t0, cpu0 = time.perf_counter(), _cpu_seconds(proc.pid)
+            page.goto(url)
+            # The slice's probability table has its heading ("Slice N probabilities").
+            page.wait_for_function(f"() => ({_SLICE_JS})() !== null", timeout=300_000, polling=50)
+            out["first_probabilities"] = time.perf_counter() - t0
+            out["first_probabilities_cpu"] = _cpu_seconds(proc.pid) - cpu0
+            _idle(page)
+            page.wait_for_timeout(3000)  # a user reads; the background Grad-CAM trace runs
+            page.get_by_role("heading", name="Case viewer").click()
+            out["slice_change"] = _key_slice_changes(page, moves)
+            t0 = time.perf_counter()
+            page.get_by_text("Grad-CAM heatmap").filter(visible=True).first.click()
+            page.get_by_text("ResNet layer").filter(visible=True).first.wait_for(timeout=120_000)
+            _idle(page)
+            out["overlay_on"] = time.perf_counter() - t0
+            page.get_by_role("heading", name="Case viewer").click()
+            out["slice_change_overlay"] = _key_slice_changes(page, moves)
+            t0 = time.perf_counter()
+            page.get_by_role("link", name="Attention maps").first.click()
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('[data-testid="stImage"]')].some(
+                       e => /^(Grad-CAM|Score-CAM|Attention rollout)/.test(e.innerText))""",
+                timeout=300_000, polling=50)
+            out["attention_first_map"] = time.perf_counter() - t0
+            page.wait_for_function(
+                """() => [...document.querySelectorAll('[data-testid="stImage"]')].filter(
+                       e => /^(Grad-CAM|Score-CAM|Attention rollout)/.test(e.innerText)).length >= 6""",
+                timeout=600_000, polling=100)
+            _idle(page, timeout=600_000)
+            out["attention_all_maps"] = time.perf_counter() - t0
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    return out
+
+
+_LONG_CHILD = r"""
+import json, resource, statistics, sys, time
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file(sys.argv[1], default_timeout=900)
+at.run()
+at.radio(key="source").set_value("Folder on the server").run()
+t0 = time.perf_counter()
+at.text_input(key="folder_path").set_value(sys.argv[2]).run()
+opened = time.perf_counter() - t0
+assert not at.exception, [e.message for e in at.exception]
+n = at.slider(key="slice_no").max
+fragment = []
+for k in range(1, int(sys.argv[3]) + 1):
+    at.slider(key="slice_no").set_value((k * 7) % n + 1).run()
+    fragment.append(at.session_state["cs_slice_view_ms"])
+assert not at.exception, [e.message for e in at.exception]
+print(json.dumps({"slices": int(n), "open_and_score_s": opened,
+                  "fragment_ms_median": statistics.median(fragment),
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def long_series(env, n_long, moves, n_base=30):
+    """A long thin-slice series against a 30-slice one, each in a fresh AppTest process."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from bench_long_series import write_thin_series
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="cranioscan_app_long_") as tmp:
+        for n in (n_base, n_long):
+            folder = write_thin_series(Path(tmp) / f"s{n}", n, "jpeg-lossless")
+            out = subprocess.run(
+                [sys.executable, "-c", _LONG_CHILD, str(REPO / "app.py"), str(folder), str(moves)],
+                cwd=REPO, env={**env, "CRANIOSCAN_ALLOW_FOLDER": "1", "CRANIOSCAN_TIMING": "1"},
+                capture_output=True, text=True, check=False)
+            if out.returncode:
+                raise RuntimeError(out.stderr[-3000:])
+            results[n] = json.loads(out.stdout.strip().splitlines()[-1])
+    return results[n_base], results[n_long]
+
+
+def _unvisited(n, visited, count):
+    """``count`` 1-based slices at least 2 away from ``visited`` and from each other.
+
+    (The viewer computes the maps of a visited slice's neighbours ahead, so a
+    slice next to one already shown is not a first visit.)
+    """
+    chosen = []
+    for t in range(1, int(n) + 1):
+        if all(abs(t - v) >= 2 for v in list(visited) + chosen):
+            chosen.append(t)
+    return chosen[:count]
+
+
 def interaction(env, moves):
     """Fragment and full-rerun times of slice and window changes (AppTest, warm caches)."""
     os.environ.update(env)
@@ -207,10 +376,14 @@ def interaction(env, moves):
     script_runner._clean_problem_modules = ui_runner._STREAMLIT_CLEANUP
     try:
         measure("baseline: slice change with Grad-CAM, Keras session cleared after each run",
-                [lambda t=t: at.slider(key="slice_no").set_value(t)
-                 for t in sorted(set(range(1, int(n) + 1)) - set(targets))[:4]])
+                [lambda t=t: at.slider(key="slice_no").set_value(t) for t in _unvisited(n, targets, 4)])
     finally:
         script_runner._clean_problem_modules = ours
+    # Scrolling: one slice at a time (the navigator's keys and wheel), where the
+    # maps of the neighbouring slices are computed ahead in the background.
+    at.slider(key="slice_no").set_value(1).run()
+    measure("slice step of one with Grad-CAM (scrolling; next map computed ahead)",
+            [lambda: at.button(key="next").click() for _ in range(min(moves, int(n) - 1))])
     return results
 
 
@@ -219,8 +392,14 @@ def main(argv=None):
     parser.add_argument("--model", help="model file (default: model/best_model.keras, or a "
                                         "full-size random model when it is missing)")
     parser.add_argument("--moves", type=int, default=10, help="slice changes to time (default: 10)")
-    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium measurement")
+    parser.add_argument("--no-browser", action="store_true", help="skip the Chromium measurements")
+    parser.add_argument("--long", type=int, default=300,
+                        help="slices of the long series (default: 300; 0 skips it)")
+    parser.add_argument("--only", default="cold,browser,interaction,long",
+                        help="comma-separated parts to run (default: all of "
+                             "cold,browser,interaction,long)")
     args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
 
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else REPO / DEFAULT_MODEL
@@ -231,28 +410,69 @@ def main(argv=None):
                "TF_CPP_MIN_LOG_LEVEL": "2"}
         print(f"model: {model} ({model.stat().st_size / 1e6:.0f} MB), {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f}")
-        wall, cpu = cold_start(env)
-        print(f"first demo case after start, empty demo cache (AppTest): {wall:.1f} s wall, "
-              f"{cpu:.1f} s CPU")
-        wall, cpu = cold_start(env)
-        print(f"first demo case after start, demo and its scores cached on disk (AppTest): "
-              f"{wall:.1f} s wall, {cpu:.1f} s CPU")
-        print("start-up steps, one after another in a fresh process (wall s, CPU s):")
-        for label, wall, cpu in steps(env, model, Path(tmp) / "cache2"):
-            print(f"  {label:32s} {wall:6.1f} {cpu:6.1f}")
-        if not args.no_browser and os.path.exists(CHROMIUM):
-            seconds = browser_start(env)
-            print(f"first demo case after 'streamlit run', in Chromium (demo cached): {seconds:.1f} s")
-        results = interaction(env, args.moves)
-        for label, stats in results.items():
-            print(f"{label}: slice_view fragment median {stats['fragment_ms_median']:.0f} ms "
-                  f"(max {stats['fragment_ms_max']:.0f} ms), whole AppTest rerun median "
-                  f"{stats['apptest_rerun_ms_median']:.0f} ms, n={stats['n']}")
-        ours = results["slice change with Grad-CAM (first visit of each slice)"]
-        base = results["baseline: slice change with Grad-CAM, Keras session cleared after each run"]
-        print(f"slice change with Grad-CAM, Keras session kept / cleared (fragment medians): "
-              f"{ours['fragment_ms_median'] / base['fragment_ms_median']:.2f}")
+        if "cold" in parts:
+            cold_parts(env, model, tmp, args.no_browser)
+        if "browser" in parts and not args.no_browser and os.path.exists(CHROMIUM):
+            for _ in range(2):  # a clean clone, then a restart with the demo cached on disk
+                browser_report(env, args.moves)
+        if "interaction" in parts:
+            interaction_parts(env, args.moves)
+        if "long" in parts and args.long:
+            base, long = long_series(env, args.long, args.moves)
+            for r in (base, long):
+                print(f"{r['slices']}-slice series of 0.625 mm from a server folder (AppTest, fresh "
+                      f"process): opened and scored in {r['open_and_score_s']:.1f} s, slice change "
+                      f"fragment median {r['fragment_ms_median']:.0f} ms, peak RSS "
+                      f"{r['peak_rss_mib']:.0f} MiB")
+            print(f"long / short: slice change {long['fragment_ms_median'] / base['fragment_ms_median']:.2f}, "
+                  f"peak RSS {long['peak_rss_mib'] / base['peak_rss_mib']:.2f} (target: RSS at most 2 GB)")
 
+
+def browser_report(env, moves):
+    """Part 4, printed: first visit to a fresh server in Chromium."""
+    cached = any(Path(env["CRANIOSCAN_CACHE"]).glob("**/scores-*.npy"))
+    first = browser_first_visit(env, moves)
+    print(f"first visit to a fresh server, Chromium, demo case "
+          f"{'and its scores cached on disk' if cached else 'not cached (first use)'}: first "
+          f"probabilities {first['first_probabilities']:.1f} s after opening the address "
+          f"(target 10 s), the server spent {first['first_probabilities_cpu']:.1f} CPU s")
+    print(f"  slice change by key, end to end in Chromium: median "
+          f"{statistics.median(first['slice_change']) * 1000:.0f} ms, max "
+          f"{max(first['slice_change']) * 1000:.0f} ms")
+    print(f"  Grad-CAM overlay turned on: {first['overlay_on']:.2f} s; slice change with it, "
+          f"end to end: median {statistics.median(first['slice_change_overlay']):.2f} s, "
+          f"max {max(first['slice_change_overlay']):.2f} s (target 0.4 s)")
+    print(f"  first Attention maps visit: first map {first['attention_first_map']:.1f} s "
+          f"(target 8 s), all maps {first['attention_all_maps']:.1f} s")
+
+
+def cold_parts(env, model, tmp, no_browser):
+    """Part 1 and 2: first demo case after start (AppTest, steps, Chromium from 'streamlit run')."""
+    wall, cpu = cold_start(env)
+    print(f"first demo case after start, empty demo cache (AppTest): {wall:.1f} s wall, "
+          f"{cpu:.1f} s CPU")
+    wall, cpu = cold_start(env)
+    print(f"first demo case after start, demo and its scores cached on disk (AppTest): "
+          f"{wall:.1f} s wall, {cpu:.1f} s CPU")
+    print("start-up steps, one after another in a fresh process (wall s, CPU s):")
+    for label, wall, cpu in steps(env, model, Path(tmp) / "cache2"):
+        print(f"  {label:32s} {wall:6.1f} {cpu:6.1f}")
+    if not no_browser and os.path.exists(CHROMIUM):
+        seconds = browser_start(env)
+        print(f"first demo case after 'streamlit run', in Chromium (demo cached): {seconds:.1f} s")
+
+
+def interaction_parts(env, moves):
+    """Part 3: slice and window changes, server side (AppTest)."""
+    results = interaction(env, moves)
+    for label, stats in results.items():
+        print(f"{label}: slice_view fragment median {stats['fragment_ms_median']:.0f} ms "
+              f"(max {stats['fragment_ms_max']:.0f} ms), whole AppTest rerun median "
+              f"{stats['apptest_rerun_ms_median']:.0f} ms, n={stats['n']}")
+    ours = results["slice change with Grad-CAM (first visit of each slice)"]
+    base = results["baseline: slice change with Grad-CAM, Keras session cleared after each run"]
+    print(f"slice change with Grad-CAM, Keras session kept / cleared (fragment medians): "
+          f"{ours['fragment_ms_median'] / base['fragment_ms_median']:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -8,8 +8,10 @@ the caption says whether the map's peak falls inside it.
 import streamlit as st
 
 from cranioscan import explain
-from cranioscan.ui import caches, case_view, slice_image, state as ui_state, text as ui_text
+from cranioscan.ui import caches, case_view, overlay, slice_image, slice_nav
+from cranioscan.ui import state as ui_state, text as ui_text
 from cranioscan.ui.page import page_setup
+from cranioscan.formats import probability
 from cranioscan.labels import CLASSES
 
 cfg, predictor, model_error = page_setup()
@@ -28,8 +30,7 @@ top = st.columns([3, 2, 2], vertical_alignment="bottom")
 top[0].markdown(f"**{case.label}**  \n{slice_image.window_text(level, width)} (window of the case viewer)")
 class_name = top[1].selectbox("Finding to explain", CLASSES, key="att_class", persist_state="session",
                               format_func=ui_text.CLASS_LABELS.get)
-ui_state.slice_widget_value(case, "att_slice")
-top[2].slider("Slice", 1, n, key="att_slice", on_change=ui_state.slice_widget_changed, args=("att_slice",))
+slice_nav.slice_controls(case, "att_slice", buttons=False, container=top[2])
 index = ui_state.slice_index(case)
 
 probs = caches.score(predictor, case)
@@ -37,7 +38,7 @@ mask = case_view.truth_mask(case.masks, class_name, index) if case.has_truth els
 has_lesion = mask is not None and mask.any()
 st.caption(
     f"Slice {index + 1} of {n}: model probability of {ui_text.CLASS_LABELS[class_name].lower()} "
-    f"{probs[index, CLASSES.index(class_name)]:.2f}"
+    f"{probability(probs[index, CLASSES.index(class_name)])}"
     + ((" · known lesion on this slice" if has_lesion else " · no known lesion of this type on this slice")
        if case.has_truth else ""))
 if case.has_truth:
@@ -48,8 +49,8 @@ def show_map(container, title, heat, note=None):
     """One map over the slice, with the ground-truth check in the caption."""
     marker = explain.peak(heat) if heat.max() > 0 else None
     outlines = [(mask, "#00e5ff")] if has_lesion else []
-    rgb = slice_image.render_slice(series.hu[index], level, width, heatmap=heat, alpha=0.45,
-                              outlines=outlines, marker=marker)
+    rgb = slice_image.render_slice(series.hu[index], level, width, heatmap=heat,
+                                   outlines=outlines, marker=marker)
     verdict = ""
     if has_lesion:
         inside = explain.peak_in_mask(heat, mask, series.spacing, dilate_mm=5.0)
@@ -63,6 +64,8 @@ def show_map(container, title, heat, note=None):
 
 
 st.subheader("Four ways to ask where the network looked")
+st.image(slice_image.colorbar_legend(480), width=480)
+st.caption("The colours of every map below; a ring marks each map's peak.")
 default_layer = explain.default_layer(predictor)
 st.caption(f"Class activation maps on {default_layer} "
            f"({predictor.model.get_layer(default_layer).output.shape[1]} cells across); "
@@ -85,8 +88,10 @@ st.caption(ui_text.STAGE_NOTE)
 method = st.selectbox("Method", explain.METHODS, key="att_stage_method", persist_state="session",
                       format_func=ui_text.METHOD_TITLES.get,
                       index=explain.METHODS.index(case_view.OVERLAY_METHOD))
-layers = explain.available_layers(predictor)
-for column, (label, layer) in zip(st.columns(max(len(layers), 4)), layers.items()):
-    with column, st.spinner(f"{label}…"):
-        heat = caches.heatmap(predictor, case, index, class_name, layer, method)
-    show_map(column, f"{ui_text.METHOD_TITLES[method]}, {label}", heat)
+layers = list(explain.available_layers(predictor).items())
+per_row = overlay.grid_columns(len(layers))
+for start in range(0, len(layers), per_row):  # as many columns as maps, up to four a row
+    for column, (label, layer) in zip(st.columns(per_row), layers[start:start + per_row]):
+        with column, st.spinner(f"{label}…"):
+            heat = caches.heatmap(predictor, case, index, class_name, layer, method)
+        show_map(column, f"{ui_text.METHOD_TITLES[method]}, {label}", heat)

@@ -63,8 +63,8 @@ if table.empty:
     st.info("The card lists no metrics.")
 else:
     st.dataframe(table, hide_index=True, width="stretch",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in table.columns if c not in ("Finding", "95% CI")})
+                 column_config={c: st.column_config.NumberColumn(format=f)
+                                for c, f in card_view.card_metrics_formats(table).items()})
     if card.get("metrics_note"):
         st.caption(str(card["metrics_note"]))
 held_out = card_view.held_out_table(card)

@@ -12,6 +12,7 @@ import streamlit as st
 
 from cranioscan.ui import caches, text as ui_text, validation_view as vv
 from cranioscan.ui.page import page_setup
+from cranioscan.ui import agreement_view
 from cranioscan.labels import CLASSES
 
 cfg, _, _ = page_setup(model=False)
@@ -114,3 +115,7 @@ with hist_tab:
     else:
         st.plotly_chart(figure, key="hist_fig")
     st.dataframe(vv.describe_config(run), hide_index=True, width="stretch")
+
+# ---------------------------------------------------------- reader agreement
+st.divider()
+agreement_view.show(cfg)

@@ -11,10 +11,14 @@ import time
 
 import streamlit as st
 
-from cranioscan.ui import caches, case_view, demo, slice_image, state as ui_state, text as ui_text
+from cranioscan.ui import caches, case_view, demo, downloads, overlay, slice_image, slice_nav
+from cranioscan.ui import state as ui_state, text as ui_text
 from cranioscan.ui.page import page_setup
+from cranioscan.ui import review_panel
 from cranioscan.dicom import DicomLoadError
+from cranioscan.formats import PROBABILITY_FORMAT
 from cranioscan.labels import CLASSES
+from cranioscan.ui import pacs_source
 
 cfg, predictor, _ = page_setup()
 log = logging.getLogger("cranioscan.app")
@@ -42,7 +46,7 @@ def pick_series(infos, key):
 
 def choose_case():
     """The source controls; returns the chosen ActiveCase or None."""
-    sources = [DEMO, UPLOAD] + ([FOLDER] if cfg.allow_folder else [])
+    sources = [DEMO, UPLOAD] + ([FOLDER] if cfg.allow_folder else []) + [pacs_source.PACS_SOURCE]
     left, right = st.columns([1, 3], vertical_alignment="top")
     source = left.radio("Source", sources, key="source", persist_state="session")
     with right:
@@ -54,6 +58,8 @@ def choose_case():
                                    persist_state="session",
                                    format_func=lambda k: demo.demo_spec(k).title)
                 return caches.demo_case(key, cfg)
+            if source == pacs_source.PACS_SOURCE:
+                return pacs_source.choose(predictor)
             if source == UPLOAD:
                 files = st.file_uploader(
                     "DICOM files of one study (select all files of the series), or a .zip",
@@ -131,7 +137,7 @@ def slice_view(case, probs, thresholds):
         level, width = ui_state.window()
 
         heat, outlines, cam_text = None, [], ""
-        alpha = 0.4
+        alpha = overlay.DEFAULT_OPACITY
         if predictor is not None:
             st.markdown("**Overlay**")
             cam_on = st.toggle("Grad-CAM heatmap", key="cam_on", persist_state="session",
@@ -151,10 +157,13 @@ def slice_view(case, probs, thresholds):
                 layer_label = c3.selectbox(
                     "ResNet layer", list(layers), key="cam_layer", persist_state="session",
                     index=names.index(explain.default_layer(predictor)))
-                alpha = c4.slider("Opacity", 0.1, 0.9, 0.4, 0.05, key="cam_alpha",
-                                  persist_state="session")
+                alpha = c4.slider("Opacity at the peak", 0.1, 0.9, overlay.DEFAULT_OPACITY, 0.05,
+                                  key="cam_alpha", persist_state="session",
+                                  help="The map fades in from transparent at its low end.")
                 with st.spinner(f"Computing {ui_text.METHOD_TITLES[method]}…"):
                     heat = caches.heatmap(predictor, case, index, cam_class, layers[layer_label], method)
+                caches.prefetch_heatmaps(predictor, case, (index + 1, index - 1), cam_class,
+                                         layers[layer_label], method)  # the slices a scroll reaches next
                 cam_text = f"{ui_text.METHOD_TITLES[method]}: {ui_text.CLASS_SHORT[cam_class]}"
         if case.has_truth:
             if st.toggle("Known lesion outline (phantom ground truth)", key="truth_on",
@@ -169,8 +178,9 @@ def slice_view(case, probs, thresholds):
                 width="stretch",
                 column_config={
                     "Probability": st.column_config.ProgressColumn(
-                        "Probability", min_value=0.0, max_value=1.0, format="%.2f"),
-                    "Threshold": st.column_config.NumberColumn("Thr.", format="%.3f", width="small",
+                        "Probability", min_value=0.0, max_value=1.0, format=PROBABILITY_FORMAT),
+                    "Threshold": st.column_config.NumberColumn("Threshold", format=PROBABILITY_FORMAT,
+                                                               width="small",
                                                                help="Operating threshold (model card)"),
                     "Flag": st.column_config.TextColumn("", width="small"),
                 })
@@ -184,24 +194,16 @@ def slice_view(case, probs, thresholds):
             "bottom_right": [case.corner_note],
         }
         rgb = slice_image.render_slice(series.hu[index], level, width, heatmap=heat, alpha=alpha,
-                                  heat_threshold=0.1, outlines=outlines, corners=corners,
-                                  sides=slice_image.orientation_labels(series.orientation))
-        st.image(rgb, width="stretch", output_format="PNG")
-        prev_col, slider_col, next_col = st.columns([1, 6, 1], vertical_alignment="center")
-        prev_col.button("◀", key="prev", help="Previous slice (← key)", shortcut="Left",
-                        on_click=ui_state.step_slice, args=(-1,), disabled=index == 0,
-                        width="stretch")
-        ui_state.slice_widget_value(case, "slice_no")
-        slider_col.slider("Slice", 1, n, key="slice_no", label_visibility="collapsed",
-                          on_change=ui_state.slice_widget_changed, args=("slice_no",))
-        next_col.button("▶", key="next", help="Next slice (→ key)", shortcut="Right",
-                        on_click=ui_state.step_slice, args=(1,), disabled=index == n - 1,
-                        width="stretch")
+                                       outlines=outlines, corners=corners, colorbar=True,
+                                       sides=slice_image.orientation_labels(series.orientation))
+        st.image(slice_image.png_bytes(rgb), width="stretch")
+        slice_nav.slice_controls(case, "slice_no")
         if probs is not None:
             figure = case_view.mark_slice(chart_base(case.key, predictor.sha256, probs), index)
             st.plotly_chart(figure, key="prob_chart", on_select=lambda: chart_clicked(n),
                             selection_mode="points", config={"displayModeBar": False})
             st.caption("Probability of each finding along the series: click to go to a slice.")
+        downloads.download_row(case, index, rgb, predictor, probs, thresholds, level, width)
 
     elapsed_ms = (time.perf_counter() - started) * 1000
     st.session_state["cs_slice_view_ms"] = elapsed_ms
@@ -225,6 +227,7 @@ if predictor is not None:
     thresholds = predictor.thresholds
     summary = predictor.summarize(probs)
     ui_state.set_case(case, start_index=case_view.start_slice(probs, thresholds))
+    st.caption(case_view.start_note(probs, thresholds), help="Where the viewer opens a new series.")
 else:
     st.info("No model is loaded: images only, without probabilities.")
     ui_state.set_case(case)
@@ -237,8 +240,8 @@ if summary is not None:
         case_view.summary_table(summary, thresholds=thresholds), hide_index=True, width="stretch",
         column_config={
             "Highest probability": st.column_config.ProgressColumn(
-                "Highest probability", min_value=0.0, max_value=1.0, format="%.2f"),
-            "Threshold": st.column_config.NumberColumn("Threshold", format="%.2f"),
+                "Highest probability", min_value=0.0, max_value=1.0, format=PROBABILITY_FORMAT),
+            "Threshold": st.column_config.NumberColumn("Threshold", format=PROBABILITY_FORMAT),
         })
     if case.labels is not None:
         known = [ui_text.CLASS_LABELS[c] for j, c in enumerate(CLASSES) if j and case.labels[:, j].any()]
@@ -251,6 +254,9 @@ with st.expander("DICOM metadata", icon=":material/badge:"):
                          help="Names, IDs, dates and UIDs are hidden unless you ask to see them.")
     st.dataframe(case_view.metadata_table(case.series, show_identifiers=show_ids), hide_index=True,
                  width="stretch")
+
+# ---------------------------------------------------------- reader's review
+review_panel.show(case, summary, predictor.sha256 if predictor is not None else None, cfg)
 
 if predictor is not None:
     caches.warm_up_gradcam(predictor)  # after drawing: the first overlay is then quick

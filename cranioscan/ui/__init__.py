@@ -12,4 +12,7 @@
 - :mod:`.case_view`, :mod:`.slice_image`, :mod:`.card_view`,
   :mod:`.validation_view`: figures, images and tables as pure functions;
 - :mod:`.overlay`: heatmaps and outlines drawn on slices.
+- :mod:`.slice_nav`: the slice controls (slider, buttons, key / wheel navigator
+  component in ``frontend/slice_nav``);
+- :mod:`.launch`: the dashboard started in a child process (tests, benchmarks).
 """

@@ -21,6 +21,7 @@ __all__ = [
     "demo_case",
     "score",
     "heatmap",
+    "prefetch_heatmaps",
     "rollout",
     "run_paths",
     "run",
@@ -32,6 +33,8 @@ __all__ = [
     "PREDICT_BATCH",
 ]
 
+import collections
+import concurrent.futures
 import os
 import threading
 
@@ -190,9 +193,67 @@ def _heatmap(series_key, model_sha, index, class_name, layer, method, _predictor
     return explain.gradcam(_predictor, _series, index, class_name, layer=layer, method=method)
 
 
+#: Methods cheap enough to compute ahead for the neighbouring slices (compiled).
+PREFETCH_METHODS = ("gradcam", "gradcam++")
+_PREFETCH_MAX = 32
+_prefetch_pool = concurrent.futures.ThreadPoolExecutor(
+    max_workers=1, thread_name_prefix="cranioscan-cam-prefetch")
+_prefetched = collections.OrderedDict()  # (series key, model, index, class, layer, method) -> Future
+_prefetch_lock = threading.Lock()
+
+
+def _compute_heatmap(pred, series, index, class_name, layer, method):
+    from .. import explain
+
+    return explain.gradcam(pred, series, index, class_name, layer=layer, method=method)
+
+
 def heatmap(pred, case, index, class_name, layer, method):
-    """Grad-CAM family heatmap ``(rows, cols)`` in [0, 1] of one slice (cached)."""
+    """Grad-CAM family heatmap ``(rows, cols)`` in [0, 1] of one slice (cached).
+
+    A map computed ahead by :func:`prefetch_heatmaps` is taken from there
+    (waiting for it when it is still being computed).
+    """
+    key = (case.key, pred.sha256, int(index), class_name, layer, method)
+    with _prefetch_lock:
+        future = _prefetched.get(key)
+    if future is not None and not future.cancelled():
+        try:
+            return future.result()
+        except Exception:  # noqa: BLE001 - computed again below, where errors surface
+            pass
     return _heatmap(case.key, pred.sha256, int(index), class_name, layer, method, pred, case.series)
+
+
+def prefetch_heatmaps(pred, case, indices, class_name, layer, method):
+    """Compute the maps of ``indices`` (the next slices a reader will see) in the background.
+
+    One worker thread; maps asked for earlier and not started yet are
+    dropped, so scrolling far never queues work for slices left behind.
+    Only the compiled methods (:data:`PREFETCH_METHODS`); the last
+    ``_PREFETCH_MAX`` maps are kept. Returns the number of maps queued.
+    """
+    if method not in PREFETCH_METHODS:
+        return 0
+    n = case.series.n_slices
+    queued = 0
+    with _prefetch_lock:
+        for future in _prefetched.values():
+            future.cancel()  # only those not started yet
+        for index in indices:
+            key = (case.key, pred.sha256, int(index), class_name, layer, method)
+            if not 0 <= int(index) < n:
+                continue
+            future = _prefetched.get(key)
+            if future is not None and not future.cancelled():
+                _prefetched.move_to_end(key)
+                continue
+            _prefetched[key] = _prefetch_pool.submit(_compute_heatmap, pred, case.series, int(index),
+                                                     class_name, layer, method)
+            queued += 1
+        while len(_prefetched) > _PREFETCH_MAX:
+            _prefetched.popitem(last=False)
+    return queued
 
 
 @st.cache_data(show_spinner=False, max_entries=64)

@@ -11,6 +11,7 @@ __all__ = [
     "short_notice",
     "model_name",
     "card_metrics_table",
+    "card_metrics_formats",
     "held_out_table",
     "localisation_table",
     "training_facts",
@@ -23,7 +24,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..formats import as_float, interval, percent_interval
+from ..formats import PROBABILITY_FORMAT, as_float, interval, percent_interval
 from ..labels import CLASSES
 from .text import CLASS_LABELS, METHOD_TITLES
 
@@ -125,10 +126,47 @@ def card_metrics_table(card, classes=CLASSES):
                "Threshold": thresholds.get(name)}
         for key, value in m.items():
             known = key in ("auc", "auc_ci_low", "auc_ci_high", "threshold")
-            if not known and isinstance(value, (int, float)):
-                row[key.replace("_", " ")] = value
+            if not known and isinstance(value, (int, float)) and not isinstance(value, bool):
+                row[_metric_header(key)] = value
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for column in table.columns[4:]:  # counts stay integers even where a class lacks one
+        values = [row[column] for row in rows if column in row]
+        if all(isinstance(v, int) for v in values):
+            table[column] = table[column].astype("Int64")
+    return table
+
+
+#: Headers of the card's per-class numbers, in the tables' sentence case.
+_METRIC_HEADERS = {"n_pos": "Positive slices", "n_neg": "Negative slices", "ppv": "PPV",
+                   "npv": "NPV", "ece": "ECE", "auc": "AUC"}
+
+
+def _metric_header(key):
+    """``"n_pos"`` -> ``"Positive slices"``, ``"sensitivity"`` -> ``"Sensitivity"``."""
+    if key in _METRIC_HEADERS:
+        return _METRIC_HEADERS[key]
+    text = str(key).replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def card_metrics_formats(table):
+    """printf formats of :func:`card_metrics_table`'s numeric columns.
+
+    Counts (integer columns) read as integers ("840", not "840.000"),
+    thresholds as every probability (:data:`cranioscan.formats.PROBABILITY_FORMAT`),
+    other numbers with three decimals. Text columns are left out.
+    """
+    formats = {}
+    for column in table.columns:
+        dtype = table[column].dtype
+        if pd.api.types.is_integer_dtype(dtype):
+            formats[column] = "%d"
+        elif column == "Threshold":
+            formats[column] = PROBABILITY_FORMAT
+        elif pd.api.types.is_numeric_dtype(dtype):
+            formats[column] = "%.3f"
+    return formats
 
 
 def _rate_with_interval(cam):

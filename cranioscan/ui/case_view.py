@@ -28,6 +28,7 @@ __all__ = [
     "HIDDEN",
     "content_key",
     "start_slice",
+    "start_note",
     "slice_probability_table",
     "probability_figure",
     "mark_slice",
@@ -44,7 +45,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from ..formats import number
+from ..formats import PROBABILITY_DIGITS, number
 from ..labels import CLASSES
 from .text import CLASS_COLORS, CLASS_LABELS
 
@@ -154,6 +155,30 @@ def start_slice(probs, thresholds=None, classes=CLASSES):
     return k if col[k] >= threshold else n // 2
 
 
+def start_note(probs, thresholds=None, classes=CLASSES):
+    """Why the viewer opened a series on the slice :func:`start_slice` picks.
+
+    Args:
+        probs: ``(n, c)`` probabilities.
+        thresholds: dict class -> threshold (default 0.5).
+        classes: class names of the columns (``"any"`` among them).
+
+    Returns:
+        str, e.g. ``"Opened on slice 12 of 30: the slice with the highest
+        'any hemorrhage' probability (0.93, threshold 0.500)."``
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    n = probs.shape[0]
+    index = start_slice(probs, thresholds, classes)
+    col = probs[:, list(classes).index("any")]
+    threshold = (thresholds or {}).get("any", 0.5)
+    if n and col[index] >= threshold and col[index] == col.max():
+        return (f"Opened on slice {index + 1} of {n}: the slice with the highest 'any hemorrhage' "
+                f"probability ({col[index]:.2f}, threshold {threshold:.3f}).")
+    return (f"Opened on the middle slice, {index + 1} of {max(n, 1)}: no slice reaches the "
+            f"'any hemorrhage' threshold ({threshold:.3f}).")
+
+
 def slice_probability_table(probs_row, thresholds=None, classes=CLASSES):
     """The classes' probabilities on one slice.
 
@@ -216,7 +241,7 @@ def probability_figure(probs, current_index, classes=CLASSES, height=250):
             line={"color": CLASS_COLORS.get(name), "width": 2.4 if name == "any" else 1.6,
                   "dash": "dot" if name == "any" else "solid"},
             marker={"size": 4},
-            hovertemplate=f"{CLASS_LABELS.get(name, name)}: %{{y:.2f}}<extra></extra>",
+            hovertemplate=f"{CLASS_LABELS.get(name, name)}: %{{y:.{PROBABILITY_DIGITS}f}}<extra></extra>",
         ))
     if 0 <= current_index < n:
         fig.add_vline(x=current_index + 1, line_width=2, line_color="#ffd43b",

@@ -117,7 +117,8 @@ def _load(store_name, signature, source, series_uid, label, kind):
     store = _session_store(store_name, signature)
     case = store["cases"].get(series_uid)
     if case is None:
-        series = load_series(source, series_uid=series_uid)
+        with st.spinner(f"Reading the slices of {label}…"):
+            series = load_series(source, series_uid=series_uid)
         case = ActiveCase(key=case_view.content_key(series), label=label, source=kind,
                           series=series)
         store["cases"] = {series_uid: case}  # keep one series per session in memory

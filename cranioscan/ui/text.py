@@ -63,7 +63,7 @@ STAGE_NOTE = (
 #: Text explaining the ground-truth check.
 TRUTH_NOTE = (
     "On phantom cases the true extent of the bleed is known. It is outlined on each map, the "
-    "map's brightest point is marked with a cross, and the caption says whether that peak falls "
+    "map's brightest point is marked with a ring, and the caption says whether that peak falls "
     "inside the outline (allowing 5 mm). A map can look convincing and still peak elsewhere."
 )
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation import curves as curve_lib, metrics
-from ..formats import interval, is_number
+from ..formats import interval, is_number, probability
 from ..labels import CLASSES
 from .text import CLASS_COLORS, CLASS_LABELS
 
@@ -294,7 +294,7 @@ def operating_point_figure(run, class_name, threshold):
         fig.add_trace(go.Scatter(
             x=[1 - conf["specificity"]], y=[conf["sensitivity"]], mode="markers",
             marker={"size": 13, "color": "#ffd43b", "line": {"width": 1, "color": "#000"}},
-            name=f"threshold {threshold:.2f}", showlegend=True,
+            name=f"threshold {probability(threshold)}", showlegend=True,
             hovertemplate="sensitivity %{y:.3f}<br>1 − specificity %{x:.3f}<extra></extra>",
         ))
     fig.update_layout(height=300, legend={"x": 0.99, "y": 0.02, "xanchor": "right", "yanchor": "bottom"})

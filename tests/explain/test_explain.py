@@ -354,10 +354,11 @@ def test_overlay_heatmap_blends_where_the_map_passes_the_threshold():
     np.testing.assert_array_equal(out[0, 0], [128, 128, 128])
     np.testing.assert_array_equal(gray, before[0])
     np.testing.assert_array_equal(heat, before[1])
-    # alpha 0 leaves the slice alone; threshold 0 colours every pixel.
+    # alpha 0 leaves the slice alone; threshold 0 without the ramp colours every pixel.
     np.testing.assert_array_equal(overlay.overlay_heatmap(gray, heat, alpha=0.0),
                                   overlay.to_rgb(gray))
-    everywhere = overlay.overlay_heatmap(gray, heat, alpha=1.0, cmap="inferno")
+    everywhere = overlay.overlay_heatmap(gray, heat, alpha=1.0, cmap="inferno", threshold=0.0,
+                                         ramp=False)
     low = np.rint(np.array(matplotlib.colormaps["inferno"](0.0)[:3]) * 255)
     np.testing.assert_array_equal(everywhere[0, 0], low)
     with pytest.raises(ValueError, match="shape"):

@@ -20,6 +20,7 @@ import pytest
 from cranioscan.ui import card_view, case_view, config as ui_config, demo, slice_image
 from cranioscan.ui import text as ui_text, validation_view as vv
 from cranioscan.evaluation import metrics
+from cranioscan.formats import probability
 from cranioscan.dicom import Series
 from cranioscan.labels import CLASSES, SUBTYPES
 from cranioscan.evaluation.reports import load_run
@@ -137,8 +138,21 @@ def test_model_notice_and_card_table():
             "thresholds": {"any": 0.3}}
     table = card_view.card_metrics_table(card)
     assert table.loc[0, "95% CI"] == "0.850–0.950" and table.loc[0, "Threshold"] == 0.3
-    assert table.loc[0, "sensitivity"] == 0.8
+    assert table.loc[0, "Sensitivity"] == 0.8
     assert card_view.card_metrics_table({}).empty
+    # Counts are integers, headers in one case, thresholds in the one probability format.
+    counted = card_view.card_metrics_table({
+        "metrics": {"any": {"auc": 0.9, "n_pos": 840, "n_neg": 12},
+                    "subdural": {"auc": 0.8, "n_pos": 3}},
+        "thresholds": {"any": 0.0066}})
+    assert list(counted.columns) == ["Finding", "AUC", "95% CI", "Threshold", "Positive slices",
+                                     "Negative slices"]
+    assert not any(c[:1].islower() for c in counted.columns)
+    formats = card_view.card_metrics_formats(counted)
+    assert formats["Positive slices"] == "%d" and formats["Negative slices"] == "%d"
+    assert formats["Positive slices"] % counted.loc[0, "Positive slices"] == "840"
+    assert formats["Threshold"] % counted.loc[0, "Threshold"] == probability(0.0066) == "0.007"
+    assert "Finding" not in formats and "95% CI" not in formats
     nested = card_view.card_metrics_table({"metrics": {"classes": card["metrics"]}})
     assert nested.loc[0, "AUC"] == 0.9
     held = {"held_out_evaluation": {
@@ -432,7 +446,8 @@ def test_attention_page_maps_and_ground_truth(app):
     assert not at.exception, [e.message for e in at.exception]
     at.selectbox(key="att_class").set_value("subdural").run()
     assert not at.exception, [e.message for e in at.exception]
-    captions = [c for img in at.image for c in img.captions]
+    captions = [c for img in at.image for c in img.captions if c]  # the colour bar has none
+    assert any("ring marks each map's peak" in c for c in texts(at, "caption"))
     for title in ("Grad-CAM", "Grad-CAM++", "Score-CAM", "Attention rollout"):
         assert any(c.startswith(title + " ·") for c in captions), captions
     assert sum("stage" in c for c in captions) == 2  # stage 3 and stage 4

@@ -1,0 +1,154 @@
+"""What the case viewer lets a person take away: CSV tables and the current view as PNG.
+
+Pure functions returning ``bytes`` for ``st.download_button`` (no Streamlit
+import). Slices are numbered from 1 as on screen. Every file names the model
+that produced it: the CSV files in ``#`` comment lines at the top (read them
+with ``pandas.read_csv(..., comment="#")``), the PNG in a footer burned into
+the pixels. The PDF case report is in :mod:`cranioscan.ui.case_report`.
+"""
+
+__all__ = [
+    "model_identity",
+    "csv_header",
+    "slices_csv",
+    "summary_csv",
+    "view_png",
+    "file_stem",
+]
+
+import csv
+import io
+import re
+
+import numpy as np
+
+from ..formats import probability
+from ..labels import CLASSES
+from . import card_view, case_view
+
+#: Decimals of the probabilities in the CSV files (data for analysis, finer
+#: than the tables on screen; the CLI's CSV uses the same).
+CSV_DIGITS = 6
+
+
+def model_identity(card, path, sha256):
+    """``["Model: NAME", "SHA-256: <64 hex>", "<validity one-liner>"]`` for files and reports.
+
+    Args:
+        card: the model card dict (``Predictor.card``; {} when absent).
+        path: the model file (its name stands in when the card has none).
+        sha256: hex digest of the model file.
+    """
+    return [f"Model: {card_view.model_name(card, path)}",
+            f"SHA-256: {sha256 or 'unknown'}",
+            card_view.short_notice(card)]
+
+
+def csv_header(identity, thresholds, classes=CLASSES):
+    """``#`` comment lines naming the model and the thresholds of the ▲ flags."""
+    lines = ["# CranioScan export"] + [f"# {line}" for line in identity]
+    lines.append("# Thresholds (model card): " + ", ".join(
+        f"{name} {probability(thresholds.get(name))}" for name in classes))
+    lines.append("# Slices numbered from 1, inferior to superior, as in the dashboard.")
+    return lines
+
+
+def _csv_bytes(header, columns, rows):
+    text = io.StringIO()
+    text.write("\n".join(header) + "\n")
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return text.getvalue().encode("utf-8")
+
+
+def _fmt(value):
+    value = float(value)
+    return f"{value:.{CSV_DIGITS}f}" if np.isfinite(value) else ""
+
+
+def slices_csv(series, probs, thresholds, identity, classes=CLASSES):
+    """Per-slice probabilities of a series as CSV.
+
+    Args:
+        series: the :class:`~cranioscan.dicom.Series` scored.
+        probs: ``(n_slices, len(classes))`` probabilities.
+        thresholds: dict class -> operating threshold (the ▲ flags).
+        identity: :func:`model_identity` lines.
+        classes: class names of the columns.
+
+    Returns:
+        UTF-8 CSV: the :func:`csv_header` lines, then the columns ``slice``
+        (from 1), ``position_mm``, ``thickness_mm``, ``prob_<class>`` and
+        ``flagged`` (classes at or above their threshold, ``;``-separated).
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    n = series.n_slices
+    if probs.shape != (n, len(classes)):
+        raise ValueError(f"expected probabilities of shape ({n}, {len(classes)}), got {probs.shape}")
+    columns = ["slice", "position_mm", "thickness_mm"] + [f"prob_{c}" for c in classes] + ["flagged"]
+    rows = []
+    for k in range(n):
+        thickness = series.thickness_at(k)
+        flagged = [c for j, c in enumerate(classes)
+                   if thresholds.get(c) is not None and probs[k, j] >= thresholds[c]]
+        rows.append([k + 1, f"{float(series.positions[k]):.3f}",
+                     "" if thickness is None else f"{float(thickness):.3f}"]
+                    + [_fmt(p) for p in probs[k]] + [";".join(flagged)])
+    return _csv_bytes(csv_header(identity, thresholds, classes), columns, rows)
+
+
+def summary_csv(summary, thresholds, identity, classes=CLASSES):
+    """The series summary (the viewer's table) as CSV.
+
+    Args:
+        summary: ``Predictor.summarize(probs)`` output.
+        thresholds: dict class -> threshold.
+        identity: :func:`model_identity` lines.
+
+    Returns:
+        UTF-8 CSV: header lines, then ``finding, highest_probability,
+        on_slice`` (from 1), ``threshold, flagged`` (yes/no),
+        ``slices_above_threshold`` (runs such as ``3–5, 9``) and ``count``.
+    """
+    table = case_view.summary_table(summary, classes=classes, thresholds=thresholds)
+    columns = ["finding", "highest_probability", "on_slice", "threshold", "flagged",
+               "slices_above_threshold", "count"]
+    rows = []
+    for name, row in zip(classes, table.to_dict("records")):
+        t = thresholds.get(name)
+        flagged = t is not None and row["Highest probability"] >= t
+        rows.append([row["Finding"], _fmt(row["Highest probability"]), row["On slice"],
+                     _fmt(t) if t is not None else "", "yes" if flagged else "no",
+                     row["Slices above threshold"], row["Count"]])
+    return _csv_bytes(csv_header(identity, thresholds, classes), columns, rows)
+
+
+def view_png(rgb, identity):
+    """The view on screen as PNG, with the model's identity burned in below it.
+
+    Args:
+        rgb: ``uint8 (rows, cols, 3)`` image as drawn by
+            :func:`cranioscan.ui.slice_image.render_slice` (window, overlay,
+            outlines, annotations and colour bar already in the pixels).
+        identity: :func:`model_identity` lines (the SHA-256 is shortened to
+            16 characters to fit).
+
+    Returns:
+        PNG bytes of ``(rows + footer, cols, 3)``.
+    """
+    from PIL import Image
+
+    from .slice_image import add_footer
+
+    lines = [re.sub(r"^SHA-256: ([0-9a-f]{16})[0-9a-f]+$", r"SHA-256: \1…", line) for line in identity]
+    out = add_footer(np.asarray(rgb, dtype=np.uint8), lines)
+    buffer = io.BytesIO()
+    Image.fromarray(out).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def file_stem(label, index=None):
+    """A safe file name stem: ``"cranioscan_<label>[_slice<N>]"`` (N from 1)."""
+    stem = re.sub(r"[^A-Za-z0-9]+", "_", str(label)).strip("_")[:60] or "case"
+    return f"cranioscan_{stem}" + ("" if index is None else f"_slice{int(index) + 1}")

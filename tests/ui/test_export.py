@@ -1,0 +1,201 @@
+"""What the viewer lets a person take away: CSV, PNG and the PDF case report, read back."""
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cranioscan.dicom import load_series
+from cranioscan.formats import probability
+from cranioscan.inference import summarize_series
+from cranioscan.labels import CLASSES
+from cranioscan.ui import case_report, export, slice_image
+from cranioscan.ui.state import ActiveCase
+from cranioscan.ui.text import CLASS_LABELS
+
+SHA = "0123456789abcdef" * 4
+CARD = {"name": "Export test model", "trained_on": "synthetic phantoms (cranioscan.phantom)",
+        "synthetic": True}
+THRESHOLDS = {"any": 0.5, "epidural": 0.3, "intraparenchymal": 0.0066, "intraventricular": 0.9,
+              "subarachnoid": 0.9, "subdural": 0.4}
+
+
+@pytest.fixture(scope="module")
+def series(tmp_path_factory):
+    """A real phantom series written as DICOM and read back through pydicom."""
+    from cranioscan.phantom import make_study, write_series
+
+    folder = tmp_path_factory.mktemp("export_series")
+    write_series(make_study(5, matrix=64, n_slices=6, subtypes=("subdural",)), folder)
+    return load_series(folder)
+
+
+@pytest.fixture(scope="module")
+def probs(series):
+    """Probabilities with known flags: any on slice 3, subdural on 3-4, epidural on 5."""
+    p = np.full((series.n_slices, len(CLASSES)), 0.005, np.float32)  # below every threshold
+    p[2, 0], p[2, 5], p[3, 5] = 0.91, 0.77, 0.45
+    p[4, 1] = 0.35
+    return p
+
+
+def identity():
+    return export.model_identity(CARD, "/models/best_model.keras", SHA)
+
+
+def read_csv(data):
+    text = data.decode("utf-8")
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    return header, pd.read_csv(io.BytesIO(data), comment="#")
+
+
+def test_slices_csv_numbers_slices_from_one_and_names_model_and_thresholds(series, probs):
+    header, table = read_csv(export.slices_csv(series, probs, THRESHOLDS, identity()))
+    assert "# Model: Export test model" in header and f"# SHA-256: {SHA}" in header
+    assert any("not for clinical use" in line for line in header)
+    thresholds_line = next(line for line in header if line.startswith("# Thresholds"))
+    assert "intraparenchymal 0.007" in thresholds_line and "any 0.500" in thresholds_line
+    assert list(table["slice"]) == list(range(1, series.n_slices + 1))
+    np.testing.assert_allclose(table["position_mm"], series.positions, atol=1e-3)
+    np.testing.assert_allclose(table[[f"prob_{c}" for c in CLASSES]].to_numpy(), probs, atol=1e-6)
+    flagged = table["flagged"].fillna("")
+    assert flagged[2] == "any;subdural" and flagged[3] == "subdural" and flagged[4] == "epidural"
+    assert flagged[0] == flagged[5] == ""
+    with pytest.raises(ValueError, match="shape"):
+        export.slices_csv(series, probs[:2], THRESHOLDS, identity())
+
+
+def test_summary_csv_matches_the_viewers_summary(series, probs):
+    summary = summarize_series(probs, THRESHOLDS)
+    header, table = read_csv(export.summary_csv(summary, THRESHOLDS, identity()))
+    assert "# Model: Export test model" in header
+    table = table.set_index("finding")
+    assert list(table.index) == [CLASS_LABELS[c] for c in CLASSES]
+    assert table.loc["Any hemorrhage", "highest_probability"] == pytest.approx(0.91, abs=1e-6)
+    assert table.loc["Any hemorrhage", "on_slice"] == 3  # numbered from 1
+    assert table.loc["Subdural", "slices_above_threshold"] == "3–4"
+    assert table.loc["Subdural", "count"] == 2
+    assert table.loc["Epidural", "flagged"] == "yes" and table.loc["Intraventricular", "flagged"] == "no"
+    assert table.loc["Intraventricular", "slices_above_threshold"] == "none"
+
+
+def test_view_png_keeps_the_view_and_burns_in_the_model(series):
+    rgb = slice_image.render_slice(series.hu[2], 40, 80, corners={"top_left": ["Slice 3 / 6"]})
+    from PIL import Image
+
+    data = export.view_png(rgb, identity())
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    image = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    rows, cols = rgb.shape[:2]
+    assert image.shape[1] == cols and image.shape[0] > rows + 10
+    np.testing.assert_array_equal(image[:rows], rgb)  # window, overlay, text: as on screen
+    footer = image[rows:]
+    assert (footer.max(axis=-1) > 200).sum() > 50  # the model's name and SHA are written there
+    # Another model's identity gives other pixels: the text is really the identity.
+    other = export.view_png(rgb, export.model_identity({"name": "Other"}, "x.keras", "f" * 64))
+    assert np.any(np.asarray(Image.open(io.BytesIO(other)).convert("RGB"))[rows:] != footer)
+
+
+def test_key_slices_are_the_top_slice_of_each_flagged_finding(probs):
+    summary = summarize_series(probs, THRESHOLDS)
+    assert case_report.key_slices(summary, THRESHOLDS) == [
+        ("any", 2, pytest.approx(0.91)), ("subdural", 2, pytest.approx(0.77)),
+        ("epidural", 4, pytest.approx(0.35))]
+    assert case_report.key_slices(summary, THRESHOLDS, limit=1)[0][0] == "any"
+    assert case_report.key_slices(summary, {c: 0.99 for c in CLASSES}) == []
+
+
+def pdf_text(data):
+    from pypdf import PdfReader
+
+    reader = PdfReader(io.BytesIO(data))
+    assert len(reader.pages) == 1
+    return reader.pages[0].extract_text(), reader.pages[0]
+
+
+def test_case_report_pdf_holds_series_model_summary_key_slices_and_validity(series, probs):
+    summary = summarize_series(probs, THRESHOLDS)
+    case = ActiveCase(key="k", label="Phantom subdural", source="demo", series=series)
+    calls = []
+
+    def heatmap(index, name):  # a map peaking at a known place, as Grad-CAM would give
+        calls.append((index, name))
+        rows, cols = series.hu.shape[1:]
+        yy, xx = np.mgrid[:rows, :cols]
+        return np.exp(-((yy - 20) ** 2 + (xx - 40) ** 2) / 50.0).astype(np.float32)
+
+    data = case_report.report_for_case(case, summary, THRESHOLDS, CARD, "/models/best_model.keras",
+                                       SHA, heatmap, 40, 80)
+    assert data[:5] == b"%PDF-"
+    text, page = pdf_text(data)
+    flat = " ".join(text.split())
+    assert "CranioScan case report" in flat and "Case: Phantom subdural" in flat
+    assert "Export test model" in flat and SHA in flat.replace(" ", "")
+    # The description hides identifiers unless asked for.
+    assert "Patient name: hidden" in flat and "PHANTOM^SYNTHETIC" not in flat
+    assert series.meta["series_description"] in flat
+    # The summary table, in the one probability format.
+    for name in CLASSES:
+        assert CLASS_LABELS[name] in flat
+    assert f"Any hemorrhage {probability(0.91)} 3 {probability(0.5)}" in flat
+    # Key slices: the top slice per flagged finding, each with its map.
+    assert calls == [(2, "any"), (2, "subdural"), (4, "epidural")]
+    assert "Subdural: slice 3, p 0.770" in flat and "Epidural: slice 5, p 0.350" in flat
+    assert len(page.images) == 3
+    # The validity statement.
+    assert "synthetic phantoms" in flat and "not for clinical use" in flat.lower()
+
+    shown = case_report.report_for_case(case, summary, THRESHOLDS, CARD, "m.keras", SHA, heatmap,
+                                        40, 80, show_identifiers=True)
+    assert "PHANTOM^SYNTHETIC" in " ".join(pdf_text(shown)[0].split())
+
+
+def test_case_report_with_nothing_flagged_says_so(series):
+    quiet = np.full((series.n_slices, len(CLASSES)), 0.01, np.float32)
+    summary = summarize_series(quiet, THRESHOLDS)
+    data = case_report.case_report_pdf(
+        case_report.series_description(series, "Quiet case"), identity(), summary, THRESHOLDS, [],
+        case_report.validity_statement({}))
+    text, page = pdf_text(data)
+    flat = " ".join(text.split())
+    assert "No finding reached its threshold" in flat and len(page.images) == 0
+    assert "no model card" in flat.lower() and "not for clinical use" in flat.lower()
+
+
+def test_report_with_the_real_tiny_model_and_gradcam(tiny_model_dir, series):
+    """End to end with a real Keras model and tf-keras-vis Grad-CAM++."""
+    from cranioscan import explain
+    from cranioscan.inference import Predictor
+
+    predictor = Predictor.load(tiny_model_dir / "best_model.keras")
+    probs = predictor.predict_series(series)
+    thresholds = {c: float(probs[:, j].max()) for j, c in enumerate(CLASSES)}  # every class flags
+    summary = predictor.summarize(probs, thresholds)
+    case = ActiveCase(key="k", label="Tiny", source="demo", series=series)
+    layer = explain.default_layer(predictor)
+    data = case_report.report_for_case(
+        case, summary, thresholds, predictor.card, predictor.path, predictor.sha256,
+        lambda i, c: explain.gradcam(predictor, series, i, c, layer=layer, method="gradcam++"),
+        40, 80)
+    text, page = pdf_text(data)
+    flat = " ".join(text.split())
+    assert json.loads((tiny_model_dir / "model_card.json").read_text())["name"] in flat
+    assert predictor.sha256 in flat.replace(" ", "")
+    assert len(page.images) == len(CLASSES)
+    assert "Grad-CAM++ map" in flat
+
+
+def test_viewer_offers_the_downloads(app_env):
+    """The four view downloads sit under the image, the review log's under the review panel."""
+    from streamlit.testing.v1 import AppTest
+
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "app.py"), default_timeout=300)
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    buttons = {b.proto.label: b for b in app.get("download_button")}
+    assert set(buttons) == {"Slices (CSV)", "Summary (CSV)", "View (PNG)", "Report (PDF)",
+                            "Download the review log (CSV)"}
+    assert buttons["Report (PDF)"].proto.help.startswith("One page")
