@@ -48,7 +48,12 @@ def import_tensorflow_quietly():
         with captured_stderr() as text:
             try:
                 import keras  # noqa: F401
-                import tensorflow  # noqa: F401
+                import tensorflow
+
+                # The device probe logs at ERROR level ("failed call to cuInit"), which a
+                # user's TF_CPP_MIN_LOG_LEVEL=2 lets through: run it here, captured, not at
+                # the first model load.
+                tensorflow.config.list_physical_devices()
             except BaseException as exc:  # shown with what TensorFlow wrote, then re-raised
                 error, captured = exc, text()
         if error is not None:
