@@ -56,8 +56,6 @@ def _names(headers, limit=_MAX_LISTED):
     return shown + (f" and {len(headers) - limit} more" if len(headers) > limit else "")
 
 
-_plural = plural  # "1 file", "2 files": the one formatter of counts
-
 
 def _filter_members(members, info, skipped, warns):
     """Drop non-CT files, localizers and off-orientation slices of a series."""
@@ -85,7 +83,7 @@ def _filter_members(members, info, skipped, warns):
                 skipped.append((h.name, "different orientation from the rest of the series "
                                         "(localizer or reformatted image?)"))
             warns.append(
-                f"{_plural(len(off), 'file')} of the series had a different orientation from "
+                f"{plural(len(off), 'file')} of the series had a different orientation from "
                 f"the rest and {'was' if len(off) == 1 else 'were'} left out: {_names(off)}."
             )
             kept = [h for h, agree in zip(kept, same) if agree]
@@ -95,7 +93,7 @@ def _filter_members(members, info, skipped, warns):
     if len(sizes) > 1:
         by_count = sorted(sizes.items(), key=lambda kv: -len(kv[1]))
         (rows, cols), common = by_count[0]
-        parts = [f"{r}x{c} pixels in {_plural(len(hs), 'file')} ({_names(hs, 3)})"
+        parts = [f"{r}x{c} pixels in {plural(len(hs), 'file')} ({_names(hs, 3)})"
                  for (r, c), hs in by_count]
         if 2 * len(common) <= len(kept):
             raise DicomLoadError(
@@ -107,7 +105,7 @@ def _filter_members(members, info, skipped, warns):
             skipped.append((h.name, f"{h.rows}x{h.cols} pixels, unlike the {rows}x{cols} of "
                                     "the rest of the series"))
         warns.append(
-            f"{_plural(len(odd), 'file')} of the series had another image size than the "
+            f"{plural(len(odd), 'file')} of the series had another image size than the "
             f"{len(common)} of {rows}x{cols} pixels and {'was' if len(odd) == 1 else 'were'} "
             f"left out: {'; '.join(parts[1:])}."
         )
@@ -150,7 +148,7 @@ def _order(kept, skipped, warns):
                 dropped.append(f"'{ordered[i].name}' ({what} '{original.name}' at "
                                f"{mm(pos[i])} mm)")
             warns.append(
-                f"{_plural(len(dropped), 'duplicate slice')} at the position of another slice "
+                f"{plural(len(dropped), 'duplicate slice')} at the position of another slice "
                 f"{'was' if len(dropped) == 1 else 'were'} left out (kept the first): "
                 + "; ".join(dropped[:_MAX_LISTED])
                 + (f"; and {len(dropped) - _MAX_LISTED} more" if len(dropped) > _MAX_LISTED else "")
@@ -183,7 +181,7 @@ def _order(kept, skipped, warns):
         seen.add(uid)
         ordered.append(kept[i])
     if dupes:
-        warns.append(f"{_plural(len(dupes), 'duplicate image')} left out: {_names(dupes)}.")
+        warns.append(f"{plural(len(dupes), 'duplicate image')} left out: {_names(dupes)}.")
     f0 = ordered[0].f
     step = _first(f0["SpacingBetweenSlices"]) or _first(f0["SliceThickness"]) or 1.0
     pos = np.arange(len(ordered), dtype=np.float64) * abs(step)
@@ -311,7 +309,7 @@ def _decode_all(ordered, skipped, warns, info, max_voxels):
     voxels = len(ordered) * rows * cols
     if voxels > max_voxels:
         raise DicomLoadError(
-            f"The {info.label()} has {_plural(len(ordered), 'slice')} of {rows}x{cols} pixels "
+            f"The {info.label()} has {plural(len(ordered), 'slice')} of {rows}x{cols} pixels "
             f"({voxels / 1e6:,.0f} million voxels, {voxels * 4 / 1024**3:.1f} GiB as HU), "
             f"more than the {max_voxels / 1e6:,.0f} million voxels CranioScan loads at once; "
             "nothing was decoded. Load fewer slices, or raise the limit (max_voxels)."
@@ -341,15 +339,15 @@ def _decode_all(ordered, skipped, warns, info, max_voxels):
         if not ok.any():
             h, reason = failed[0]
             raise DicomLoadError(
-                f"None of the {_plural(len(ordered), 'image')} of the {info.label()} could be "
+                f"None of the {plural(len(ordered), 'image')} of the {info.label()} could be "
                 f"read. '{h.name}': {reason}."
             )
         listed = "; ".join(f"'{h.name}': {reason}" for h, reason in failed[:_MAX_LISTED])
         warns.append(
-            f"{_plural(len(failed), 'slice')} could not be read and "
+            f"{plural(len(failed), 'slice')} could not be read and "
             f"{'was' if len(failed) == 1 else 'were'} left out: {listed}."
         )
     for key, count in notes.items():
         if key in _NOTE_TEXT:
-            warns.append(_NOTE_TEXT[key].format(n=_plural(count, "slice")))
+            warns.append(_NOTE_TEXT[key].format(n=plural(count, "slice")))
     return volume, ok

@@ -18,14 +18,15 @@ reads files from disk.
 
 __all__ = ["MIN_BATCH", "predecode", "shutdown"]
 
+import dataclasses
 import importlib.util
 import logging
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
-from types import SimpleNamespace
 
 from ..formats import plural
+from .pixels import params_from_header
 
 #: Fewest eligible slices worth sending to the worker pool.
 MIN_BATCH = 8
@@ -47,15 +48,9 @@ def _gdcm_installed():
     return importlib.util.find_spec("gdcm") is not None
 
 
-def _job(header):
-    """What a worker needs for one slice (plain values, cheap to send)."""
-    f = header.f
-    implicit, little = getattr(header.ds, "original_encoding", (False, True))
-    bits_allocated = int(f.get("BitsAllocated") or 16)
-    return (str(header.file.path), int(header.offset), int(f["Rows"]), int(f["Columns"]),
-            bits_allocated, int(f.get("BitsStored") or bits_allocated),
-            int(f.get("PixelRepresentation") or 0) == 1, str(header.transfer_syntax),
-            little is not False, bool(implicit))
+def _job(header, params):
+    """What a worker needs for one slice: the file, where its pixel data start, their layout."""
+    return str(header.file.path), int(header.offset), dataclasses.replace(params, modality_lut=None)
 
 
 def _decode_in_worker(job):
@@ -63,10 +58,7 @@ def _decode_in_worker(job):
     from .gdcm_decode import read_stored_gdcm
     from .pixels import _ENCAPSULATED_TAIL, _element_header, _encapsulated_value
 
-    path, offset, rows, cols, bits_allocated, bits_stored, signed, syntax, little, implicit = job
-    params = SimpleNamespace(rows=rows, cols=cols, bits_allocated=bits_allocated,
-                             bits_stored=bits_stored, signed=signed, transfer_syntax=syntax,
-                             little_endian=little, implicit_vr=implicit)
+    path, offset, params = job
     try:
         with open(path, "rb") as fh:
             fh.seek(offset)
@@ -114,14 +106,23 @@ def predecode(headers):
     """
     from .gdcm_decode import GDCM_SYNTAXES
 
-    picks = [i for i, h in enumerate(headers)
-             if h.file.path is not None and h.compressed and h.offset is not None
-             and h.transfer_syntax in GDCM_SYNTAXES
-             and int(h.f.get("BitsAllocated") or 16) in (8, 16)]
     global _broken_in_a_row
-    if len(picks) < MIN_BATCH or _broken_in_a_row >= MAX_BROKEN or not _gdcm_installed():
+    if len(headers) < MIN_BATCH or _broken_in_a_row >= MAX_BROKEN or not _gdcm_installed():
         return {}
-    jobs = [_job(headers[i]) for i in picks]
+    picks, jobs = [], []
+    for i, h in enumerate(headers):
+        if (h.file.path is None or not h.compressed or h.offset is None
+                or h.transfer_syntax not in GDCM_SYNTAXES):
+            continue
+        try:
+            params = params_from_header(h.f, h.ds, h.transfer_syntax, h.compressed)
+        except Exception:  # noqa: BLE001 - decoded in process, where slice_hu names the problem
+            continue
+        if params.bits_allocated in (8, 16):
+            picks.append(i)
+            jobs.append(_job(h, params))
+    if len(picks) < MIN_BATCH:
+        return {}
     workers = max(1, os.cpu_count() or 1)
     try:
         results = list(_workers().map(_decode_in_worker, jobs,

@@ -142,7 +142,7 @@ def _levels(gaps):
     """Cluster gap sizes: return (level index per gap, level values) by value, mm."""
     order = np.argsort(gaps, kind="stable")
     level = np.empty(len(gaps), dtype=int)
-    values, members = [], []
+    members = []
     for i in order:
         if members and _same(gaps[members[-1][0]], gaps[i], GAP_TOL_MM, GAP_TOL_FRACTION):
             members[-1].append(i)

@@ -46,6 +46,7 @@ import warnings
 import numpy as np
 from pydicom.uid import UID
 
+from ..formats import plural
 from .assemble import (
     MAX_VOXELS,
     _MAX_LISTED,
@@ -55,7 +56,6 @@ from .assemble import (
     _meta,
     _order,
     _pixel_spacing,
-    _plural,
 )
 from .geometry import gap_warnings, mm, tilt_degrees
 from .header import read_header
@@ -175,7 +175,7 @@ def _choose(infos, series_uid, label):
     if len(infos) > 1:
         rest = [i for i in infos if i is not best]
         others = "; ".join(
-            f"{i.label()}: {i.modality or '?'}, {_plural(i.n_files, 'file')}"
+            f"{i.label()}: {i.modality or '?'}, {plural(i.n_files, 'file')}"
             + (f" ({i.problem})" if i.problem else "")
             for i in rest[:_MAX_LISTED]
         ) + (f"; and {len(rest) - _MAX_LISTED} more" if len(rest) > _MAX_LISTED else "")
@@ -196,7 +196,7 @@ def _thicknesses(ordered):
 def _repair_warnings(headers):
     """One warning per unusable descriptive tag, with how many files had it."""
     counts = collections.Counter(repair for h in headers for repair in h.repairs)
-    return [f"{repair} in {_plural(count, 'file')}: not a usable value, so it was ignored "
+    return [f"{repair} in {plural(count, 'file')}: not a usable value, so it was ignored "
             "(treated as missing)." for repair, count in counts.items()]
 
 

@@ -271,12 +271,18 @@ def _huge_matrix(rng, files):
     return out, f"{rows}x{cols} in {'every file' if every else 'one file'}"
 
 
-def _pixel_length(rng, files):
+def _one_with_pixels(rng, files):
+    """``_one`` and where its Pixel Data value lies: ``(i, name, data, start, end)``, or None."""
     i, name, data = _one(rng, files)
     span = _pixel_value_span(bytes(data))
-    if span is None:
+    return None if span is None else (i, name, data, *span)
+
+
+def _pixel_length(rng, files):
+    picked = _one_with_pixels(rng, files)
+    if picked is None:
         return None
-    start, end = span
+    i, name, data, start, end = picked
     how = rng.choice(["longer", "shorter", "declared-longer", "declared-shorter"])
     length = struct.unpack("<I", data[start - 4:start])[0]  # 0xFFFFFFFF: encapsulated
     if how == "longer":
@@ -298,11 +304,10 @@ def _pixel_length(rng, files):
 
 
 def _stream_corruption(rng, files):
-    i, name, data = _one(rng, files)
-    span = _pixel_value_span(bytes(data))
-    if span is None:
+    picked = _one_with_pixels(rng, files)
+    if picked is None:
         return None
-    start, end = span
+    i, name, data, start, end = picked
     n = rng.choice([1, 4, 32, 256])
     for _ in range(n):
         where = rng.randrange(start, end)
