@@ -277,7 +277,9 @@ def browser_first_visit(env, moves):
 
 
 _LONG_CHILD = r"""
-import json, resource, statistics, sys, time
+import json, statistics, sys, time
+sys.path.insert(0, "bench")  # run from the repository root
+from peak_memory import peak_rss_mib
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file(sys.argv[1], default_timeout=900)
 at.run()
@@ -294,7 +296,7 @@ for k in range(1, int(sys.argv[3]) + 1):
 assert not at.exception, [e.message for e in at.exception]
 print(json.dumps({"slices": int(n), "open_and_score_s": opened,
                   "fragment_ms_median": statistics.median(fragment),
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "peak_rss_mib": peak_rss_mib()}))
 """
 
 

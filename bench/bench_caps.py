@@ -1,7 +1,7 @@
 """Worst cases built against the loader's caps: seconds and peak RSS of each.
 
 Each case runs ``load_series`` in a fresh child process and reports the
-child's wall time and peak resident memory (``ru_maxrss``); the first row is
+child's wall time and peak resident memory (``VmHWM``); the first row is
 the baseline, a child that only imports the loader and loads one good slice.
 The cases are the most expensive inputs these caps admit that we could
 build, each just under its cap:
@@ -29,8 +29,9 @@ import time
 import zipfile
 from pathlib import Path
 
-CHILD = """
+CHILD = f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n" + """
 import json, sys, time, warnings
+from peak_memory import peak_rss_mib
 warnings.simplefilter("ignore")
 from cranioscan.dicom import DicomLoadError, load_series
 source = sys.argv[1]
@@ -40,10 +41,8 @@ try:
     outcome = f"loaded {series.hu.shape}"
 except DicomLoadError as exc:
     outcome = "DicomLoadError: " + str(exc)[:90]
-# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
-peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
 print(json.dumps({"seconds": time.perf_counter() - started, "outcome": outcome,
-                  "rss_mib": peak / 1024}))
+                  "rss_mib": peak_rss_mib()}))
 """
 
 

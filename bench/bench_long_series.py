@@ -3,7 +3,7 @@
 Real head CT is often 200-300 slices of 0.625 mm, JPEG-Lossless compressed.
 This writes such a series (512x512 phantom head sections, native or JPEG
 Lossless), then, each in a fresh Python process so that the peak resident
-memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``) belongs to one run:
+memory (``VmHWM``, :mod:`peak_memory`) belongs to one run:
 
 * loads it with ``load_series`` and scores it with the shipped model's
   ``Predictor.predict_series`` (batches of 8, a progress callback counting
@@ -21,7 +21,6 @@ cores with the research model)::
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -49,6 +48,8 @@ def write_thin_series(folder, n_slices, codec, size=512, step=0.625):
 
 def child(folder, model):
     """One run: load, score with progress; print a JSON line of figures."""
+    from peak_memory import peak_rss_mib
+
     from cranioscan.cli.quiet import import_tensorflow_quietly
 
     import_tensorflow_quietly()
@@ -56,7 +57,7 @@ def child(folder, model):
     from cranioscan.inference import Predictor
 
     predictor = Predictor.load(model)
-    rss_model = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_model = peak_rss_mib()
     start = time.perf_counter()
     series = load_series(folder)
     t_load = time.perf_counter() - start
@@ -70,7 +71,7 @@ def child(folder, model):
         "progress_calls": len(calls), "progress_last": calls[-1] if calls else 0,
         "probs_shape": list(probs.shape),
         "rss_after_model_mib": rss_model,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
         "volume_mib": series.hu.nbytes / 2**20,
     }))
 
