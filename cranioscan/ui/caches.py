@@ -187,10 +187,8 @@ def score(pred, case):
 
 @st.cache_data(show_spinner=False, max_entries=128)
 def _heatmap(series_key, model_sha, index, class_name, layer, method, _predictor, _series):
-    from .. import explain
-
     del series_key, model_sha
-    return explain.gradcam(_predictor, _series, index, class_name, layer=layer, method=method)
+    return _compute_heatmap(_predictor, _series, index, class_name, layer, method)
 
 
 #: Methods cheap enough to compute ahead for the neighbouring slices (compiled).
@@ -208,11 +206,20 @@ def _compute_heatmap(pred, series, index, class_name, layer, method):
     return explain.gradcam(pred, series, index, class_name, layer=layer, method=method)
 
 
+def _remember(key, future):
+    """Keep ``future`` under ``key``, the newest of at most ``_PREFETCH_MAX`` (hold the lock)."""
+    _prefetched[key] = future
+    _prefetched.move_to_end(key)
+    while len(_prefetched) > _PREFETCH_MAX:
+        _prefetched.popitem(last=False)
+
+
 def heatmap(pred, case, index, class_name, layer, method):
     """Grad-CAM family heatmap ``(rows, cols)`` in [0, 1] of one slice (cached).
 
     A map computed ahead by :func:`prefetch_heatmaps` is taken from there
-    (waiting for it when it is still being computed).
+    (waiting for it when it is still being computed); a map computed here is
+    remembered there too, so that prefetching never computes it again.
     """
     key = (case.key, pred.sha256, int(index), class_name, layer, method)
     with _prefetch_lock:
@@ -222,37 +229,41 @@ def heatmap(pred, case, index, class_name, layer, method):
             return future.result()
         except Exception:  # noqa: BLE001 - computed again below, where errors surface
             pass
-    return _heatmap(case.key, pred.sha256, int(index), class_name, layer, method, pred, case.series)
+    heat = _heatmap(case.key, pred.sha256, int(index), class_name, layer, method, pred, case.series)
+    done = concurrent.futures.Future()
+    done.set_result(heat)
+    with _prefetch_lock:
+        _remember(key, done)
+    return heat
 
 
 def prefetch_heatmaps(pred, case, indices, class_name, layer, method):
     """Compute the maps of ``indices`` (the next slices a reader will see) in the background.
 
-    One worker thread; maps asked for earlier and not started yet are
-    dropped, so scrolling far never queues work for slices left behind.
-    Only the compiled methods (:data:`PREFETCH_METHODS`); the last
-    ``_PREFETCH_MAX`` maps are kept. Returns the number of maps queued.
+    One worker thread; maps asked for earlier, not asked for now and not
+    started yet are dropped, so scrolling far never queues work for slices
+    left behind. Maps already computed (ahead or in the foreground) are not
+    computed again. Only the compiled methods (:data:`PREFETCH_METHODS`);
+    the last ``_PREFETCH_MAX`` maps are kept. Returns the number of maps queued.
     """
     if method not in PREFETCH_METHODS:
         return 0
     n = case.series.n_slices
+    wanted = [(case.key, pred.sha256, int(index), class_name, layer, method)
+              for index in indices if 0 <= int(index) < n]
     queued = 0
     with _prefetch_lock:
-        for future in _prefetched.values():
-            future.cancel()  # only those not started yet
-        for index in indices:
-            key = (case.key, pred.sha256, int(index), class_name, layer, method)
-            if not 0 <= int(index) < n:
-                continue
+        for key, future in _prefetched.items():
+            if key not in wanted:
+                future.cancel()  # only those not started yet
+        for key in wanted:
             future = _prefetched.get(key)
             if future is not None and not future.cancelled():
-                _prefetched.move_to_end(key)
+                _remember(key, future)
                 continue
-            _prefetched[key] = _prefetch_pool.submit(_compute_heatmap, pred, case.series, int(index),
-                                                     class_name, layer, method)
+            _remember(key, _prefetch_pool.submit(_compute_heatmap, pred, case.series, key[2],
+                                                 class_name, layer, method))
             queued += 1
-        while len(_prefetched) > _PREFETCH_MAX:
-            _prefetched.popitem(last=False)
     return queued
 
 

@@ -27,3 +27,7 @@ def test_prefetched_maps_equal_computed_ones_and_skip_slow_methods(tiny_model_di
     direct = explain.gradcam(predictor, series, 2, "any", layer=layer, method="gradcam++")
     assert ahead.shape == (48, 48)
     np.testing.assert_allclose(ahead, direct, atol=1e-5)
+
+    # a map drawn in the foreground is not computed again when it becomes a neighbour
+    caches.heatmap(predictor, case, 3, "any", layer, "gradcam")
+    assert caches.prefetch_heatmaps(predictor, case, (3,), "any", layer, "gradcam") == 0
