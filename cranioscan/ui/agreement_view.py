@@ -12,7 +12,7 @@ __all__ = ["agreement_table", "disagreement_table", "model_choices", "show"]
 import pandas as pd
 import streamlit as st
 
-from ..formats import interval, plural
+from ..formats import PROBABILITY_FORMAT, interval, plural
 from ..review import ReviewError, agreement_by_finding, disagreements
 from . import text as ui_text
 from .review_panel import review_log
@@ -95,5 +95,5 @@ def show(cfg):
         return
     show_uids = st.toggle("Show full series UIDs", key="agreement_uids")
     st.dataframe(disagreement_table(found, show_uids), hide_index=True, width="stretch",
-                 column_config={"Probability": st.column_config.NumberColumn(format="%.2f"),
-                                "Threshold": st.column_config.NumberColumn(format="%.2f")})
+                 column_config={"Probability": st.column_config.NumberColumn(format=PROBABILITY_FORMAT),
+                                "Threshold": st.column_config.NumberColumn(format=PROBABILITY_FORMAT)})

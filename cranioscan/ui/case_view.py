@@ -45,7 +45,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
-from ..formats import PROBABILITY_DIGITS, number
+from ..formats import PROBABILITY_DIGITS, number, probability
 from ..labels import CLASSES
 from .text import CLASS_COLORS, CLASS_LABELS
 
@@ -134,6 +134,20 @@ def content_key(series):
 
 
 # ---------------------------------------------------------- probabilities
+def _opening(probs, thresholds, classes):
+    """``(index, probability of any there, its threshold, whether it passes)`` of the opening slice."""
+    probs = np.asarray(probs, dtype=np.float64)
+    n = probs.shape[0]
+    threshold = (thresholds or {}).get("any", 0.5)
+    if n == 0:
+        return 0, None, threshold, False
+    col = probs[:, list(classes).index("any")]
+    k = int(np.argmax(col))
+    if col[k] >= threshold:
+        return k, float(col[k]), threshold, True
+    return n // 2, float(col[n // 2]), threshold, False
+
+
 def start_slice(probs, thresholds=None, classes=CLASSES):
     """0-based slice a series opens on.
 
@@ -145,14 +159,7 @@ def start_slice(probs, thresholds=None, classes=CLASSES):
         thresholds: dict class -> threshold (default 0.5).
         classes: class names of the columns (``"any"`` among them).
     """
-    probs = np.asarray(probs, dtype=np.float64)
-    n = probs.shape[0]
-    if n == 0:
-        return 0
-    col = probs[:, list(classes).index("any")]
-    k = int(np.argmax(col))
-    threshold = (thresholds or {}).get("any", 0.5)
-    return k if col[k] >= threshold else n // 2
+    return _opening(probs, thresholds, classes)[0]
 
 
 def start_note(probs, thresholds=None, classes=CLASSES):
@@ -165,18 +172,15 @@ def start_note(probs, thresholds=None, classes=CLASSES):
 
     Returns:
         str, e.g. ``"Opened on slice 12 of 30: the slice with the highest
-        'any hemorrhage' probability (0.93, threshold 0.500)."``
+        'any hemorrhage' probability (0.930, threshold 0.500)."``
     """
-    probs = np.asarray(probs, dtype=np.float64)
-    n = probs.shape[0]
-    index = start_slice(probs, thresholds, classes)
-    col = probs[:, list(classes).index("any")]
-    threshold = (thresholds or {}).get("any", 0.5)
-    if n and col[index] >= threshold and col[index] == col.max():
+    n = np.shape(probs)[0]
+    index, value, threshold, passes = _opening(probs, thresholds, classes)
+    if passes:
         return (f"Opened on slice {index + 1} of {n}: the slice with the highest 'any hemorrhage' "
-                f"probability ({col[index]:.2f}, threshold {threshold:.3f}).")
+                f"probability ({probability(value)}, threshold {probability(threshold)}).")
     return (f"Opened on the middle slice, {index + 1} of {max(n, 1)}: no slice reaches the "
-            f"'any hemorrhage' threshold ({threshold:.3f}).")
+            f"'any hemorrhage' threshold ({probability(threshold)}).")
 
 
 def slice_probability_table(probs_row, thresholds=None, classes=CLASSES):

@@ -16,6 +16,7 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
+from ..formats import probability
 from ..review import (AGREE, DISAGREE, ReviewError, ReviewLog, findings_from_summary, new_entry,
                       resolve_path, to_csv)
 from ..review.entry import MAX_NOTE, MAX_READER
@@ -54,7 +55,8 @@ def history_table(entries):
 
 
 def _finding_label(f):
-    return (f"{ui_text.CLASS_LABELS[f.finding]}: {f.probability:.2f} ≥ threshold {f.threshold:.2f} "
+    return (f"{ui_text.CLASS_LABELS[f.finding]}: {probability(f.probability)} ≥ threshold "
+            f"{probability(f.threshold)} "
             f"(highest on slice {f.max_slice})")
 
 
@@ -137,10 +139,11 @@ def show(case, summary, model_sha256, cfg):
     tag = hashlib.blake2b(series.series_uid.encode(), digest_size=6).hexdigest()
     _form(log, series, findings_from_summary(summary), model_sha256, tag)
     try:
-        history, everything = log.history(series.series_uid), log.entries()
+        everything = log.entries()
     except ReviewError as exc:
         st.error(f"The review log cannot be read: {exc}.", icon=":material/error:")
         return
+    history = [entry for entry in everything if entry.series_uid == series.series_uid]
     if history:
         st.markdown(f"**Reviews of this series** ({len(history)}; the newest first is the current one)")
         st.dataframe(history_table(history), hide_index=True, width="stretch")

@@ -72,7 +72,7 @@ def test_panel_saves_shows_history_and_downloads_the_log(log_path, downloads):
     at = AppTest.from_function(panel_script, args=(PROBS, SHA), default_timeout=60).run()
     assert not at.exception, [e.message for e in at.exception]
     assert [r.label.split(":")[0] for r in at.radio] == ["Any hemorrhage", "Intraparenchymal", "Subdural"]
-    assert radio(at, "subdural").label == "Subdural: 0.60 ≥ threshold 0.50 (highest on slice 2)"
+    assert radio(at, "subdural").label == "Subdural: 0.600 ≥ threshold 0.500 (highest on slice 2)"
     assert at.multiselect[0].options == ["Epidural", "Intraventricular", "Subarachnoid"]
     assert any("No review of this series yet" in c.value for c in at.caption)
     assert at.get("download_button")[0].proto.disabled  # nothing to download yet

@@ -80,7 +80,7 @@ def test_start_note_says_why():
     probs[11, 0] = 0.93
     assert case_view.start_note(probs, {"any": 0.5}) == (
         "Opened on slice 12 of 30: the slice with the highest 'any hemorrhage' probability "
-        "(0.93, threshold 0.500).")
+        "(0.930, threshold 0.500).")
 
 
 def test_single_slice_shows_every_panel_without_a_slider(app_env):
