@@ -283,16 +283,6 @@ class PacsClient:
         # A PACS that ignores ModalitiesInStudy still gives only CT studies here.
         return [h for h in hits if not h.modalities or "CT" in h.modalities]
 
-    def study(self, study_uid):
-        """The :class:`StudyHit` of one study; :class:`PacsError` when the PACS has none."""
-        with self._errors(f"looking up study {study_uid}"):
-            found = self._client.search_for_studies(
-                search_filters={"StudyInstanceUID": study_uid},
-                fields=["StudyDescription", "ModalitiesInStudy", "NumberOfStudyRelatedSeries"])
-        if not found:
-            raise PacsError(f"No study with StudyInstanceUID {study_uid} on the PACS at {self.url}")
-        return _study_hit(found[0])
-
     def series_of(self, study_uid, ct_only=True):
         """The series of a study (QIDO-RS), CT only by default, by series number.
 

@@ -36,6 +36,7 @@ from io import BytesIO
 
 import numpy as np
 
+from ..formats import probability
 from ..labels import CLASSES
 
 #: Burned into every key image and written in the SR.
@@ -116,7 +117,8 @@ def key_image(hu_slice, heatmap, caption, level=40.0, width=80.0):
     """
     from ..ui.slice_image import render_slice
 
-    return render_slice(hu_slice, level, width, heatmap=heatmap, alpha=0.4, heat_threshold=0.1,
+    # the dashboard's overlay defaults (cranioscan.ui.overlay): only the upper part of the map tints
+    return render_slice(hu_slice, level, width, heatmap=heatmap,
                         corners={"top_left": [DISCLAIMER], "top_right": [DISCLAIMER],
                                  "bottom_left": list(caption)})
 
@@ -270,8 +272,8 @@ def build_results(predictor, series, headers, probs, model_name, heatmap=None):
         header = headers.get(f.sop_uid)
         if header is None:
             raise ValueError(f"no header for slice {f.slice_index + 1} (SOP {f.sop_uid})")
-        caption = [f"{CLASS_LABELS.get(f.class_name, f.class_name)} p={f.max_prob:.2f} "
-                   f"(thr {f.threshold:.2f})", f"slice {f.slice_index + 1}/{series.n_slices}"]
+        caption = [f"{CLASS_LABELS.get(f.class_name, f.class_name)} p={probability(f.max_prob)} "
+                   f"(thr {probability(f.threshold)})", f"slice {f.slice_index + 1}/{series.n_slices}"]
         rgb = key_image(series.hu[f.slice_index], heatmap(f.slice_index, f.class_name), caption)
         images.append((rgb, header, " ".join(caption)))
     return secondary_capture(images) + [

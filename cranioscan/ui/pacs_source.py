@@ -162,8 +162,9 @@ def _retrieve(client, hit):
 
 def _send_button(predictor, store):
     """The explicit "Send results to the PACS" button for the PACS case shown."""
+    from .. import explain
     from ..pacs.results import build_results
-    from . import caches
+    from . import caches, case_view
     from .card_view import model_name
 
     case = store["case"]
@@ -174,8 +175,12 @@ def _send_button(predictor, store):
     if clicked:
         with st.spinner("Building key images and the report, and sending them…"):
             probs = caches.score(predictor, case)
-            datasets = build_results(predictor, case.series, store["headers"], probs,
-                                     model_name(predictor.card, caches.config().model_path))
+            layer = explain.default_layer(predictor)
+            datasets = build_results(  # the maps the viewer has already drawn come from its cache
+                predictor, case.series, store["headers"], probs,
+                model_name(predictor.card, caches.config().model_path),
+                heatmap=lambda i, c: caches.heatmap(predictor, case, i, c, layer,
+                                                    case_view.OVERLAY_METHOD))
             with _client() as client:
                 client.store(datasets)
         store["sent"] = (case.key, len(datasets) - 1)
