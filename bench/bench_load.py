@@ -56,8 +56,6 @@ def write_head_series(folder, n_slices, size):
     return write_series(datasets, folder)
 
 
-from pydicom.uid import JPEGLosslessSV1  # noqa: E402
-
 REAL_JPEG_LOSSLESS = REPO.parent / "shared" / "realct" / "headct_skullbase_jpeg_lossless.dcm"
 
 
@@ -116,9 +114,6 @@ class without_gdcm:
     loader never uses pydicom's own GDCM plugin.
     """
 
-    def __init__(self, transfer_syntax):
-        del transfer_syntax  # kept for the callers' readability
-
     def __enter__(self):
         from cranioscan.dicom import decode_pool
 
@@ -172,7 +167,7 @@ def main(argv=None):
             t, itk = best_of(lambda: read_sitk(folder), 1)
             t_sitk = min(t_sitk, t)
             if args.codec != "native":
-                with without_gdcm(JPEGLosslessSV1):
+                with without_gdcm():
                     t, plain = best_of(lambda: load_series(folder), 1)
                 t_plugins = min(t_plugins, t)
         t_model, model_input = best_of(lambda: to_model_input(series.hu), max(1, args.repeat // 2))

@@ -19,7 +19,7 @@ __all__ = ["Problem", "SeriesJob", "check_output", "find_series"]
 import os
 import stat
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..dicom.sniff import could_be_dicom
@@ -38,7 +38,6 @@ class SeriesJob:
     series_uid: str | None = None
     display: str = ""
     study_uid: str = ""
-    notes: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)

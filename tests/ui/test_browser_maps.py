@@ -20,6 +20,7 @@ from browser_support import (  # noqa: F401 - fixtures: server, browser, shots
     BROWSER_MARKS, browser, demo_picker, goto_slice, open_app, server, settle, shots, shown)
 
 pytestmark = BROWSER_MARKS
+pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
 
 #: Largest screenshot kept in the repository, in bytes.
