@@ -137,8 +137,7 @@ def _ok_row(result):
 def _problem_row(problem):
     row = dict.fromkeys(SERIES_COLUMNS, "")
     row.update(source=problem.where, study_uid=problem.study_uid, series_uid=problem.series_uid,
-               status="error" if problem.kind == "series" and "left out" not in problem.reason
-               else "skipped", message=problem.reason)
+               status=problem.status, message=problem.reason)
     return row
 
 
@@ -253,7 +252,7 @@ def _score(jobs, predictor, batch_size, progress, after_scored=None):
             reason = None
         if reason is not None:
             problems.append(Problem("series", job.display, reason, job.series_uid or "",
-                                    job.study_uid))
+                                    job.study_uid, status="error"))
             progress(f"[{i}/{len(jobs)}] {job.label}: not scored: {reason}")
             continue
         if after_scored is not None:
@@ -279,7 +278,7 @@ def _json_report(results, problems, predictor, model_path, out, series_out):
                   "sha256": predictor.sha256, "validity": short_notice(predictor.card),
                   "thresholds": dict(predictor.thresholds)},
         "series": results,
-        "not_scored": [{"kind": p.kind, "where": p.where, "reason": p.reason,
+        "not_scored": [{"kind": p.kind, "status": p.status, "where": p.where, "reason": p.reason,
                         "series_uid": p.series_uid} for p in problems],
         "slice_csv": str(out),
         "series_csv": str(series_out),
@@ -341,7 +340,7 @@ def run_predict(args):
         return 2
 
     for p in problems:
-        _say(f"cranioscan predict: {'not scored' if p.kind == 'series' else 'skipped'}: "
+        _say(f"cranioscan predict: {'not scored' if p.status == 'error' else 'skipped'}: "
              f"{p.where}: {p.reason}")
     if as_json:
         report = _json_report(results, problems, predictor, model_path, args.out, series_out)

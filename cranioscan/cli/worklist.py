@@ -47,6 +47,9 @@ class Problem:
     ``kind`` is ``"file"`` (one file or folder left out: not DICOM,
     unreadable, damaged zip ...) or ``"series"`` (a series that could not be
     scored, or is not CT); ``where`` names it; ``reason`` is one line.
+    ``status`` is ``"skipped"`` for what was left out on purpose and
+    ``"error"`` for what should have been scored and could not be; the CSV
+    and the terminal both say it.
     """
 
     kind: str
@@ -54,6 +57,7 @@ class Problem:
     reason: str
     series_uid: str = ""
     study_uid: str = ""
+    status: str = "skipped"
 
 
 def _special_file_reason(path):

@@ -79,7 +79,7 @@ def pacs_jobs(client, study_uid=None, series_uid=None, date_from="", date_to="",
             jobs += [_job(client, h, keep_files) for h in client.series_of(study.study_uid)]
         except PacsError as exc:
             problems.append(Problem("series", f"{client.url}/studies/{study.study_uid}", str(exc),
-                                    study_uid=study.study_uid))
+                                    study_uid=study.study_uid, status="error"))
     return jobs, problems
 
 

@@ -86,6 +86,8 @@ def test_predict_writes_per_slice_and_per_series_csv(model_path, worklist, tmp_p
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     assert "is MR, not CT" in proc.stderr
+    # the terminal calls the MR series what the series CSV does: skipped, not an error
+    assert re.search(r"cranioscan predict: skipped: \S*mr: left out: it is MR, not CT", proc.stderr)
     assert "only localizer images" in proc.stderr  # the loader's reason, as a warning
     assert "README.txt: not a DICOM file" in proc.stderr
 
