@@ -5,8 +5,9 @@ through these, so a probability, an AUC interval or a percentage reads the
 same everywhere.
 """
 
-__all__ = ["PROBABILITY_DIGITS", "PROBABILITY_FORMAT", "as_float", "is_number", "number",
-           "probability", "interval", "percent_interval", "plural", "terminal_safe"]
+__all__ = ["CSV_DIGITS", "PROBABILITY_DIGITS", "PROBABILITY_FORMAT", "as_float", "csv_number",
+           "is_number", "number", "probability", "interval", "percent_interval", "plural",
+           "terminal_safe"]
 
 import math
 import unicodedata
@@ -49,6 +50,19 @@ def probability(value, missing="n/a"):
     except (TypeError, ValueError):
         return missing
     return PROBABILITY_FORMAT % value if math.isfinite(value) else missing
+
+
+#: Decimals of probabilities in CSV files (data for analysis, finer than on screen):
+#: the command line's and the dashboard's downloads alike.
+CSV_DIGITS = 6
+
+
+def csv_number(value, digits=CSV_DIGITS):
+    """A CSV cell: ``value`` with ``digits`` fixed decimals; "" for None, NaN or infinity."""
+    if value is None:
+        return ""
+    value = float(value)
+    return f"{value:.{digits}f}" if math.isfinite(value) else ""
 
 
 def number(value, digits=3, missing="unknown"):

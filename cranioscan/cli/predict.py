@@ -62,7 +62,7 @@ import time
 from pathlib import Path
 
 from ..defaults import DEFAULT_MODEL, REPO_ROOT
-from ..formats import plural, probability, terminal_safe
+from ..formats import csv_number, plural, probability, terminal_safe
 from ..labels import CLASSES
 from .worklist import Problem, check_output, find_series
 
@@ -84,10 +84,6 @@ def resolve_model_path(model_arg):
             "with --model PATH (a .keras file written by train.py, e.g. "
             "runs/NAME/best_model.keras).")
     raise _InputError(f"Model file not found: {model_arg}")
-
-
-def _fmt(value, digits=6):
-    return "" if value is None else f"{float(value):.{digits}f}"
 
 
 SLICE_COLUMNS = (["source", "study_uid", "series_uid", "slice", "sop_uid", "position_mm",
@@ -128,7 +124,7 @@ def _ok_row(result):
     row["status"] = "ok"
     row["flagged"] = ";".join(result["flagged"])
     for c in CLASSES:
-        row[f"max_prob_{c}"] = _fmt(result["max_prob"][c])
+        row[f"max_prob_{c}"] = csv_number(result["max_prob"][c])
         row[f"max_slice_{c}"] = result["max_slice"][c]
     row["message"] = " | ".join(result["warnings"])
     return row
@@ -150,10 +146,10 @@ def _slice_rows(job, series, probs):
             "series_uid": series.series_uid,
             "slice": k + 1,
             "sop_uid": series.sop_uids[k] if k < len(series.sop_uids) else "",
-            "position_mm": _fmt(series.positions[k], 3),
-            "thickness_mm": _fmt(series.thickness_at(k), 3),
+            "position_mm": csv_number(series.positions[k], 3),
+            "thickness_mm": csv_number(series.thickness_at(k), 3),
         }
-        row.update({f"prob_{c}": _fmt(probs[k, j]) for j, c in enumerate(CLASSES)})
+        row.update({f"prob_{c}": csv_number(probs[k, j]) for j, c in enumerate(CLASSES)})
         rows.append(row)
     return rows
 

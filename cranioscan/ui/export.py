@@ -22,14 +22,9 @@ import re
 
 import numpy as np
 
-from ..formats import probability
+from ..formats import csv_number, probability
 from ..labels import CLASSES
 from . import card_view, case_view
-
-#: Decimals of the probabilities in the CSV files (data for analysis, finer
-#: than the tables on screen; the CLI's CSV uses the same).
-CSV_DIGITS = 6
-
 
 def model_identity(card, path, sha256):
     """``["Model: NAME", "SHA-256: <64 hex>", "<validity one-liner>"]`` for files and reports.
@@ -62,11 +57,6 @@ def _csv_bytes(header, columns, rows):
     return text.getvalue().encode("utf-8")
 
 
-def _fmt(value):
-    value = float(value)
-    return f"{value:.{CSV_DIGITS}f}" if np.isfinite(value) else ""
-
-
 def slices_csv(series, probs, thresholds, identity, classes=CLASSES):
     """Per-slice probabilities of a series as CSV.
 
@@ -89,12 +79,10 @@ def slices_csv(series, probs, thresholds, identity, classes=CLASSES):
     columns = ["slice", "position_mm", "thickness_mm"] + [f"prob_{c}" for c in classes] + ["flagged"]
     rows = []
     for k in range(n):
-        thickness = series.thickness_at(k)
         flagged = [c for j, c in enumerate(classes)
                    if thresholds.get(c) is not None and probs[k, j] >= thresholds[c]]
-        rows.append([k + 1, f"{float(series.positions[k]):.3f}",
-                     "" if thickness is None else f"{float(thickness):.3f}"]
-                    + [_fmt(p) for p in probs[k]] + [";".join(flagged)])
+        rows.append([k + 1, csv_number(series.positions[k], 3), csv_number(series.thickness_at(k), 3)]
+                    + [csv_number(p) for p in probs[k]] + [";".join(flagged)])
     return _csv_bytes(csv_header(identity, thresholds, classes), columns, rows)
 
 
@@ -118,8 +106,8 @@ def summary_csv(summary, thresholds, identity, classes=CLASSES):
     for name, row in zip(classes, table.to_dict("records")):
         t = thresholds.get(name)
         flagged = t is not None and row["Highest probability"] >= t
-        rows.append([row["Finding"], _fmt(row["Highest probability"]), row["On slice"],
-                     _fmt(t) if t is not None else "", "yes" if flagged else "no",
+        rows.append([row["Finding"], csv_number(row["Highest probability"]), row["On slice"],
+                     csv_number(t) if t is not None else "", "yes" if flagged else "no",
                      row["Slices above threshold"], row["Count"]])
     return _csv_bytes(csv_header(identity, thresholds, classes), columns, rows)
 
