@@ -142,13 +142,11 @@ def steps(env, model, cache):
 
 def browser_start(env):
     """Seconds from ``streamlit run`` to the probability table visible in Chromium."""
-    import socket
-
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from cranioscan.ui.launch import free_port
+
+    port = free_port()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),

@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,8 @@ import time
 from pathlib import Path
 
 import requests
+
+from ..ui.launch import free_port  # one port picker for every server the project starts
 
 #: Where Debian puts the DICOMweb plugin (``dpkg -L orthanc-dicomweb``).
 PLUGIN_CANDIDATES = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
@@ -68,13 +69,6 @@ def find_dicomweb_plugin():
                 else []:
             return str(path)
     return None
-
-
-def free_port():
-    """A TCP port free on 127.0.0.1 now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class OrthancServer:
