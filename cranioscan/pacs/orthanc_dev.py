@@ -8,9 +8,11 @@ tests can check a wrong password gives 401. It waits until the server
 answers and stops it cleanly (context manager, and ``atexit`` for a
 forgotten one).
 
-From a shell (loads phantom demo studies and waits until Ctrl-C)::
+From a shell (loads phantom demo studies and waits until Ctrl-C, SIGTERM or
+SIGHUP, each of which stops Orthanc and deletes its storage)::
 
     python -m cranioscan.pacs.orthanc_dev --phantoms 2
+    CRANIOSCAN_DICOMWEB_PASSWORD=... python -m cranioscan.pacs.orthanc_dev --user reader
 
 prints the DICOMweb URL to give ``CRANIOSCAN_DICOMWEB_URL``.
 """
@@ -24,6 +26,7 @@ __all__ = [
     "upload_files",
     "upload_phantoms",
     "main",
+    "password_for",
 ]
 
 import argparse
@@ -132,24 +135,31 @@ class OrthancServer:
         return self
 
     def _wait_ready(self):
+        """Wait until DICOMweb answers 200; raise with Orthanc's own log when it cannot."""
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                log = self.log_tail()
-                self.stop()
-                raise OrthancUnavailable(f"Orthanc exited at start (code {self._proc.returncode}):"
-                                         f"\n{log}")
+            code = self._proc.poll()
+            if code is not None:  # read before stop(), which forgets the process
+                self._fail(f"Orthanc exited at start (code {code})")
             try:
                 answer = requests.get(self.dicomweb_url + "/studies", auth=self.auth, timeout=2)
                 if answer.status_code == 200:
                     return
+                if answer.status_code == 404 and requests.get(
+                        self.url + "/system", auth=self.auth, timeout=2).status_code == 200:
+                    # The REST API is up (plugins load before it), DICOMweb is not there.
+                    self._fail(f"Orthanc answers but not its DICOMweb root "
+                               f"{self.dicomweb_url} (HTTP 404): is the plugin loaded with "
+                               f"Root /dicom-web/?")
             except requests.RequestException:
                 pass
             time.sleep(0.1)
+        self._fail(f"Orthanc did not answer within {self.start_timeout:.0f} s")
+
+    def _fail(self, what):
         log = self.log_tail()
         self.stop()
-        raise OrthancUnavailable(
-            f"Orthanc did not answer within {self.start_timeout:.0f} s:\n{log}")
+        raise OrthancUnavailable(f"{what}; the end of its log:\n{log}")
 
     def log_tail(self, n_chars=2000):
         """The end of Orthanc's log (text), for error messages."""
@@ -176,6 +186,11 @@ class OrthancServer:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
         atexit.unregister(self.stop)
+
+    @property
+    def folder(self):
+        """The temporary folder holding its configuration, log and storage (None once stopped)."""
+        return self._folder
 
     @property
     def running(self):
@@ -253,37 +268,100 @@ def upload_phantoms(server, n_studies, seed=0, matrix=128, n_slices=None):
     return uids
 
 
+#: Where ``main`` reads the password of ``--user`` (the dashboard reads the same variable).
+PASSWORD_ENV = "CRANIOSCAN_DICOMWEB_PASSWORD"
+#: Signals that stop the server as Ctrl-C does: its storage is deleted, Orthanc does not outlive it.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(Exception):
+    """A stop signal (SIGTERM, SIGHUP) arrived; raised inside the main loop."""
+
+
+def _stop_on_signal(signum, _frame):
+    raise Stopped(signal.Signals(signum).name)
+
+
+def password_for(user, environ=None, ask=None, interactive=None):
+    """The password of ``user``: from ``$CRANIOSCAN_DICOMWEB_PASSWORD``, else typed at a prompt.
+
+    Never from the command line, where every local user reads it in ``ps``.
+
+    Raises:
+        ValueError: no password in the environment and no terminal to ask on.
+    """
+    environ = os.environ if environ is None else environ
+    if environ.get(PASSWORD_ENV):
+        return environ[PASSWORD_ENV]
+    if interactive is None:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    if not interactive:
+        raise ValueError(f"no password for user {user!r}: set {PASSWORD_ENV} "
+                         "(or run it in a terminal to be asked)")
+    if ask is None:
+        import getpass
+
+        ask = getpass.getpass
+    password = ask(f"Password for {user}: ")
+    if not password:
+        raise ValueError("an empty password")
+    return password
+
+
 def main(argv=None):
-    """``python -m cranioscan.pacs.orthanc_dev``: run a development Orthanc until Ctrl-C."""
+    """``python -m cranioscan.pacs.orthanc_dev``: run a development Orthanc until Ctrl-C,
+    SIGTERM or SIGHUP; each stops Orthanc and deletes its storage."""
     parser = argparse.ArgumentParser(
         prog="python -m cranioscan.pacs.orthanc_dev",
         description="Start a throwaway Orthanc (DICOMweb) on 127.0.0.1 for trying CranioScan's "
-                    "PACS source; its storage is deleted when it stops.")
+                    "PACS source; its storage is deleted when it stops (Ctrl-C, SIGTERM, "
+                    "SIGHUP).")
     parser.add_argument("--port", type=int, default=None, help="HTTP port (default: a free one)")
     parser.add_argument("--phantoms", type=int, default=2, metavar="N",
                         help="phantom demo studies to load (default: 2)")
     parser.add_argument("--matrix", type=int, default=256, help="phantom matrix (default: 256)")
-    parser.add_argument("--user", default=None, metavar="NAME:PASSWORD",
-                        help="require HTTP basic authentication with this user (default: none)")
+    parser.add_argument("--user", default=None, metavar="NAME",
+                        help="require HTTP basic authentication as NAME (default: none); the "
+                             f"password comes from ${PASSWORD_ENV} or is asked for, never "
+                             "from the command line")
     args = parser.parse_args(argv)
-    users = dict([args.user.split(":", 1)]) if args.user else None
+    users = None
+    if args.user:
+        if ":" in args.user:
+            parser.error(f"--user takes a name only: a password on the command line shows in "
+                         f"ps; set {PASSWORD_ENV} or type it when asked")
+        try:
+            users = {args.user: password_for(args.user)}
+        except ValueError as exc:
+            parser.error(str(exc))
+    previous = {sig: signal.signal(sig, _stop_on_signal) for sig in STOP_SIGNALS}
+    server = OrthancServer(users=users, port=args.port)
     try:
-        server = OrthancServer(users=users, port=args.port).start()
-    except OrthancUnavailable as exc:
-        print(f"orthanc_dev: error: {exc}", file=sys.stderr)
-        return 2
-    with server:
+        try:
+            server.start()
+        except OrthancUnavailable as exc:
+            print(f"orthanc_dev: error: {exc}", file=sys.stderr)
+            return 2
         print(f"Orthanc is running; loading {args.phantoms} phantom studies ...", flush=True)
         upload_phantoms(server, args.phantoms, matrix=args.matrix)
         print(f"DICOMweb: {server.dicomweb_url}\nREST / web UI: {server.url}/app/explorer.html\n"
+              f"Storage (deleted when it stops): {server.folder}\n"
               f"Try: CRANIOSCAN_DICOMWEB_URL={server.dicomweb_url} python3 -m streamlit run app.py"
-              "\nCtrl-C stops it and deletes its storage.", flush=True)
-        try:
-            while server.running:
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-    return 0
+              "\nCtrl-C (or SIGTERM, SIGHUP) stops it and deletes its storage.", flush=True)
+        while server.running:
+            time.sleep(0.5)
+        print("orthanc_dev: Orthanc stopped on its own; the end of its log:\n"
+              + server.log_tail(), file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, Stopped) as exc:
+        print(f"orthanc_dev: stopping ({exc or 'Ctrl-C'})", file=sys.stderr, flush=True)
+        return 0
+    finally:
+        for sig in STOP_SIGNALS:  # a second signal must not cut the clean-up short
+            signal.signal(sig, signal.SIG_IGN)
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":
