@@ -67,15 +67,18 @@ with cal_tab:
     note_col.caption("Points on the diagonal: a predicted 0.3 means 30% of such slices are "
                      "positive. Below the diagonal the model is over-confident, above it "
                      "under-confident. Marker size: slices in the bin. ECE: expected calibration "
-                     "error, the average gap weighted by the slices in each bin.")
+                     "error, the average gap weighted by the slices in each bin; for a "
+                     "cross-validation run the cross-fitted figure (each fold calibrated on the "
+                     "others), the same number as the summary above and the model card.")
 
 with thr_tab:
     run_tag = hashlib.blake2b(run.path.encode(), digest_size=4).hexdigest()
     thresholds = vv.default_thresholds(run)
     class_name = st.selectbox("Finding", CLASSES, key="thr_class", persist_state="session",
                               format_func=ui_text.CLASS_LABELS.get)
-    threshold = st.slider(f"Threshold for {ui_text.CLASS_LABELS[class_name].lower()}", 0.0, 1.0,
-                          thresholds[class_name], 0.01, key=f"thr_{run_tag}_{class_name}",
+    threshold = st.slider(f"Threshold for {ui_text.CLASS_LABELS[class_name].lower()}",
+                          **vv.threshold_slider_args(thresholds[class_name]),
+                          key=f"thr_{run_tag}_{class_name}",
                           persist_state="session",
                           help="A slice is called positive when its probability is at least this. "
                                "Starts at the run's chosen operating point.")
@@ -93,7 +96,14 @@ with thr_tab:
 with cmp_tab:
     others = [p for p in paths if p != path_a]
     if not others:
-        st.info("Only one run folder found: train another run to compare.")
+        st.info(vv.ONE_RUN_NOTE, icon=":material/compare_arrows:")
+        folds = vv.fold_table(run)
+        if not folds.empty:
+            st.markdown("**Meanwhile, this run's cross-validation folds compared**")
+            st.dataframe(folds, hide_index=True, width="stretch",
+                         column_config={c: PCT for c in folds.columns if c.startswith("AUC")})
+            st.caption("Each fold's patients scored by the model that never saw them: the "
+                       "spread between folds is how much the figures move with the patients.")
     else:
         path_b = st.selectbox("Compare with", others, key="run_b", persist_state="session",
                               format_func=run_name)
@@ -111,7 +121,7 @@ with cmp_tab:
 with hist_tab:
     figure = vv.history_figure(run)
     if figure is None:
-        st.info("This run folder has no history.csv.")
+        st.info("\n\n".join(vv.training_notes(run)), icon=":material/history:")
     else:
         st.plotly_chart(figure, key="hist_fig")
     st.dataframe(vv.describe_config(run), hide_index=True, width="stretch")

@@ -106,7 +106,8 @@ def main(argv=None):
                 "layer": result["layer"], "method": args.method, "dilate_mm": result["dilate_mm"],
                 "rule": "peak of the class map inside the slice's hemorrhage mask grown by "
                         "5 mm ('any': union of all subtype masks; a subtype: its own mask); "
-                        "ci95 resamples whole studies",
+                        "ci95 as ci95_method names it (a bootstrap over studies where "
+                        "there are 20 or more, else the Wilson interval on slices)",
                 **{c: result["gradcam"][c] for c in ("any",) + SUBTYPES}},
             "peak_in_mask_other_methods": {m: result["by_method"][m] for m in also
                                            if m != args.method},

@@ -82,7 +82,8 @@ def main(argv=None):
             "n_slices": result["n_slices"],
             "rule": "peak of the class map inside the lesion mask grown by the tolerance; "
                     "otherwise where it landed, by the HU under it (air below -300, bone from "
-                    "300); ci95 resamples whole studies",
+                    "300); ci95 as ci95_method names it (a bootstrap over studies where "
+                    "there are 20 or more, else the Wilson interval on slices)",
             "rows": result["rows"],
         }, predictor.sha256)
         print(f"stored in {args.card}")

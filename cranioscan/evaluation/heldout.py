@@ -10,7 +10,8 @@ that slice's hemorrhage masks dilated by 5 mm, and the peak of each positive
 subtype against that subtype's mask.
 """
 
-__all__ = ["TEST_SEED", "evaluate_on_phantoms", "phantom_series", "fraction_ci"]
+__all__ = ["TEST_SEED", "evaluate_on_phantoms", "phantom_series", "fraction_ci",
+           "fraction_interval"]
 
 import tempfile
 
@@ -81,9 +82,18 @@ def phantom_series(plan, matrix=512):
 
 
 def fraction_ci(hits, studies):
-    """Study-level bootstrap 95% interval of a hit rate, as a JSON-ready list (None if empty)."""
-    low, high = metrics.bootstrap_fraction_ci(hits, studies)
-    return [low, high] if hits else None
+    """95% interval of a hit rate, as a JSON-ready list (None if empty).
+
+    ``metrics.proportion_ci``: a bootstrap over studies where there are
+    enough of them, else the Wilson interval on slices.
+    """
+    return fraction_interval(hits, studies)["ci95"]
+
+
+def fraction_interval(hits, studies):
+    """``{"ci95": [low, high] or None, "ci95_method": text}`` of a hit rate."""
+    low, high, method = metrics.proportion_ci(list(hits), list(studies))
+    return {"ci95": [low, high] if len(hits) else None, "ci95_method": method}
 
 
 def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
@@ -109,7 +119,7 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
         of the slice predictions), ``gradcam`` (for ``method``; ``any``:
         fraction of positive slices whose peak is in the dilated union mask,
         with counts; per subtype the same against its own mask; each with
-        ``ci95``, a bootstrap interval that resamples studies),
+        ``ci95`` and ``ci95_method``: ``metrics.proportion_ci``),
         ``by_method`` (the same for ``method`` and each of ``also_methods``,
         keyed by method), ``labels`` and ``probs``.
     """
@@ -160,7 +170,7 @@ def _localisation(hits, hit_studies, any_area_mm2):
     """Per class: fraction of peaks in the mask, counts, study-level interval."""
     result = {name: {"fraction_in_mask": float(np.mean(v)) if v else None,
                      "n_in_mask": int(np.sum(v)), "n_slices": len(v),
-                     "ci95": fraction_ci(v, hit_studies[name])}
+                     **fraction_interval(v, hit_studies[name])}
               for name, v in hits.items()}
     result["any"]["by_lesion_area"] = hits_by_area(hits["any"], any_area_mm2)
     return result

@@ -18,7 +18,7 @@ from .. import explain
 from ..explain.scoring import PLACES, peak_place
 from ..labels import CLASSES, SUBTYPES
 from ..phantom import balanced_plan
-from .heldout import fraction_ci, phantom_series
+from .heldout import fraction_interval, phantom_series
 
 #: First seed of the phantom studies used to choose a layer or method
 #: (training uses seeds under 100 000, the test set 900 000 onward).
@@ -81,7 +81,7 @@ def localisation_sweep(predictor, layers, methods=("gradcam",), class_name="any"
         hits = [p == "lesion" for p in landed]
         rows.append({"layer": layer, "method": method,
                      "fraction_in_mask": float(np.mean(hits)) if hits else None,
-                     "ci95": fraction_ci(hits, groups),
+                     **fraction_interval(hits, groups),
                      "places": {p: landed.count(p) for p in PLACES}})
     return {"n_studies": len(plan), "first_seed": int(seed), "class": class_name,
             "dilate_mm": float(dilate_mm), "n_slices": len(groups), "rows": rows}

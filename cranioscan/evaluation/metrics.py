@@ -14,6 +14,9 @@ __all__ = [
     "auc_score",
     "bootstrap_auc_ci",
     "bootstrap_fraction_ci",
+    "wilson_interval",
+    "proportion_ci",
+    "MIN_BOOTSTRAP_CLUSTERS",
     "rsna_weighted_log_loss",
     "confusion_at_threshold",
     "threshold_table",
@@ -207,6 +210,83 @@ def bootstrap_fraction_ci(hits, groups, n_boot=1000, alpha=0.05, seed=0):
     fractions = sums[draws].sum(axis=1) / sizes[draws].sum(axis=1)
     low, high = np.quantile(fractions, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(low), float(high)
+
+
+#: Fewest clusters (studies, patients) for which a cluster bootstrap of a
+#: proportion is used; with fewer, the resamples are too few distinct sets to
+#: give an interval, and the Wilson score interval on slices is used instead.
+MIN_BOOTSTRAP_CLUSTERS = 20
+
+
+def wilson_interval(k, n, alpha=0.05):
+    """Wilson score interval of a binomial proportion ``k / n``.
+
+    Unlike the bootstrap or the normal approximation, it is never of zero
+    width at 0 or n successes (0 of 35: 0%-9.9%; 35 of 35: 90.1%-100%).
+
+    Returns:
+        ``(low, high)`` floats in [0, 1]; ``(nan, nan)`` for ``n = 0``.
+    """
+    k, n = int(k), int(n)
+    if n < 0 or not 0 <= k <= n:
+        raise ValueError(f"need 0 <= k <= n, got k={k}, n={n}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+    if n == 0:
+        return _NAN, _NAN
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
+    p = k / n
+    denom = 1.0 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1.0 - p) / n + z * z / (4 * n * n)) / denom
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    if k == 0:
+        low = 0.0
+    if k == n:
+        high = 1.0
+    return float(low), float(high)
+
+
+def proportion_ci(hits, groups=None, alpha=0.05, min_clusters=MIN_BOOTSTRAP_CLUSTERS,
+                  n_boot=1000, seed=0):
+    """95% (``1 - alpha``) interval of a hit rate, and the method that gave it.
+
+    A cluster bootstrap (whole studies resampled) where there are at least
+    ``min_clusters`` clusters and both hits and misses; otherwise -- few
+    clusters, where a bootstrap collapses, or 0 or all hits, where every
+    resample gives the same rate -- the Wilson score interval on slices.
+
+    Args:
+        hits: ``(n,)`` bools.
+        groups: optional ``(n,)`` cluster ids (study UIDs or seeds).
+        alpha, n_boot, seed: as ``bootstrap_fraction_ci``.
+        min_clusters: fewest clusters for the bootstrap.
+
+    Returns:
+        ``(low, high, method)``: floats (NaN for no slices) and a short
+        text naming the method, e.g. ``"Wilson score interval on 35 slices"``
+        or ``"bootstrap over 24 studies"``.
+    """
+    hits = np.asarray(hits, dtype=bool)
+    if hits.ndim != 1:
+        raise ValueError(f"hits must be 1-D, got shape {hits.shape}")
+    n, k = int(hits.size), int(hits.sum())
+    if n == 0:
+        return _NAN, _NAN, "no slices"
+    n_clusters = None
+    if groups is not None:
+        groups = np.asarray(groups)
+        if groups.shape != hits.shape:
+            raise ValueError(f"hits {hits.shape} and groups {groups.shape} must be the same "
+                             "(n,) shape")
+        n_clusters = int(np.unique(groups).size)
+    if n_clusters is not None and n_clusters >= min_clusters and 0 < k < n:
+        low, high = bootstrap_fraction_ci(hits, groups, n_boot=n_boot, alpha=alpha, seed=seed)
+        return low, high, f"bootstrap over {n_clusters} studies"
+    low, high = wilson_interval(k, n, alpha)
+    return low, high, f"Wilson score interval on {n} slice{'' if n == 1 else 's'}"
 
 
 # ------------------------------------------------------------------- log loss

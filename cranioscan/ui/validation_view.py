@@ -15,9 +15,14 @@ __all__ = [
     "cross_validation_summary",
     "class_metrics_table",
     "default_thresholds",
+    "threshold_slider_args",
     "roc_figure",
     "pr_figure",
     "calibration_figure",
+    "calibration_error",
+    "fold_table",
+    "training_notes",
+    "ONE_RUN_NOTE",
     "threshold_summary",
     "confusion_figure",
     "operating_point_figure",
@@ -99,8 +104,8 @@ def cross_validation_summary(run):
     ece = ((found.get("calibration") or {}).get("ece") or {}).get("any") or {}
     if _finite(ece.get("raw")) and _finite(ece.get("cross_fitted")):
         lines.append(f"Expected calibration error, any hemorrhage: {ece['raw']:.3f} before "
-                     f"calibration, {ece['cross_fitted']:.3f} after (each fold calibrated on the "
-                     "others).")
+                     f"calibration, {calibration_error(run, 'any'):.3f} after (each fold "
+                     "calibrated on the others; the figure the Calibration tab gives too).")
     return "\n\n".join(lines)
 
 
@@ -145,6 +150,22 @@ def class_metrics_table(run, classes=CLASSES):
             "Specificity": conf["specificity"],
         })
     return pd.DataFrame(rows)
+
+
+def threshold_slider_args(threshold):
+    """Keyword arguments of the threshold slider, in the one probability format.
+
+    The slider starts at the threshold itself (not rounded to a step, so the
+    rates beside it are those of the operating point), shows it as every
+    probability is shown (:data:`cranioscan.formats.PROBABILITY_FORMAT`:
+    0.065 for 0.0648, 0.006 for 0.00647, where a 0.01 step showed 0.06 and
+    0.01), and moves in steps of that last digit.
+    """
+    from ..formats import PROBABILITY_DIGITS, PROBABILITY_FORMAT
+
+    value = min(1.0, max(0.0, float(threshold)))
+    return {"min_value": 0.0, "max_value": 1.0, "value": value,
+            "step": 10.0 ** -PROBABILITY_DIGITS, "format": PROBABILITY_FORMAT}
 
 
 def default_thresholds(run, classes=CLASSES, fallback=0.5):
@@ -218,11 +239,28 @@ def pr_figure(run, classes=CLASSES):
     return fig
 
 
+def calibration_error(run, class_name, curves=None, n_bins=10):
+    """The one expected calibration error (ECE) of a run's class, as every view shows it.
+
+    A cross-validation run's ``metrics.json`` gives the cross-fitted ECE
+    (each fold's predictions calibrated on the other folds): that is the
+    run's figure, in the info box and in the plot's legend alike. Without
+    it, the ECE of the run's predictions on ``n_bins`` bins.
+    """
+    stored = (((run.metrics or {}).get("calibration") or {}).get("ece") or {}).get(class_name)
+    if isinstance(stored, dict) and _finite(stored.get("cross_fitted")):
+        return float(stored["cross_fitted"])
+    if curves is None:
+        curves = curve_lib.calibration_curve_per_class(run.labels, np.clip(run.probs, 0, 1),
+                                                       n_bins, CLASSES)
+    return float(curves[class_name]["ece"])
+
+
 def calibration_figure(run, n_bins=10, classes=CLASSES):
     """Reliability diagram: observed fraction positive against mean predicted probability.
 
     Marker size grows with the number of slices in the bin; the legend gives
-    each class's expected calibration error (ECE).
+    each class's expected calibration error (ECE) from :func:`calibration_error`.
     """
     import plotly.graph_objects as go
 
@@ -236,7 +274,7 @@ def calibration_figure(run, n_bins=10, classes=CLASSES):
         sizes = 6 + 14 * np.sqrt(counts / max(counts.max(), 1)) if counts.size else counts
         fig.add_trace(go.Scatter(
             x=curve["mean_predicted"][keep], y=curve["fraction_positive"][keep], mode="lines+markers",
-            name=f"{CLASS_LABELS.get(name, name)} (ECE {curve['ece']:.3f})",
+            name=f"{CLASS_LABELS.get(name, name)} (ECE {calibration_error(run, name, curves):.3f})",
             line={"color": CLASS_COLORS.get(name), "width": 1.5},
             marker={"size": sizes}, customdata=counts,
             hovertemplate="predicted %{x:.2f}, observed %{y:.2f}<br>%{customdata} slices<extra>"
@@ -399,3 +437,77 @@ def describe_config(run):
     rows = [{"Setting": k, "Value": str(config[k])} for k in keep if k in config]
     rows.append({"Setting": "folder", "Value": display_path(run.path) if run.path else ""})
     return pd.DataFrame(rows, columns=["Setting", "Value"])
+
+
+def _folds(run):
+    """A cross-validation run's ``folds.json`` (list of dicts), [] when absent or unreadable."""
+    import json
+
+    path = os.path.join(run.path or "", "folds.json")
+    try:
+        with open(path) as handle:
+            folds = json.load(handle)
+    except (OSError, ValueError):
+        return []
+    return [f for f in folds if isinstance(f, dict)] if isinstance(folds, list) else []
+
+
+#: What the Compare tab says when there is one run folder only (a fresh clone).
+ONE_RUN_NOTE = ("Only one run folder found, so there is no second run to compare with. "
+                "`python train.py --data phantom --out runs/NAME` writes one into `runs/` (or "
+                "point CRANIOSCAN_RUNS at other run folders); it then appears here.")
+
+
+def fold_table(run, classes=CLASSES):
+    """A cross-validation run's folds side by side: each fold's AUC per class.
+
+    Each fold's patients (``folds.json``) are scored by the model that never
+    saw them, so the spread between folds shows how much the run's figures
+    move with the patients drawn. Empty for a run without folds.
+
+    Returns:
+        DataFrame: ``Fold``, ``Patients``, ``Slices`` and ``AUC <finding>``
+        per class (NaN where a fold holds one label value only).
+    """
+    folds = _folds(run)
+    if not folds or "patient" not in run.ids.columns:
+        return pd.DataFrame()
+    patients = run.ids["patient"].astype(str).to_numpy()
+    rows = []
+    for fold in folds:
+        members = {str(p) for p in fold.get("patients") or []}
+        keep = np.isin(patients, list(members))
+        if not keep.any():
+            continue
+        row = {"Fold": fold.get("fold"), "Patients": len(members), "Slices": int(keep.sum())}
+        for c, name in enumerate(classes):
+            row[f"AUC {CLASS_LABELS.get(name, name).lower()}"] = metrics.auc_score(
+                run.labels[keep, c], run.probs[keep, c])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def training_notes(run):
+    """What the Training tab says about a run without ``history.csv``, as Markdown lines.
+
+    A cross-validation run (the shipped model's) keeps no curve of its own:
+    its folds were trained by one command each, which are named here, with
+    the folder each fold wrote its history into.
+    """
+    folds = _folds(run)
+    if not folds:
+        return ["This run folder has no history.csv (train.py writes one per epoch), so there "
+                "is no training curve to draw."]
+    lines = [f"This is a {len(folds)}-fold cross-validation: each fold's model was trained "
+             "separately and wrote its own training curve (history.csv) into its own run folder; "
+             "this folder keeps the folds' out-of-fold predictions only."]
+    for fold in folds:
+        name = os.path.basename(str(fold.get("run") or "")) or "?"
+        lines.append(f"Fold {fold.get('fold')}: {len(fold.get('patients') or [])} patients held "
+                     f"out, run folder `{name}`.")
+    command = folds[0].get("command")
+    if command:
+        lines.append(f"Fold {folds[0].get('fold')}'s command (the others differ in `--fold` "
+                     f"and `--out`): `{command}`")
+    return lines
+
