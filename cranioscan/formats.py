@@ -5,11 +5,12 @@ through these, so a probability, an AUC interval or a percentage reads the
 same everywhere.
 """
 
-__all__ = ["CSV_DIGITS", "PROBABILITY_DIGITS", "PROBABILITY_FORMAT", "as_float", "csv_number",
-           "is_number", "number", "probability", "interval", "percent_interval", "plural",
+__all__ = ["CSV_DIGITS", "PROBABILITY_DIGITS", "PROBABILITY_FORMAT", "as_float", "csv_cell",
+           "csv_frame", "csv_number", "csv_row", "is_number", "number", "probability", "interval", "percent_interval", "plural",
            "terminal_safe"]
 
 import math
+import re
 import unicodedata
 
 #: Format characters that reorder text on a terminal (bidirectional overrides
@@ -63,6 +64,52 @@ def csv_number(value, digits=CSV_DIGITS):
         return ""
     value = float(value)
     return f"{value:.{digits}f}" if math.isfinite(value) else ""
+
+
+#: First characters that make a spreadsheet (Excel, LibreOffice, Sheets) read a
+#: cell as a formula or a command (OWASP "CSV injection"): = + - @, tab, CR.
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: A plain decimal number as :func:`csv_number` and ``str(int)`` write it:
+#: a spreadsheet reads it as that number, never as a formula.
+_PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def csv_cell(value):
+    """One CSV cell that a spreadsheet shows as data, never runs as a formula.
+
+    Text starting with one of :data:`CSV_FORMULA_START` gets a leading
+    ``'`` (OWASP's rule: ``=HYPERLINK(...)`` is written ``'=HYPERLINK(...)``).
+    Numbers (int, float, numpy scalars) and text that is a plain decimal
+    number (``"-0.250000"`` from :func:`csv_number`) are returned unchanged,
+    so negative positions stay numbers; None stays None (an empty cell).
+    """
+    if not isinstance(value, str):
+        return value
+    if value.startswith(CSV_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def csv_row(row):
+    """A row with every cell through :func:`csv_cell`: a dict (same keys) or a sequence (a list)."""
+    if isinstance(row, dict):
+        return {key: csv_cell(value) for key, value in row.items()}
+    return [csv_cell(value) for value in row]
+
+
+def csv_frame(frame):
+    """A copy of a pandas DataFrame whose text cells went through :func:`csv_cell`.
+
+    Numeric, boolean and date columns are untouched; text columns (object
+    or pandas string dtype, both of kind ``"O"``) are mapped cell by cell,
+    so ``frame.to_csv`` writes no formula. Column names are the program's
+    own and are kept.
+    """
+    out = frame.copy()
+    for name in out.columns:
+        if out[name].dtype.kind in "OSU":
+            out[name] = out[name].map(csv_cell)
+    return out
 
 
 def number(value, digits=3, missing="unknown"):

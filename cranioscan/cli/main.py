@@ -34,6 +34,7 @@ import numpy as np
 from ..dicom import DicomLoadError, discover_series, load_series
 from ..dicom.geometry import value_runs
 from ..formats import number, plural, terminal_safe
+from ..uids import uid_argument
 from .predict import add_predict_parser
 
 
@@ -149,6 +150,7 @@ def add_inspect_parser(subparsers):
         "--series",
         metavar="UID",
         default=None,
+        type=uid_argument,
         help="SeriesInstanceUID to load (default: the CT series with the most slices)",
     )
     parser.add_argument("--no-slices", action="store_true",

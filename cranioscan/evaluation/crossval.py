@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .. import calibration
+from ..formats import csv_frame
 from ..labels import CLASSES, SUBTYPES
 from . import metrics
 from .curves import calibration_curve_per_class
@@ -150,7 +151,8 @@ def merge_out_of_fold(fold_dirs, out, n_boot=1000, seed=0):
     for c, name in enumerate(CLASSES):
         merged[f"raw_prob_{name}"] = raw[:, c]
         merged[f"prob_{name}"] = calibrated[:, c]
-    merged.to_csv(os.path.join(out, reports.PREDICTIONS_FILE), index=False, float_format="%.6f")
+    csv_frame(merged).to_csv(os.path.join(out, reports.PREDICTIONS_FILE), index=False,
+                             float_format="%.6f")
     summary = reports.write_reports(out, n_boot=n_boot, seed=seed, thresholds=thresholds,
                                     title=os.path.basename(os.path.normpath(out)))
     summary["patient_level"] = {"any": patient_level_auc(

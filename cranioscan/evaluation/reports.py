@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import curves, metrics
+from ..formats import csv_frame
 from ..labels import CLASSES
 
 PREDICTIONS_FILE = "val_predictions.csv"
@@ -54,7 +55,7 @@ def write_val_predictions(path, ids, labels, probs):
         out[f"label_{name}"] = labels[:, i].astype(np.uint8)
     for i, name in enumerate(CLASSES):
         out[f"prob_{name}"] = probs[:, i]
-    out.to_csv(path, index=False, float_format="%.6f")
+    csv_frame(out).to_csv(path, index=False, float_format="%.6f")  # ids as data, never formulas
 
 
 def read_val_predictions(path):

@@ -36,11 +36,25 @@ from io import BytesIO
 
 import requests
 
+from ..uids import dicom_uid
 from .config import from_env
 
 
 class PacsError(Exception):
     """The PACS could not be searched, read or written; the message says why."""
+
+
+def _checked_uid(value, tag):
+    """``value`` when it is a DICOM UID, else :class:`PacsError` (before any URL is built).
+
+    Args:
+        value: a UID typed by a person or given back by the PACS.
+        tag: ``"StudyInstanceUID"`` or ``"SeriesInstanceUID"``, for the message.
+    """
+    try:
+        return dicom_uid(value, tag)
+    except ValueError as exc:
+        raise PacsError(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -288,8 +302,10 @@ class PacsClient:
 
         Raises:
             PacsError: no such study, or (``ct_only``) a study without CT
-                (the message lists its modalities).
+                (the message lists its modalities), or ``study_uid`` is not a
+                DICOM UID.
         """
+        study_uid = _checked_uid(study_uid, "StudyInstanceUID")
         missing = f"No study with StudyInstanceUID {study_uid} on the PACS at {self.url}"
         with self._errors(f"listing the series of study {study_uid}", missing=missing):
             found = self._client.search_for_series(
@@ -311,8 +327,10 @@ class PacsClient:
         """The :class:`SeriesHit` of one CT series.
 
         Raises:
-            PacsError: no such study or series, or the series is not CT.
+            PacsError: no such study or series, the series is not CT, or a
+                UID is not a DICOM UID.
         """
+        series_uid = _checked_uid(series_uid, "SeriesInstanceUID")
         for hit in self.series_of(study_uid, ct_only=False):
             if hit.series_uid == series_uid:
                 if hit.modality != "CT":

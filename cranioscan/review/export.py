@@ -28,8 +28,9 @@ Columns (:data:`CSV_COLUMNS`), in this order:
 ``note``
     the reader's free text, repeated on each of the entry's rows.
 
-Text a spreadsheet would run as a formula (a reader name or note starting
-with ``=``, ``+``, ``-``, ``@``) is written with a leading ``'``.
+Every cell goes through :func:`cranioscan.formats.csv_cell`: text a
+spreadsheet would run as a formula (starting with ``=``, ``+``, ``-``, ``@``,
+tab or CR) is written with a leading ``'``.
 """
 
 __all__ = ["CSV_COLUMNS", "to_csv", "csv_rows"]
@@ -37,28 +38,24 @@ __all__ = ["CSV_COLUMNS", "to_csv", "csv_rows"]
 import csv
 import io
 
+from ..formats import csv_row
+
 CSV_COLUMNS = ("entry_id", "saved_at_utc", "reader", "study_uid", "series_uid", "model_sha256",
                "finding", "probability", "threshold", "flagged", "max_slice", "answer", "note")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell_text(text):
-    """Free text made safe to open in a spreadsheet."""
-    return "'" + text if text.startswith(_FORMULA_START) else text
 
 
 def csv_rows(entries):
     """One dict per (entry, finding), keys :data:`CSV_COLUMNS`, entries in the given order."""
     for entry in entries:
         for f in entry.findings:
-            yield {
+            yield csv_row({
                 "entry_id": entry.entry_id, "saved_at_utc": entry.saved_at,
-                "reader": _cell_text(entry.reader), "study_uid": entry.study_uid,
+                "reader": entry.reader, "study_uid": entry.study_uid,
                 "series_uid": entry.series_uid, "model_sha256": entry.model_sha256,
                 "finding": f.finding, "probability": f"{f.probability:.6f}",
                 "threshold": f"{f.threshold:.6f}", "flagged": int(f.flagged),
-                "max_slice": f.max_slice, "answer": f.answer or "", "note": _cell_text(entry.note),
-            }
+                "max_slice": f.max_slice, "answer": f.answer or "", "note": entry.note,
+            })
 
 
 def to_csv(entries):

@@ -31,6 +31,7 @@ import pandas as pd
 
 from ..net import model as model_lib
 from . import losses, pipeline, runtime as training
+from ..formats import csv_frame
 from ..labels import CLASSES
 from ..phantom import balanced_plan
 from ..phantom.stream import StudyStream
@@ -295,8 +296,8 @@ def _train(config, stream, n_val, budget_s):
         handle.write("\n".join(report) + "\n")
     print("\n".join(report))
     ids = _split_tables(stream, val_end)
-    ids[["image_id", "patient", "study", "split"]].to_csv(os.path.join(out, "split.csv"),
-                                                          index=False)
+    csv_frame(ids[["image_id", "patient", "study", "split"]]).to_csv(
+        os.path.join(out, "split.csv"), index=False)
     write_config(dict(config, stream={"backend": backend,
                                       "studies_rendered": stream.studies_ready,
                                       "validation_studies": n_val,

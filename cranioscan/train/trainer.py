@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import pipeline
 from ..evaluation import reports
+from ..formats import csv_frame
 from ..labels import CLASSES
 
 
@@ -332,7 +333,8 @@ def run(config):
     split["split"] = ""
     split.loc[data.train_rows, "split"] = "train"
     split.loc[data.val_rows, "split"] = "val"
-    split[split["split"] != ""].to_csv(os.path.join(config["out"], "split.csv"), index=False)
+    csv_frame(split[split["split"] != ""]).to_csv(os.path.join(config["out"], "split.csv"),
+                                                  index=False)
 
     training.set_precision(config["mixed_precision"])
     strategy = training.make_strategy(config["strategy"])
