@@ -7,7 +7,8 @@ never used are written as real 512×512 DICOM series, read back with
 dashboard. Slice-level AUC per class follows from the predictions; for every
 positive slice, the Grad-CAM peak of ``any`` is checked against the union of
 that slice's hemorrhage masks dilated by 5 mm, and the peak of each positive
-subtype against that subtype's mask.
+subtype against that subtype's mask; a peak on bone or outside the head is a
+miss whatever the tolerance.
 """
 
 __all__ = ["TEST_SEED", "evaluate_on_phantoms", "phantom_series", "fraction_ci",
@@ -151,7 +152,7 @@ def evaluate_on_phantoms(predictor, n_studies=24, seed=TEST_SEED, matrix=512,
                 for m in methods:
                     cam = explain.gradcam(predictor, series, int(z), name, layer=layer, method=m)
                     hits[m][name].append(explain.peak_in_mask(cam, mask, series.spacing,
-                                                              dilate_mm))
+                                                              dilate_mm, hu=series.hu[z]))
         if progress is not None:
             progress(k + 1, len(plan))
     labels = np.concatenate(all_labels)

@@ -14,6 +14,7 @@ Every map is a float32 array in [0, 1] aligned with the slice it explains
 from .cam import *  # noqa: F401,F403
 from .cam import __all__ as _cam_all
 from .rollout import attention_inputs, attention_map
-from .scoring import peak, peak_in_mask
+from .scoring import head_mask, peak, peak_in_mask, peak_note, peak_place, peak_tissue
 
-__all__ = [*_cam_all, "attention_inputs", "attention_map", "peak", "peak_in_mask"]
+__all__ = [*_cam_all, "attention_inputs", "attention_map", "peak", "peak_in_mask",
+           "peak_place", "peak_tissue", "peak_note", "head_mask"]

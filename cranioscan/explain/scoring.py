@@ -1,7 +1,8 @@
 """Reading a map: where its peak is, whether it lands in a lesion mask, and what
 tissue it lands on when it misses."""
 
-__all__ = ["PLACES", "peak", "peak_in_mask", "peak_place"]
+__all__ = ["PLACES", "peak", "peak_in_mask", "peak_place", "head_mask", "peak_tissue",
+           "peak_note"]
 
 import numpy as np
 from scipy import ndimage
@@ -20,7 +21,7 @@ def peak(heatmap):
     return int(row), int(col)
 
 
-def peak_in_mask(heatmap, mask, spacing_mm, dilate_mm=5.0):
+def peak_in_mask(heatmap, mask, spacing_mm, dilate_mm=5.0, hu=None):
     """Whether the map's peak lies in ``mask`` grown by ``dilate_mm``.
 
     Growth is by Euclidean distance in millimetres (pixel spacing
@@ -32,6 +33,10 @@ def peak_in_mask(heatmap, mask, spacing_mm, dilate_mm=5.0):
         mask: ``(rows, cols)`` bool (e.g. a hemorrhage mask of the slice).
         spacing_mm: ``(row, col)`` pixel spacing in mm (or one number).
         dilate_mm: tolerance in mm (0 means the mask itself).
+        hu: optional ``(rows, cols)`` slice in HU: with it, a peak outside
+            the head or on bone (:func:`peak_tissue`) is a miss whatever the
+            tolerance (a 5 mm tolerance around a lesion against the skull
+            reaches into the bone).
 
     Returns:
         bool; False when the mask is empty or the map is all zero (no peak).
@@ -49,6 +54,8 @@ def peak_in_mask(heatmap, mask, spacing_mm, dilate_mm=5.0):
     if not mask.any() or not np.nanmax(heatmap) > 0:
         return False
     row, col = peak(heatmap)
+    if hu is not None and peak_tissue(heatmap, hu) in ("outside the head", "bone"):
+        return False
     if mask[row, col]:
         return True
     # Distance (mm) from every pixel to the nearest mask pixel.
@@ -90,9 +97,65 @@ def peak_place(heatmap, mask, hu, spacing_mm, dilate_mm=5.0):
         raise ValueError(f"heatmap {heatmap.shape} and hu {hu.shape} must be the same shape")
     if not np.nanmax(heatmap) > 0:
         return "no peak"
+    tissue = peak_tissue(heatmap, hu)
+    if tissue == "outside the head":  # a miss whatever the tolerance
+        return "air"
+    if tissue == "bone":
+        return "bone"
     if peak_in_mask(heatmap, mask, spacing_mm, dilate_mm):
         return "lesion"
-    value = float(hu[peak(heatmap)])
-    if value < AIR_BELOW_HU:
-        return "air"
-    return "bone" if value >= BONE_FROM_HU else "soft tissue"
+    return "air" if float(hu[peak(heatmap)]) < AIR_BELOW_HU else "soft tissue"
+
+
+def head_mask(hu):
+    """The head on a slice: the largest connected region above :data:`AIR_BELOW_HU`,
+    holes filled (sinuses, ventricles and the brain inside the skull count as head).
+
+    Args:
+        hu: ``(rows, cols)`` slice in HU.
+
+    Returns:
+        ``(rows, cols)`` bool; all False for a slice of air only.
+    """
+    hu = np.nan_to_num(np.asarray(hu, dtype=np.float64), nan=-1000.0)
+    if hu.ndim != 2:
+        raise ValueError(f"expected a 2-D slice, got shape {hu.shape}")
+    body = hu >= AIR_BELOW_HU
+    labels, count = ndimage.label(body)
+    if count == 0:
+        return body
+    sizes = np.bincount(labels.ravel())
+    sizes[0] = 0
+    return ndimage.binary_fill_holes(labels == int(np.argmax(sizes)))
+
+
+def peak_tissue(heatmap, hu):
+    """What lies under a map's peak: ``"outside the head"``, ``"bone"`` (from
+    :data:`BONE_FROM_HU`), ``"inside the head"``, or None for an all-zero map."""
+    heatmap = np.asarray(heatmap, dtype=np.float64)
+    hu = np.asarray(hu)
+    if hu.shape != heatmap.shape:
+        raise ValueError(f"heatmap {heatmap.shape} and hu {hu.shape} must be the same shape")
+    if not np.nanmax(heatmap) > 0:
+        return None
+    row, col = peak(heatmap)
+    if not head_mask(hu)[row, col]:
+        return "outside the head"
+    return "bone" if float(hu[row, col]) >= BONE_FROM_HU else "inside the head"
+
+
+def peak_note(heatmap, hu):
+    """A sentence for a reader when a map's peak is not on the head's soft tissue, else None.
+
+    ``"The map's peak lies outside the head: …"`` or ``"The map's peak lies
+    on bone (1250 HU): …"``; the map is then no evidence of a finding there.
+    """
+    tissue = peak_tissue(heatmap, hu)
+    if tissue == "outside the head":
+        return ("The map's peak lies outside the head, in the air around it: the network's "
+                "evidence there is not a finding in the brain.")
+    if tissue == "bone":
+        value = float(np.asarray(hu)[peak(heatmap)])
+        return (f"The map's peak lies on bone ({value:.0f} HU): the network's evidence there is "
+                "not blood in the brain.")
+    return None
