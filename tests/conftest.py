@@ -137,3 +137,65 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or item.path.name in SLOW_MODULES:
             item.add_marker(pytest.mark.slow)
+
+
+# ------------------------------------------------------------- no silent skips
+#: Skips whose reason named a dependency given to ``--fail-on-skip`` (collection-level ones).
+_FORBIDDEN_SKIPS = []
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--fail-on-skip", action="append", default=[], metavar="WORD",
+        help="a test skipped with a reason that names WORD (case-insensitive) fails instead: "
+             "for the dependencies the caller installed (.ci/run: chromium, orthanc, "
+             "playwright, ...), whose absence must not pass unnoticed")
+
+
+def _skip_reason(report):
+    """The reason of a skip report (not an xfail), or None."""
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return None
+    longrepr = report.longrepr
+    reason = str(longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else longrepr)
+    return reason.removeprefix("Skipped: ")
+
+
+def _forbidden(config, reason):
+    words = [w.lower() for w in config.getoption("fail_on_skip")]
+    return reason is not None and any(w in reason.lower() for w in words)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A test skipped for a dependency named by ``--fail-on-skip`` is reported as failed."""
+    outcome = yield
+    report = outcome.get_result()
+    reason = _skip_reason(report)
+    if _forbidden(item.config, reason):
+        report.outcome = "failed"
+        report.longrepr = (f"skipped for a dependency that should be installed here "
+                           f"(--fail-on-skip): {reason}")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A module skipped at collection for such a dependency fails the session (see below)."""
+    outcome = yield
+    report = outcome.get_result()
+    reason = _skip_reason(report)
+    if _forbidden(collector.config, reason):
+        _FORBIDDEN_SKIPS.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if _FORBIDDEN_SKIPS:
+        terminalreporter.section("skipped for a dependency that should be installed here",
+                                 red=True)
+        for line in _FORBIDDEN_SKIPS:
+            terminalreporter.line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _FORBIDDEN_SKIPS and session.exitstatus == 0:
+        session.exitstatus = 1

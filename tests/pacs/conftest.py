@@ -5,9 +5,10 @@ Loaded with two phantom CT studies (patient IDs ``PHANTOM-000`` and
 2024-01-01 / 2024-01-02) and one study holding an MR series only (patient
 ``MR-ONLY``) beside a CT study that also holds an MR series. HTTP basic
 authentication is on (user ``cranio``, password ``scan``), so a wrong
-password gives a real 401. Skipped with the reason when Orthanc or its
+password gives a real 401. Skipped with the reason only when Orthanc or its
 DICOMweb plugin is not installed (``apt-get install orthanc orthanc-dicomweb``;
-``.ci/run`` does).
+``.ci/run`` does, and fails on that skip); an installed Orthanc that does not
+start or answer on its DICOMweb root fails every test that uses it.
 """
 
 import pytest
@@ -61,9 +62,9 @@ def pacs():
         pytest.skip("Orthanc with its DICOMweb plugin is not installed "
                     "(apt-get install orthanc orthanc-dicomweb; .ci/run does)")
     try:
-        server = OrthancServer(users={USER: PASSWORD}).start()
-    except OrthancUnavailable as exc:
-        pytest.skip(f"Orthanc did not start: {exc}")
+        server = OrthancServer(users={USER: PASSWORD}, start_timeout=120).start()
+    except OrthancUnavailable as exc:  # installed but broken: a failure, never a skip
+        pytest.fail(f"Orthanc is installed but did not start: {exc}", pytrace=False)
     with server:
         found = Pacs(server)
         for index in range(2):

@@ -35,9 +35,9 @@ def orthanc():
     Autouse, so that it is set before ``server`` starts Streamlit with the environment.
     """
     try:
-        pacs = OrthancServer(users={"reader": "secret"}).start()
-    except OrthancUnavailable as exc:
-        pytest.skip(f"Orthanc did not start: {exc}")
+        pacs = OrthancServer(users={"reader": "secret"}, start_timeout=120).start()
+    except OrthancUnavailable as exc:  # installed but broken: a failure, never a skip
+        pytest.fail(f"Orthanc is installed but did not start: {exc}", pytrace=False)
     with pacs, pytest.MonkeyPatch.context() as env:
         pacs.upload(phantom_blobs(7, matrix=96, n_slices=N_SLICES))
         env.setenv("CRANIOSCAN_DICOMWEB_URL", pacs.dicomweb_url)
