@@ -47,6 +47,12 @@ Run from the repository root::
 
     python3 bench/bench_app.py [--model PATH] [--moves 10] [--no-browser] [--long 300]
         [--only cold,browser,interaction,long]
+    python3 bench/bench_app.py --quick   # CI's report: one cold start, 3 slice changes
+
+``--quick`` (what ``.ci/run`` prints) measures the two targets only, once
+each and server side: first probabilities after start with an empty demo
+cache (target 10 s) and the slice change (target 100 ms), without the
+browser, the start-up steps or the long series.
 """
 
 import argparse
@@ -71,7 +77,7 @@ from streamlit.testing.v1 import AppTest
 at = AppTest.from_file(sys.argv[1], default_timeout=600)
 at.run()
 elapsed = time.perf_counter() - t0
-assert not at.exception, [e.message for e in at.exception]
+assert not at.exception, [(e.message, e.stack_trace) for e in at.exception]
 table = next(d.value for d in at.dataframe if "Probability" in d.value.columns)
 print(json.dumps({"seconds": elapsed, "rows": len(table)}))
 """
@@ -285,13 +291,13 @@ at.radio(key="source").set_value("Folder on the server").run()
 t0 = time.perf_counter()
 at.text_input(key="folder_path").set_value(sys.argv[2]).run()
 opened = time.perf_counter() - t0
-assert not at.exception, [e.message for e in at.exception]
+assert not at.exception, [(e.message, e.stack_trace) for e in at.exception]
 n = at.slider(key="slice_no").max
 fragment = []
 for k in range(1, int(sys.argv[3]) + 1):
     at.slider(key="slice_no").set_value((k * 7) % n + 1).run()
     fragment.append(at.session_state["cs_slice_view_ms"])
-assert not at.exception, [e.message for e in at.exception]
+assert not at.exception, [(e.message, e.stack_trace) for e in at.exception]
 print(json.dumps({"slices": int(n), "open_and_score_s": opened,
                   "fragment_ms_median": statistics.median(fragment),
                   "peak_rss_mib": peak_rss_mib()}))
@@ -348,7 +354,7 @@ def interaction(env, moves):
             at.run()
             rerun.append((time.perf_counter() - t0) * 1000)
             fragment.append(at.session_state["cs_slice_view_ms"])
-            assert not at.exception, [e.message for e in at.exception]
+            assert not at.exception, [(e.message, e.stack_trace) for e in at.exception]
         results[label] = {
             "fragment_ms_median": statistics.median(fragment), "fragment_ms_max": max(fragment),
             "apptest_rerun_ms_median": statistics.median(rerun), "n": len(fragment)}
@@ -398,8 +404,14 @@ def main(argv=None):
     parser.add_argument("--only", default="cold,browser,interaction,long",
                         help="comma-separated parts to run (default: all of "
                              "cold,browser,interaction,long)")
+    parser.add_argument("--quick", action="store_true",
+                        help="short report (CI): one cold start and --moves 3 slice changes, "
+                             "server side; no browser, start-up steps or long series")
     args = parser.parse_args(argv)
     parts = set(args.only.split(","))
+    if args.quick:
+        parts &= {"cold", "interaction"}
+        args.moves, args.no_browser, args.long = min(args.moves, 3), True, 0
 
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(args.model) if args.model else REPO / DEFAULT_MODEL
@@ -410,7 +422,11 @@ def main(argv=None):
                "TF_CPP_MIN_LOG_LEVEL": "2"}
         print(f"model: {model} ({model.stat().st_size / 1e6:.0f} MB), {os.cpu_count()} CPUs, "
               f"load average {os.getloadavg()[0]:.1f}")
-        if "cold" in parts:
+        if "cold" in parts and args.quick:
+            wall, cpu = cold_start(env)
+            print(f"first demo case after start, empty demo cache (AppTest): {wall:.1f} s wall, "
+                  f"{cpu:.1f} s CPU (target 10 s)")
+        elif "cold" in parts:
             cold_parts(env, model, tmp, args.no_browser)
         if "browser" in parts and not args.no_browser and os.path.exists(CHROMIUM):
             for _ in range(2):  # a clean clone, then a restart with the demo cached on disk
@@ -469,6 +485,7 @@ def interaction_parts(env, moves):
         print(f"{label}: slice_view fragment median {stats['fragment_ms_median']:.0f} ms "
               f"(max {stats['fragment_ms_max']:.0f} ms), whole AppTest rerun median "
               f"{stats['apptest_rerun_ms_median']:.0f} ms, n={stats['n']}")
+    print("target: a slice change within 100 ms (the slice_view fragment, server side)")
     ours = results["slice change with Grad-CAM (first visit of each slice)"]
     base = results["baseline: slice change with Grad-CAM, Keras session cleared after each run"]
     print(f"slice change with Grad-CAM, Keras session kept / cleared (fragment medians): "
