@@ -19,7 +19,8 @@ def test_prefetched_maps_equal_computed_ones_and_skip_slow_methods(tiny_model_di
     layer = explain.default_layer(predictor)
 
     assert caches.prefetch_heatmaps(predictor, case, (1, 2, -1, 4), "any", layer, "gradcam++") == 2
-    assert caches.prefetch_heatmaps(predictor, case, (2,), "any", layer, "gradcam++") in (0, 1)
+    # slice 2 is queued, running or done: asked again, it is not queued a second time
+    assert caches.prefetch_heatmaps(predictor, case, (2,), "any", layer, "gradcam++") == 0
     assert caches.prefetch_heatmaps(predictor, case, (1,), "any", layer, "scorecam") == 0
     key = (case.key, predictor.sha256, 2, "any", layer, "gradcam++")
     assert key in caches._prefetched
