@@ -30,14 +30,17 @@ __all__ = [
 
 import contextlib
 import datetime as _dt
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import BytesIO
 
 import requests
 
 from ..uids import dicom_uid
-from .config import from_env
+from .config import check_url, from_env
+
+_log = logging.getLogger(__name__)
 
 
 class PacsError(Exception):
@@ -180,12 +183,16 @@ class PacsClient:
         if config is None or isinstance(config, str):
             url = config
             config = from_env()
-            config = config.with_url(url) if url else config
+            config = replace(config, url=str(url).rstrip("/")) if url else config
         if not config.url:
             raise PacsError("No PACS is configured: set CRANIOSCAN_DICOMWEB_URL to the "
                             "DICOMweb root (e.g. http://127.0.0.1:8042/dicom-web).")
-        if not re.match(r"^https?://", config.url):
-            raise PacsError(f"The PACS URL must start with http:// or https://, got {config.url!r}")
+        try:
+            check_url(config.url, config.allow_http)
+        except ValueError as exc:
+            raise PacsError(str(exc)) from None
+        for line in config.security_warnings:
+            _log.warning("cranioscan: warning: %s", line)
         from dicomweb_client import DICOMwebClient
 
         self.config = config

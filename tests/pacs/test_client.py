@@ -156,7 +156,8 @@ def test_session_carries_token_verify_and_timeouts(tmp_path):
         assert c.session.headers["Authorization"] == "Bearer t0k" and c.session.auth is None
         assert c.session.verify == str(bundle)
         assert c._client._timeout == (2, 9)
-    with PacsClient(PacsConfig(url="http://x/dicom-web", username="u", password="p")) as c:
+    with PacsClient(PacsConfig(url="http://x/dicom-web", username="u", password="p",
+                               allow_http=True)) as c:
         assert c.session.auth == ("u", "p") and "Authorization" not in c.session.headers
     with pytest.raises(PacsError, match="must start with http"):
         PacsClient(PacsConfig(url="pacs.example.org"))
