@@ -188,10 +188,19 @@ def _add_delegated_parsers(subparsers):
 SUBCOMMANDS = [add_inspect_parser, add_predict_parser, _add_delegated_parsers]
 
 
-def build_parser():
-    """Return the top-level ``argparse.ArgumentParser`` with all subcommands."""
+#: The command's name in usage and help: the console script's.
+PROG = "cranioscan"
+
+
+def build_parser(prog=PROG):
+    """Return the top-level ``argparse.ArgumentParser`` with all subcommands.
+
+    Args:
+        prog: the name usage lines give the command: ``cranioscan`` (the
+            console script), ``python -m cranioscan`` when run that way.
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m cranioscan",
+        prog=prog,
         description="CranioScan: intracranial hemorrhage review on head CT.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -205,11 +214,14 @@ def console():
     sys.exit(main())
 
 
-def main(argv=None):
-    """Parse ``argv`` (default ``sys.argv[1:]``), run the command, return its exit code."""
+def main(argv=None, prog=PROG):
+    """Parse ``argv`` (default ``sys.argv[1:]``), run the command, return its exit code.
+
+    ``prog`` is the command's name in usage and help (:func:`build_parser`).
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[argv[0]][0])
         return int(module.main(argv[1:]) or 0)
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     return int(args.func(args) or 0)
