@@ -12,6 +12,11 @@ Where the file lives: ``CRANIOSCAN_REVIEW_DB`` when set, else
 ``<cache folder>/review/reviews.sqlite`` (the cache folder is
 ``CRANIOSCAN_CACHE``, default ``.cache``); see :func:`resolve_path`.
 
+Who can read it: only the account running CranioScan. The log's folder is
+created mode 0700 and the file 0600 (SQLite gives its ``-wal`` and
+``-shm`` files the file's mode); a log found readable by others is
+narrowed to 0600 when it is next written.
+
 Schema version 1 (``PRAGMA user_version``):
 
 ``entries``
@@ -41,6 +46,8 @@ SCHEMA_VERSION = 1
 DEFAULT_NAME = Path("review") / "reviews.sqlite"
 #: How long a save waits for another writer before giving up (seconds).
 BUSY_TIMEOUT_S = 30.0
+#: Modes of the log's folder (when CranioScan creates it) and of the log file.
+FOLDER_MODE, FILE_MODE = 0o700, 0o600
 
 _TRIGGER = ("CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {VERB} ON {table} "
             "BEGIN SELECT RAISE(ABORT, 'the review log is append-only'); END")
@@ -100,11 +107,35 @@ class ReviewLog:
         return f"ReviewLog({str(self.path)!r})"
 
     # ------------------------------------------------------------ connection
+    def _create_private_file(self):
+        """Create the folder (0700) and an empty log file (0600) before SQLite opens it."""
+        folder = self.path.parent
+        if not folder.exists():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                folder.mkdir(mode=FOLDER_MODE)
+            except FileExistsError:  # another writer made it first
+                pass
+        try:
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
+        except FileExistsError:  # another writer made it first
+            pass
+
+    def _narrow_mode(self):
+        """Make a log that group or others can read 0600 (a log from before this rule)."""
+        try:
+            if self.path.stat().st_mode & 0o077:
+                os.chmod(self.path, FILE_MODE)
+        except OSError:  # not ours to change: leave it, SQLite reports what it must
+            pass
+
     def _connect(self, create):
         if not self.path.exists():
             if not create:
                 return None
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._create_private_file()
+        elif create:
+            self._narrow_mode()
         try:
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         except sqlite3.Error as exc:
