@@ -328,15 +328,29 @@ def test_viewer_demo_case_probabilities_slices_and_windows(app):
     assert not at.exception
 
 
-def test_viewer_gradcam_overlay_truth_and_metadata(app):
+def test_viewer_gradcam_overlay_truth_and_metadata(app, monkeypatch):
+    from cranioscan import explain
+    from cranioscan.ui import caches
+
     at = app
     url = image_url(at)
+    drawn, render = [], slice_image.render_slice  # the maps the viewer draws, in order
+    monkeypatch.setattr(slice_image, "render_slice", lambda hu, *a, **k: drawn.append(
+        k.get("heatmap")) or render(hu, *a, **k))
     at.toggle(key="cam_on").set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
     assert at.selectbox(key="cam_method").value == case_view.OVERLAY_METHOD == "gradcam++"
     # The 64-pixel test model: no stage has 14 cells across, so the finest one.
     assert "conv3_block4_out" in at.selectbox(key="cam_layer").value
     assert image_url(at) != url
+    # The map drawn is explain.gradcam's for this slice, not a neighbour's.
+    series, index = at.session_state["cs_case"].series, at.slider(key="slice_no").value - 1
+    predictor, _ = caches.predictor()
+    own, neighbour = (explain.gradcam(predictor, series, i, "any", layer="conv3_block4_out",
+                                      method="gradcam++")
+                       for i in (index, index + 1 if index + 1 < series.n_slices else index - 1))
+    assert np.abs(own - neighbour).max() > 0.05  # the check below can tell them apart
+    np.testing.assert_allclose(drawn[-1], own, atol=1e-4)
     cam_url = image_url(at)
     at.selectbox(key="cam_method").set_value("gradcam").run()
     assert image_url(at) != cam_url
