@@ -183,7 +183,17 @@ def test_predict_series_matches_the_bare_model(predictor, series):
     probs = predictor.predict_series(series)
     assert probs.shape == (series.hu.shape[0], 6) and probs.dtype == np.float32
     assert np.all((probs >= 0) & (probs <= 1)) and np.isfinite(probs).all()
-    reference = predictor.model(to_model_input(series.hu, 64), training=False).numpy()
+    # The model's input built by hand, not by to_model_input: centred in a square of air,
+    # resized by PIL's anti-aliased bilinear filter, then the three windows' formula.
+    from PIL import Image
+
+    square = np.full((len(series.hu), 96, 96), -1000.0, np.float32)
+    square[:, 8:88] = series.hu  # 80 x 96 slices, 8 rows of air above and below
+    small = np.stack([np.asarray(Image.fromarray(s, mode="F").resize((64, 64), Image.BILINEAR))
+                      for s in square])
+    x = np.stack([np.clip((small - (level - width / 2)) / width, 0, 1)
+                  for level, width in ((40, 80), (80, 200), (600, 2800))], axis=-1)
+    reference = predictor.model(x.astype(np.float32), training=False).numpy()
     np.testing.assert_allclose(probs, reference, atol=1e-5)
 
 
