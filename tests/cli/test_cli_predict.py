@@ -111,7 +111,16 @@ def test_predict_writes_per_slice_and_per_series_csv(model_path, worklist, tmp_p
         paths = [worklist / "rsna" / f"ID_{r['sop_uid']}.dcm" for r in mine]
         series = load_series(paths)
         assert series.sop_uids == [r["sop_uid"] for r in mine]
-        np.testing.assert_allclose(probs, predictor.predict_series(series), atol=2e-6)
+        # Expected from the files and the bare model, not from the code under test: pydicom's
+        # stored values times slope plus intercept (64 x 64: no resize), the windows' formula.
+        import pydicom
+
+        hu = np.stack([ds.pixel_array * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
+                       for ds in map(pydicom.dcmread, paths)]).astype(np.float32)
+        x = np.stack([np.clip((hu - (level - width / 2)) / width, 0, 1)
+                      for level, width in ((40, 80), (80, 200), (600, 2800))], axis=-1)
+        expected = predictor.model(x.astype(np.float32), training=False).numpy()
+        np.testing.assert_allclose(probs, expected, atol=2e-6)
         assert {r["study_uid"] for r in mine} == {series.study_uid}
         per_series[uid] = probs
 
