@@ -115,10 +115,12 @@ def test_source_share_weights_give_the_asked_share():
     base = np.where(np.arange(400) % 3 == 0, 2.0, 1.0)
     for share in (0.0, 0.2, 0.5):
         w = source_share_weights(sources, share, base)
-        drawn = w[100 + 200:].sum() + w[300:300].sum()
         assert w[300:].sum() / w.sum() == pytest.approx(share)
         np.testing.assert_allclose(w[:300], base[:300])  # real slices keep their weights
-        assert drawn >= 0
+        scale = w[300:] / base[300:]
+        np.testing.assert_allclose(scale, scale[0])  # phantoms scaled as one block: balance kept
+        draws = np.random.default_rng(7).choice(len(w), 20_000, p=w / w.sum())
+        assert np.mean(draws >= 300) == pytest.approx(share, abs=0.015)  # what a sampler draws
     np.testing.assert_array_equal(source_share_weights(["ctich"] * 3, 0.3), np.ones(3))
     with pytest.raises(ValueError, match="share"):
         source_share_weights(sources, 1.0)
