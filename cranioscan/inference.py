@@ -23,6 +23,7 @@ __all__ = [
     "Predictor",
     "summarize_series",
     "resolve_thresholds",
+    "SeriesResult",
 ]
 
 import hashlib
@@ -35,7 +36,9 @@ import zipfile
 
 import numpy as np
 
+from .card_text import model_name, short_notice
 from .labels import CLASSES
+from .series_result import ModelIdentity, SeriesResult
 
 #: Name of the model card read from the model file's folder.
 CARD_FILE = "model_card.json"
@@ -103,28 +106,14 @@ def summarize_series(probs, thresholds=None, classes=CLASSES):
     Returns:
         dict ``class -> {"max_prob": float, "max_slice": int,
         "slices_above": list[int], "threshold": float}``; for an empty
-        series ``max_prob`` is NaN and ``max_slice`` is -1.
+        series (or a class without a finite probability) ``max_prob`` is
+        NaN and ``max_slice`` is -1. The rules are
+        :mod:`cranioscan.series_result`'s.
     """
     classes = tuple(classes)
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[1] != len(classes):
-        raise ValueError(f"expected probabilities of shape (n, {len(classes)}), got {probs.shape}")
     thresholds = resolve_thresholds(thresholds, classes)
-    out = {}
-    for c, name in enumerate(classes):
-        column = probs[:, c]
-        if len(column):
-            k = int(np.argmax(column))
-            best, where = float(column[k]), k
-        else:
-            best, where = float("nan"), -1
-        out[name] = {
-            "max_prob": best,
-            "max_slice": where,
-            "slices_above": [int(i) for i in np.flatnonzero(column >= thresholds[name])],
-            "threshold": thresholds[name],
-        }
-    return out
+    return SeriesResult(np.asarray(probs, dtype=np.float32), thresholds,
+                        ModelIdentity("", "", 0, ""), classes).summary()
 
 
 def _read_card(path):
@@ -189,6 +178,9 @@ class Predictor:
             for a model in memory).
         scores_key: what cached probabilities are keyed by (the file and its
             calibration).
+        series_thresholds: dict class -> threshold of the series verdict
+            (the card's ``series_thresholds``), or None for a model without
+            series scores.
     """
 
     def __init__(self, model, path=None, thresholds=None, card=None):
@@ -210,6 +202,9 @@ class Predictor:
         if thresholds is None:
             thresholds = self.card.get("thresholds")
         self.thresholds = resolve_thresholds(thresholds, self.classes)
+        series_thresholds = self.card.get("series_thresholds")
+        self.series_thresholds = (None if series_thresholds is None else
+                                  resolve_thresholds(series_thresholds, self.classes))
         self.calibration = self.card.get("calibration") or None
         if self.calibration is not None:
             from .calibration import apply_calibration
@@ -376,6 +371,34 @@ class Predictor:
             if progress is not None:
                 progress(stop, n)
         return out
+
+    @property
+    def identity(self):
+        """:class:`~cranioscan.series_result.ModelIdentity` of this model."""
+        return ModelIdentity(model_name(self.card, self.path), self.sha256 or "",
+                             self.input_size, short_notice(self.card))
+
+    def result(self, probabilities, series_scores=None, context="slice", notes=()):
+        """A :class:`SeriesResult` of given per-slice probabilities (e.g. cached
+        ones) under this model's thresholds and identity."""
+        verdict_thresholds = self.series_thresholds if series_scores is not None else None
+        return SeriesResult(np.asarray(probabilities, dtype=np.float32), self.thresholds,
+                            self.identity, self.classes, series_scores=series_scores,
+                            series_thresholds=verdict_thresholds, context=context,
+                            notes=tuple(notes))
+
+    def assess(self, series, batch_size=8, progress=None):
+        """Read a series: the one place its flags, key slices, opening slice
+        and (for a series model) verdict are decided.
+
+        Args:
+            series: a ``Series`` or ``(n, rows, cols)`` HU array.
+            batch_size, progress: as for :meth:`predict_series`.
+
+        Returns:
+            :class:`SeriesResult`.
+        """
+        return self.result(self.predict_series(series, batch_size=batch_size, progress=progress))
 
     def summarize(self, probs, thresholds=None):
         """:func:`summarize_series` with this predictor's classes and thresholds."""

@@ -16,7 +16,7 @@ from cranioscan.ui import state as ui_state, text as ui_text
 from cranioscan.ui.page import page_setup
 from cranioscan.ui import review_panel
 from cranioscan.dicom import DicomLoadError
-from cranioscan.formats import PROBABILITY_FORMAT
+from cranioscan.formats import PROBABILITY_FORMAT, markdown_literal as md
 from cranioscan.labels import CLASSES
 from cranioscan.ui import pacs_source
 
@@ -69,7 +69,7 @@ def choose_case():
                 if not files:
                     previous = ui_state.active_case()
                     if previous is not None and previous.source == "upload":
-                        st.caption(f"Showing {previous.label}. Drop files to replace it.")
+                        st.caption(f"Showing {md(previous.label)}. Drop files to replace it.")
                         return previous
                     st.info("Drop the files of a head CT series here, or a .zip holding them.")
                     return None
@@ -82,10 +82,10 @@ def choose_case():
             infos = ui_state.discover_folder(path)
             return ui_state.load_folder(path, pick_series(infos, "folder_series"))
         except (DicomLoadError, ui_state.UploadTooLarge) as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(md(exc), icon=":material/error:")
         except Exception as exc:  # noqa: BLE001 - a clinician sees a message, not a traceback
             log.exception("loading a study failed")
-            st.error(f"CranioScan could not read these files ({type(exc).__name__}: {exc}).",
+            st.error(f"CranioScan could not read these files ({type(exc).__name__}: {md(exc)}).",
                      icon=":material/error:")
     return None
 
@@ -96,7 +96,7 @@ def loader_notes(series):
         title = f"Loader notes: {len(notes)} warning(s), {len(series.skipped)} file(s) skipped"
         with st.expander(title, expanded=bool(notes), icon=":material/info:"):
             for note in notes:
-                st.warning(note)
+                st.warning(md(note))
             if series.skipped:
                 st.dataframe(case_view.skipped_table(series.skipped), hide_index=True,
                              width="stretch")
@@ -117,7 +117,7 @@ def chart_base(series_key, model_sha, _probs):
 
 
 @st.fragment
-def slice_view(case, probs, thresholds):
+def slice_view(case, result):
     started = time.perf_counter()
     series = case.series
     n = series.n_slices
@@ -165,16 +165,20 @@ def slice_view(case, probs, thresholds):
                 caches.prefetch_heatmaps(predictor, case, (index + 1, index - 1), cam_class,
                                          layers[layer_label], method)  # the slices a scroll reaches next
                 cam_text = f"{ui_text.METHOD_TITLES[method]}: {ui_text.CLASS_SHORT[cam_class]}"
+                peak_warning = explain.peak_note(heat, series.hu[index])
+                if peak_warning:  # where the map points, in words
+                    st.warning(peak_warning, icon=":material/my_location:")
         if case.has_truth:
             if st.toggle("Known lesion outline (phantom ground truth)", key="truth_on",
                          persist_state="session"):
                 outlines = [(case.masks[s][index], ui_text.CLASS_COLORS[s])
                             for s in case.masks if case.masks[s][index].any()]
 
-        if probs is not None:
+        if result is not None:
             st.markdown(f"**Slice {index + 1} probabilities**")
             st.dataframe(
-                case_view.slice_probability_table(probs[index], thresholds), hide_index=True,
+                case_view.slice_probability_table(result.probabilities[index], result.thresholds),
+                hide_index=True,
                 width="stretch",
                 column_config={
                     "Probability": st.column_config.ProgressColumn(
@@ -182,7 +186,9 @@ def slice_view(case, probs, thresholds):
                     "Threshold": st.column_config.NumberColumn("Threshold", format=PROBABILITY_FORMAT,
                                                                width="small",
                                                                help="Operating threshold (model card)"),
-                    "Flag": st.column_config.TextColumn("", width="small"),
+                    "Flag": st.column_config.TextColumn(
+                        "Flag", width="small",
+                        help="▲: the probability reaches the operating threshold"),
                 })
 
     with image_col:
@@ -198,12 +204,17 @@ def slice_view(case, probs, thresholds):
                                        sides=slice_image.orientation_labels(series.orientation))
         st.image(slice_image.png_bytes(rgb), width="stretch")
         slice_nav.slice_controls(case, "slice_no")
-        if probs is not None:
-            figure = case_view.mark_slice(chart_base(case.key, predictor.sha256, probs), index)
-            st.plotly_chart(figure, key="prob_chart", on_select=lambda: chart_clicked(n),
-                            selection_mode="points", config={"displayModeBar": False})
-            st.caption("Probability of each finding along the series: click to go to a slice.")
-        downloads.download_row(case, index, rgb, predictor, probs, thresholds, level, width)
+        if result is not None:
+            if n > 1:
+                figure = case_view.mark_slice(
+                    chart_base(case.key, predictor.scores_key, result.probabilities), index)
+                st.plotly_chart(figure, key="prob_chart", on_select=lambda: chart_clicked(n),
+                                selection_mode="points", config={"displayModeBar": False})
+                st.caption("Probability of each finding along the series: click to go to a "
+                           "slice.")
+            else:  # a chart along one slice would be empty
+                st.caption("One slice: its probabilities are in the table beside the image.")
+        downloads.download_row(case, index, rgb, predictor, result, level, width)
 
     elapsed_ms = (time.perf_counter() - started) * 1000
     st.session_state["cs_slice_view_ms"] = elapsed_ms
@@ -220,24 +231,23 @@ if case.description:
     st.caption(case.description)
 loader_notes(case.series)
 
-probs = summary = None
-thresholds = {}
+result = None
 if predictor is not None:
-    probs = caches.score(predictor, case)
-    thresholds = predictor.thresholds
-    summary = predictor.summarize(probs)
-    ui_state.set_case(case, start_index=case_view.start_slice(probs, thresholds))
-    st.caption(case_view.start_note(probs, thresholds), help="Where the viewer opens a new series.")
+    result = caches.assess(predictor, case)
+    ui_state.set_case(case, start_index=result.opening_slice)
+    st.caption(case_view.start_note(result.probabilities, result.thresholds),
+               help="Where the viewer opens a new series.")
 else:
     st.info("No model is loaded: images only, without probabilities.")
     ui_state.set_case(case)
 
-slice_view(case, probs, thresholds)
+slice_view(case, result)
 
-if summary is not None:
+if result is not None:
     st.subheader("Series summary")
     st.dataframe(
-        case_view.summary_table(summary, thresholds=thresholds), hide_index=True, width="stretch",
+        case_view.summary_table(result.summary(), thresholds=result.thresholds), hide_index=True,
+        width="stretch",
         column_config={
             "Highest probability": st.column_config.ProgressColumn(
                 "Highest probability", min_value=0.0, max_value=1.0, format=PROBABILITY_FORMAT),
@@ -256,7 +266,7 @@ with st.expander("DICOM metadata", icon=":material/badge:"):
                  width="stretch")
 
 # ---------------------------------------------------------- reader's review
-review_panel.show(case, summary, predictor.sha256 if predictor is not None else None, cfg)
+review_panel.show(case, result, predictor.sha256 if predictor is not None else None, cfg)
 
 if predictor is not None:
     caches.warm_up_gradcam(predictor)  # after drawing: the first overlay is then quick

@@ -62,8 +62,9 @@ import time
 from pathlib import Path
 
 from ..defaults import DEFAULT_MODEL, REPO_ROOT
-from ..formats import csv_number, plural, probability, terminal_safe
+from ..formats import csv_number, csv_row, plural, probability, terminal_safe
 from ..labels import CLASSES
+from ..uids import uid_argument
 from .worklist import Problem, check_output, find_series
 
 
@@ -100,15 +101,17 @@ def _finite_or_none(value):
     return value if math.isfinite(value) else None
 
 
-def _series_result(job, series, probs, summary):
-    """What the CSV, the summary line and the JSON say about one scored series."""
+def _series_result(job, series, assessed):
+    """What the CSV, the summary line and the JSON say about one scored series
+    (a :class:`~cranioscan.series_result.SeriesResult`, formatted)."""
+    summary = assessed.summary()
     return {
         "source": job.display,
         "study_uid": series.study_uid or job.study_uid,
         "series_uid": series.series_uid,
         "series_description": series.meta.get("series_description") or "",
         "n_slices": series.n_slices,
-        "flagged": [c for c in CLASSES if summary[c]["slices_above"]],
+        "flagged": assessed.flagged_classes,
         "max_prob": {c: _finite_or_none(summary[c]["max_prob"]) for c in CLASSES},
         "max_slice": {c: int(summary[c]["max_slice"]) + 1 for c in CLASSES},  # from 1
         "slices_above_any": len(summary["any"]["slices_above"]),
@@ -160,7 +163,7 @@ def _write_csv(path, columns, rows):
     with open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(csv_row(row) for row in rows)  # no cell runs as a spreadsheet formula
 
 
 def default_series_out(out):
@@ -227,7 +230,7 @@ def _score(jobs, predictor, batch_size, progress, after_scored=None):
     """Load and score every job; return (results, slice rows, problems).
 
     A job's ``source`` may be a callable returning the source (a PACS series
-    retrieved when its turn comes); ``after_scored(job, series, probs)`` runs
+    retrieved when its turn comes); ``after_scored(job, series, result)`` runs
     after each scored series (``--send-results``).
     """
     from ..dicom import DicomLoadError, load_series
@@ -239,7 +242,7 @@ def _score(jobs, predictor, batch_size, progress, after_scored=None):
         try:
             source = job.source() if callable(job.source) else job.source
             series = load_series(source, series_uid=job.series_uid)
-            probs = predictor.predict_series(series, batch_size=batch_size)
+            assessed = predictor.assess(series, batch_size=batch_size)
         except (DicomLoadError, PacsError) as exc:
             reason = str(exc)
         except (ValueError, MemoryError) as exc:
@@ -252,10 +255,10 @@ def _score(jobs, predictor, batch_size, progress, after_scored=None):
             progress(f"[{i}/{len(jobs)}] {job.label}: not scored: {reason}")
             continue
         if after_scored is not None:
-            after_scored(job, series, probs)
-        result = _series_result(job, series, probs, predictor.summarize(probs))
+            after_scored(job, series, assessed)
+        result = _series_result(job, series, assessed)
         results.append(result)
-        slice_rows.extend(_slice_rows(job, series, probs))
+        slice_rows.extend(_slice_rows(job, series, assessed.probabilities))
         for name, why in series.skipped:  # files of the series left out, e.g. truncated
             if (name, why) not in seen:
                 seen.add((name, why))
@@ -406,9 +409,9 @@ def add_predict_parser(subparsers):
     pacs.add_argument("--dicomweb", nargs="?", const="", default=None, metavar="URL",
                       help="DICOMweb root URL (default: CRANIOSCAN_DICOMWEB_URL); authentication, "
                       "TLS and timeouts from the CRANIOSCAN_DICOMWEB_* variables")
-    pacs.add_argument("--study", metavar="UID", default=None,
+    pacs.add_argument("--study", metavar="UID", default=None, type=uid_argument,
                       help="StudyInstanceUID: score its CT series")
-    pacs.add_argument("--series", metavar="UID", default=None,
+    pacs.add_argument("--series", metavar="UID", default=None, type=uid_argument,
                       help="SeriesInstanceUID: score only this series of --study")
     pacs.add_argument("--study-date", metavar="FROM-TO", default=None,
                       help="score every CT study of this date range (YYYYMMDD-YYYYMMDD; either "

@@ -2,9 +2,10 @@
 
 What is built for one scored series (all in the source study, in two new series):
 
-* key images (:func:`key_slices`): for every flagged finding the slice where
-  its probability is highest (when nothing is flagged, the slice of the
-  highest probability of any hemorrhage), at most :data:`MAX_KEY_IMAGES`;
+* key images: the result's key slices (:attr:`SeriesResult.key_slices
+  <cranioscan.series_result.SeriesResult.key_slices>`, the same as the PDF
+  report's): one per slice, naming every flagged finding it is the top
+  slice of; none when nothing is flagged;
 * :func:`secondary_capture`: one RGB Secondary Capture per key image, the
   slice in the brain window with the Grad-CAM++ map of the finding overlaid
   and :data:`DISCLAIMER` burned in (BurnedInAnnotation YES), each naming
@@ -25,7 +26,6 @@ __all__ = [
     "Finding",
     "build_results",
     "key_image",
-    "key_slices",
     "secondary_capture",
     "source_headers",
     "structured_report",
@@ -77,33 +77,14 @@ def source_headers(files):
     return headers
 
 
-def findings(series, summary, classes=CLASSES):
-    """``Predictor.summarize`` output -> one :class:`Finding` per class."""
+def findings(series, result):
+    """One :class:`Finding` per class of a :class:`~cranioscan.series_result.SeriesResult`."""
     out = []
-    for name in classes:
-        s = summary[name]
-        index = int(s["max_slice"])
-        out.append(Finding(name, float(s["max_prob"]), float(s["threshold"]),
-                           bool(s["slices_above"]), index,
+    for name, f in result.findings.items():
+        index = int(f.max_slice)
+        out.append(Finding(name, float(f.max_prob), float(f.threshold), f.flagged, index,
                            series.sop_uids[index] if 0 <= index < len(series.sop_uids) else ""))
     return out
-
-
-def key_slices(found, limit=MAX_KEY_IMAGES):
-    """Key images as ``[Finding]``: every flagged finding (subtypes first), one per slice.
-
-    When nothing is flagged, the "any" finding (its highest slice) alone.
-    """
-    flagged = [f for f in found if f.flagged and f.class_name != "any"] + \
-        [f for f in found if f.flagged and f.class_name == "any"]
-    if not flagged:
-        flagged = [f for f in found if f.class_name == "any"][:1]
-    chosen, seen = [], set()
-    for f in flagged:
-        if f.slice_index not in seen and f.slice_index >= 0:
-            seen.add(f.slice_index)
-            chosen.append(f)
-    return chosen[:limit]
 
 
 def key_image(hu_slice, heatmap, caption, level=40.0, width=80.0):
@@ -237,14 +218,15 @@ def structured_report(found, headers, model_name, model_sha256, series_uid=None,
     return sr
 
 
-def build_results(predictor, series, headers, probs, model_name, heatmap=None):
+def build_results(predictor, series, headers, result, model_name, heatmap=None):
     """Secondary Capture key images and the SR of a scored series, ready to store.
 
     Args:
         predictor: the :class:`~cranioscan.inference.Predictor` that scored it.
         series: the :class:`~cranioscan.dicom.Series`.
         headers: :func:`source_headers` of its files.
-        probs: ``(n, 6)`` probabilities from ``predictor.predict_series``.
+        result: the series' :class:`~cranioscan.series_result.SeriesResult`
+            (``predictor.assess(series)``): its key slices are the key images.
         model_name: the model's name for display.
         heatmap: optional ``heatmap(slice_index, class_name) -> (rows, cols)``
             in [0, 1] (default: Grad-CAM++ at the model's default layer).
@@ -266,15 +248,19 @@ def build_results(predictor, series, headers, probs, model_name, heatmap=None):
             return explain.gradcam(predictor, series, index, class_name, layer=layer,
                                    method="gradcam++")
 
-    found = findings(series, predictor.summarize(probs), predictor.classes)
+    found = findings(series, result)
+    by_class = {f.class_name: f for f in found}
     images = []
-    for f in key_slices(found):
-        header = headers.get(f.sop_uid)
+    for key in result.key_slices:
+        index = key.index
+        sop_uid = series.sop_uids[index] if index < len(series.sop_uids) else ""
+        header = headers.get(sop_uid)
         if header is None:
-            raise ValueError(f"no header for slice {f.slice_index + 1} (SOP {f.sop_uid})")
-        caption = [f"{CLASS_LABELS.get(f.class_name, f.class_name)} p={probability(f.max_prob)} "
-                   f"(thr {probability(f.threshold)})", f"slice {f.slice_index + 1}/{series.n_slices}"]
-        rgb = key_image(series.hu[f.slice_index], heatmap(f.slice_index, f.class_name), caption)
+            raise ValueError(f"no header for slice {index + 1} (SOP {sop_uid})")
+        caption = [", ".join(f"{CLASS_LABELS.get(c, c)} p={probability(by_class[c].max_prob)} "
+                             f"(thr {probability(by_class[c].threshold)})" for c in key.findings),
+                   f"slice {index + 1}/{series.n_slices}"]
+        rgb = key_image(series.hu[index], heatmap(index, key.findings[0]), caption)
         images.append((rgb, header, " ".join(caption)))
     return secondary_capture(images) + [
         structured_report(found, headers, model_name, predictor.sha256 or "")]

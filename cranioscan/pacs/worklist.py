@@ -84,17 +84,17 @@ def pacs_jobs(client, study_uid=None, series_uid=None, date_from="", date_to="",
 
 
 def result_sender(client, predictor, model_name, say):
-    """``after_scored(job, series, probs)`` storing the SC key images and the SR of each series.
+    """``after_scored(job, series, result)`` storing the SC key images and the SR of each series.
 
     ``say(text)`` reports what was sent, or why it could not be; a failure
     to send never stops the worklist.
     """
     from .results import build_results, source_headers
 
-    def after_scored(job, series, probs):
+    def after_scored(job, series, result):
         source = job.source
         try:
-            datasets = build_results(predictor, series, source_headers(source.files), probs,
+            datasets = build_results(predictor, series, source_headers(source.files), result,
                                      model_name)
             client.store(datasets)
         except (PacsError, ValueError) as exc:

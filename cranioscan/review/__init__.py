@@ -14,13 +14,13 @@ Only DICOM UIDs identify a series here: never a patient's name or ID.
 from .agreement import (Disagreement, FindingAgreement, agreement_by_finding, disagreements,
                         latest_per_reader_series, wilson_interval)
 from .entry import (AGREE, DISAGREE, MISSED, FindingReview, ReviewEntry, ReviewError,
-                    findings_from_summary, new_entry)
+                    findings_from_result, findings_from_summary, new_entry)
 from .export import CSV_COLUMNS, to_csv
 from .log import SCHEMA_VERSION, ReviewLog, resolve_path
 
 __all__ = [
     "AGREE", "DISAGREE", "MISSED", "FindingReview", "ReviewEntry", "ReviewError",
-    "findings_from_summary", "new_entry", "ReviewLog", "SCHEMA_VERSION", "resolve_path",
+    "findings_from_result", "findings_from_summary", "new_entry", "ReviewLog", "SCHEMA_VERSION", "resolve_path",
     "CSV_COLUMNS", "to_csv", "FindingAgreement", "Disagreement", "latest_per_reader_series",
     "agreement_by_finding", "disagreements", "wilson_interval",
 ]

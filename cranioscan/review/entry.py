@@ -8,9 +8,12 @@ and threshold the reader was shown, whether the model flagged the finding,
 and the reader's answer. :func:`findings_from_summary` turns the viewer's
 series summary (``Predictor.summarize``) into those findings.
 
-Answers: a flagged finding is answered ``"agree"`` or ``"disagree"``; a
-finding the model did not flag may be marked ``"missed"`` by the reader
-(the reader sees it, the model did not) or left unanswered (``None``).
+Answers: a flagged finding is answered ``"agree"`` or ``"disagree"``, or
+left unanswered (``None``, stored as such: a reader may save what they have
+read so far); a finding the model did not flag may be marked ``"missed"``
+by the reader (the reader sees it, the model did not) or left unanswered.
+Where a workflow requires answers (``new_entry(required=...)``), the message
+names every finding still unanswered.
 """
 
 __all__ = [
@@ -20,6 +23,7 @@ __all__ = [
     "FindingReview",
     "ReviewEntry",
     "ReviewError",
+    "findings_from_result",
     "findings_from_summary",
     "new_entry",
 ]
@@ -30,14 +34,12 @@ import math
 import re
 
 from ..labels import CLASSES
+from ..uids import is_dicom_uid
 
 AGREE, DISAGREE, MISSED = "agree", "disagree", "missed"
 #: Longest reader name and note kept (characters); longer input is refused.
 MAX_READER, MAX_NOTE = 200, 5000
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-#: A DICOM UID as found in the wild: digits and dots, sometimes other printable
-#: characters; never empty, never a control character.
-_UID = re.compile(r"^[!-~]{1,128}$")
 
 
 class ReviewError(ValueError):
@@ -55,8 +57,9 @@ class FindingReview:
         flagged: True when the model flagged the finding (``probability >=
             threshold``).
         max_slice: 1-based slice of the highest probability (0 when unknown).
-        answer: ``"agree"`` / ``"disagree"`` (flagged findings),
-            ``"missed"`` or None (findings the model did not flag).
+        answer: ``"agree"`` / ``"disagree"`` or None (flagged findings:
+            None is unanswered), ``"missed"`` or None (findings the model
+            did not flag).
     """
 
     finding: str
@@ -74,13 +77,12 @@ class FindingReview:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 <= value <= 1:
                 raise ReviewError(f"{self.finding}: {name} must be a number in [0, 1], got {value!r}")
-        allowed = (AGREE, DISAGREE) if self.flagged else (MISSED, None)
+        allowed = (AGREE, DISAGREE, None) if self.flagged else (MISSED, None)
         if self.answer not in allowed:
-            if self.flagged and self.answer is None:
-                raise ReviewError(f"{self.finding} is flagged by the model: answer agree or disagree")
             raise ReviewError(f"{self.finding}: answer {self.answer!r} does not fit a "
                               f"{'flagged' if self.flagged else 'not flagged'} finding "
-                              f"(expected {' or '.join(str(a) for a in allowed)})")
+                              f"(expected {' or '.join(str(a) for a in allowed if a)} or "
+                              "no answer)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +120,7 @@ class ReviewEntry:
             raise ReviewError(f"the note is longer than {MAX_NOTE} characters ({len(self.note)})")
         for name in ("study_uid", "series_uid"):
             value = getattr(self, name)
-            if not _UID.match(value or ""):
+            if not is_dicom_uid(value):
                 tag = "StudyInstanceUID" if name == "study_uid" else "SeriesInstanceUID"
                 raise ReviewError(f"this series has no usable {tag} ({value!r}): a review is kept "
                                   "by the series' DICOM UIDs")
@@ -133,28 +135,40 @@ class ReviewEntry:
         """dict class -> answer, for the classes the reader answered."""
         return {f.finding: f.answer for f in self.findings if f.answer is not None}
 
+    def unanswered(self):
+        """Classes the model flagged that the reader left unanswered, in ``CLASSES`` order."""
+        return [f.finding for f in self.findings if f.flagged and f.answer is None]
 
-def findings_from_summary(summary, thresholds=None):
+
+def findings_from_result(result):
+    """Findings (without answers) of a :class:`~cranioscan.series_result.SeriesResult`,
+    in ``CLASSES`` order; ``flagged`` is the result's own decision (the
+    viewer's ▲ flag), never decided again here."""
+    found = result.findings
+    return tuple(FindingReview(finding=name, probability=float(found[name].max_prob),
+                               threshold=float(found[name].threshold),
+                               flagged=found[name].flagged, max_slice=found[name].max_slice + 1)
+                 for name in CLASSES)
+
+
+def findings_from_summary(summary):
     """Findings (without answers) from a series summary, in ``CLASSES`` order.
 
     Args:
-        summary: ``Predictor.summarize(probs)``: class -> ``{"max_prob",
-            "max_slice" (0-based), "slices_above", "threshold"}``.
-        thresholds: class -> threshold shown; default: the summary's own.
+        summary: ``SeriesResult.summary()`` (or ``Predictor.summarize``):
+            class -> ``{"max_prob", "max_slice" (0-based), "slices_above",
+            "threshold"}``.
 
     Returns:
-        tuple of :class:`FindingReview`, ``flagged`` when any slice is at or
-        above the threshold (the viewer's ▲ flag).
+        tuple of :class:`FindingReview`; ``flagged`` is read from the
+        summary's flagged slices (decided in :mod:`cranioscan.series_result`),
+        not decided again here.
     """
-    out = []
-    for name in CLASSES:
-        row = summary[name]
-        threshold = float(row["threshold"] if thresholds is None else thresholds[name])
-        probability = float(row["max_prob"])
-        out.append(FindingReview(finding=name, probability=probability, threshold=threshold,
-                                 flagged=bool(probability >= threshold),
-                                 max_slice=int(row["max_slice"]) + 1))
-    return tuple(out)
+    return tuple(FindingReview(finding=name, probability=float(summary[name]["max_prob"]),
+                               threshold=float(summary[name]["threshold"]),
+                               flagged=bool(summary[name]["slices_above"]),
+                               max_slice=int(summary[name]["max_slice"]) + 1)
+                 for name in CLASSES)
 
 
 def utc_now():
@@ -162,7 +176,8 @@ def utc_now():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def new_entry(reader, study_uid, series_uid, model_sha256, findings, answers, missed=(), note=""):
+def new_entry(reader, study_uid, series_uid, model_sha256, findings, answers, missed=(), note="",
+              required=()):
     """A checked :class:`ReviewEntry` stamped with the current UTC time.
 
     Args:
@@ -170,13 +185,18 @@ def new_entry(reader, study_uid, series_uid, model_sha256, findings, answers, mi
         study_uid, series_uid: the series' DICOM UIDs.
         model_sha256: hex SHA-256 of the model file.
         findings: :func:`findings_from_summary` output (answers ignored).
-        answers: class -> ``"agree"`` / ``"disagree"`` for flagged findings.
+        answers: class -> ``"agree"`` / ``"disagree"`` for flagged findings;
+            any subset (a flagged finding without an answer is stored
+            unanswered).
         missed: classes the model did not flag that the reader sees.
         note: free text.
+        required: flagged classes that must be answered (``True``: all
+            flagged classes); none by default.
 
     Raises:
-        ReviewError: an answer is missing or does not fit, a missed finding
-            was flagged, or a field cannot be stored (the message says which).
+        ReviewError: a required answer is missing (the message lists every
+            one missing), an answer does not fit, a missed finding was
+            flagged, or a field cannot be stored (the message says which).
     """
     missed = set(missed)
     strange = sorted(missed - set(CLASSES))
@@ -190,6 +210,12 @@ def new_entry(reader, study_uid, series_uid, model_sha256, findings, answers, mi
     unknown = sorted(set(answers) - flagged)
     if unknown:
         raise ReviewError(f"{', '.join(unknown)} not flagged by the model: mark it missed instead")
+    answers = {k: v for k, v in answers.items() if v is not None}
+    required = flagged if required is True else set(required) & flagged
+    missing = [name for name in CLASSES if name in required and name not in answers]
+    if missing:
+        raise ReviewError(f"answer agree or disagree for every flagged finding; "
+                          f"{len(missing)} still unanswered: {', '.join(missing)}")
     done = [dataclasses.replace(f, answer=answers.get(f.finding) if f.flagged else
                                 (MISSED if f.finding in missed else None)) for f in findings]
     entry = ReviewEntry(saved_at=utc_now(), reader=str(reader).strip(), study_uid=str(study_uid or ""),

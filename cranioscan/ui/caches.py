@@ -30,6 +30,7 @@ __all__ = [
     "calibration_figure",
     "class_metrics_table",
     "current_or_default_case",
+    "opening_slice",
     "PREDICT_BATCH",
 ]
 
@@ -339,12 +340,28 @@ def class_metrics_table(run_folder):
     return _cached_view("class_metrics_table", run_folder)
 
 
-def current_or_default_case(cfg=None):
-    """The session's case; the default demo case when the session has none yet."""
+def assess(predictor, case):
+    """The :class:`~cranioscan.series_result.SeriesResult` of ``case`` (scores cached as
+    :func:`score` keeps them): what every screen and download of the case formats."""
+    return predictor.result(score(predictor, case))
+
+
+def opening_slice(predictor, case):
+    """The 0-based slice a case opens on: the viewer's choice, for every page that opens it."""
+    return assess(predictor, case).opening_slice
+
+
+def current_or_default_case(cfg=None, predictor=None):
+    """The session's case; the default demo case when the session has none yet.
+
+    A default case opened here starts on the slice the viewer would open it
+    on (:func:`opening_slice`, with ``predictor``), not on another page's own.
+    """
     case = active_case()
     if case is None:
         from .demo import DEFAULT_CASE
 
         case = demo_case(DEFAULT_CASE, cfg)
-        set_case(case)
+        set_case(case, start_index=opening_slice(predictor, case) if predictor is not None
+                 else None)
     return case

@@ -15,6 +15,9 @@ __all__ = [
     "held_out_table",
     "localisation_table",
     "training_facts",
+    "rate_interval",
+    "card_key_sentence",
+    "target_lines",
     "real_data_lines",
     "as_lines",
 ]
@@ -24,77 +27,17 @@ import os
 import numpy as np
 import pandas as pd
 
-from ..formats import PROBABILITY_FORMAT, as_float, interval, percent_interval
+from ..evaluation.metrics import wilson_interval
+from ..formats import PROBABILITY_FORMAT, as_float, interval, is_number, percent_interval
+from ..card_text import (  # noqa: F401  (re-exported)
+    is_synthetic_model, model_name, model_notice, short_notice)
 from ..labels import CLASSES
 from .text import CLASS_LABELS, METHOD_TITLES
 
 
 # ------------------------------------------------------------------ model
-def is_synthetic_model(card):
-    """True when a model card says the model was trained on synthetic phantoms."""
-    card = card or {}
-    if isinstance(card.get("synthetic"), bool):
-        return card["synthetic"]
-    trained_on = str(card.get("trained_on", "")).lower()
-    return "phantom" in trained_on or "synthetic" in trained_on
-
-
-def _real_patients(card):
-    """Number of real patients the card says the model was trained on (0 if none)."""
-    data = (card or {}).get("data")
-    count = data.get("real_patients_trained") if isinstance(data, dict) else None
-    return int(count) if isinstance(count, int) and not isinstance(count, bool) else 0
-
-
-def model_notice(card, loaded=True):
-    """The warning every page shows about the loaded model, or None.
-
-    Args:
-        card: the model card dict (``Predictor.card``; {} when absent).
-        loaded: False when no model could be loaded.
-
-    Returns:
-        str for a model trained on synthetic phantoms (a demo model), a
-        research model trained on real patients (how many, which data), or a
-        model without a card (provenance unknown); None otherwise.
-    """
-    if not loaded:
-        return None
-    if is_synthetic_model(card):
-        return ("Demo model, trained on synthetic phantoms — not for clinical use. Its outputs "
-                "say nothing about real patients.")
-    if _real_patients(card):
-        text = (f"Research model, trained on {_real_patients(card)} real head CTs of patients "
-                "with traumatic brain injury (PhysioNet CT-ICH) plus synthetic phantoms, and "
-                "cross-validated on one public dataset only — not for clinical use.")
-        any_metrics = (card.get("metrics") or {}).get("any") or {}
-        sens, spec = any_metrics.get("sensitivity"), any_metrics.get("specificity")
-        if isinstance(sens, (int, float)) and isinstance(spec, (int, float)):
-            text += (f" Out of fold, its ▲ for any hemorrhage caught {sens:.0%} of bleeding "
-                     f"slices and left {spec:.0%} of the others unflagged.")
-        return text + " See the Model card page for what was measured."
-    if not card:
-        return ("This model has no model card: what it was trained on is unknown. Research use "
-                "only — not for clinical use.")
-    return None
-
-
-def short_notice(card):
-    """One-line form of :func:`model_notice` for the top of every page."""
-    if is_synthetic_model(card):
-        return "Demo model trained on synthetic phantoms — not for clinical use."
-    if _real_patients(card):
-        return (f"Research model ({_real_patients(card)} real TBI head CTs + phantoms) — not for "
-                "clinical use.")
-    return "Model without a model card — research use only, not for clinical use."
-
-
-def model_name(card, path=None):
-    """Name of the model for display: the card's ``name``, else the file name."""
-    name = (card or {}).get("name")
-    if name:
-        return str(name)
-    return os.path.basename(str(path)) if path else "unnamed model"
+# The notices and name live in the library (cranioscan.card_text): the
+# result of a reading names its model without importing the screens.
 
 
 def card_metrics_table(card, classes=CLASSES):
@@ -169,11 +112,59 @@ def card_metrics_formats(table):
     return formats
 
 
+def rate_interval(block, k, n):
+    """``"0%–10%, Wilson score interval on 35 slices"``: a hit rate's 95% interval, as text.
+
+    The card's ``ci95`` is used when it names its method (``ci95_method``,
+    written by ``cranioscan evaluate`` and ``sweep`` since they choose the
+    method by the number of studies); an older card's ``ci95`` was a study
+    bootstrap whatever the number of studies, which collapses to one point
+    with few studies or with 0 or all hits, so it is replaced by the Wilson
+    interval on the counts ``k`` of ``n``. None when there is nothing to show.
+    """
+    block = block if isinstance(block, dict) else {}
+    method = block.get("ci95_method")
+    if isinstance(method, str) and method:
+        text = percent_interval(block.get("ci95"))
+        return f"{text}, {method}" if text else None
+    if not (is_number(k) and is_number(n)) or n <= 0 or not 0 <= k <= n:
+        return None
+    low, high = wilson_interval(int(k), int(n))
+    return f"{percent_interval([low, high])}, Wilson score interval on {int(n)} slices"
+
+
 def _rate_with_interval(cam):
-    """``"75% (155/207)"``, with ``"; 95% CI 60–87%"`` when the card gives the interval."""
-    text = f"{as_float(cam.get('fraction_in_mask')):.0%} ({cam.get('n_in_mask')}/{cam.get('n_slices')}"
-    interval = percent_interval(cam.get("ci95"))
-    return text + (f"; 95% CI {interval})" if interval else ")")
+    """``"0% (0/35; 95% CI 0%–10%, Wilson score interval on 35 slices)"``."""
+    k, n = cam.get("n_in_mask"), cam.get("n_slices")
+    text = f"{as_float(cam.get('fraction_in_mask')):.0%} ({k}/{n}"
+    found = rate_interval(cam, k, n)
+    return text + (f"; 95% CI {found})" if found else ")")
+
+
+#: Words of the card's keys (``auc_ge_0.95_every_class``) as a sentence reads them.
+_KEY_WORDS = {"auc": "AUC", "ge": "≥", "le": "≤", "gt": ">", "lt": "<", "eq": "=",
+              "ece": "ECE", "ppv": "PPV", "npv": "NPV", "gradcam": "Grad-CAM",
+              "gradcam++": "Grad-CAM++", "every": "for every", "any": "any hemorrhage",
+              "mask": "lesion", "pos": "positive", "neg": "negative", "n": "number of"}
+
+
+def card_key_sentence(key):
+    """A card key as words: ``"auc_ge_0.95_every_class"`` -> ``"AUC ≥ 0.95 for every class"``.
+
+    Underscores become spaces, comparison abbreviations their signs,
+    acronyms capitals; the first letter is capitalised.
+    """
+    words = [_KEY_WORDS.get(w.lower(), w) for w in str(key).split("_") if w]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def target_lines(targets):
+    """A card's ``targets_met`` as sentences: ``"Target AUC ≥ 0.95 for every class: not met."``."""
+    if not isinstance(targets, dict):
+        return []
+    return [f"Target {card_key_sentence(k)}: {'met' if v else 'not met'}."
+            for k, v in targets.items()]
 
 
 def held_out_table(card, classes=CLASSES):
@@ -237,11 +228,13 @@ def localisation_table(card):
     for row in rows:
         if not isinstance(row, dict):
             continue
-        fraction, interval = as_float(row.get("fraction_in_mask")), percent_interval(row.get("ci95"))
-        text = f"{fraction:.0%}" if np.isfinite(fraction) else "n/a"
-        if interval:
-            text += f" ({interval})"
+        fraction = as_float(row.get("fraction_in_mask"))
         places = row.get("places") if isinstance(row.get("places"), dict) else {}
+        counts = [v for v in places.values() if is_number(v)]
+        found = rate_interval(row, places.get("lesion"), sum(counts) if counts else None)
+        text = f"{fraction:.0%}" if np.isfinite(fraction) else "n/a"
+        if found:
+            text += f" (95% CI {found})"
         out.append({"Layer": row.get("layer"),
                     "Method": METHOD_TITLES.get(row.get("method"), row.get("method")),
                     "Peak in lesion": text, "In air": places.get("air"),

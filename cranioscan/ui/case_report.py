@@ -12,7 +12,6 @@ Grad-CAM), and returns the PDF bytes.
 __all__ = [
     "MAX_KEY_SLICES",
     "series_description",
-    "key_slices",
     "validity_statement",
     "case_report_pdf",
     "case_report_figure",
@@ -55,23 +54,6 @@ def series_description(series, label, show_identifiers=False):
     return lines
 
 
-def key_slices(summary, thresholds, classes=CLASSES, limit=MAX_KEY_SLICES):
-    """The top slice of each flagged finding: ``[(class, 0-based index, probability), ...]``.
-
-    A finding is flagged when its highest slice probability reaches its
-    threshold; findings are ordered by that probability, highest first, and
-    at most ``limit`` are returned.
-    """
-    found = []
-    for name in classes:
-        item, t = summary[name], thresholds.get(name)
-        p = float(item["max_prob"])
-        if t is not None and np.isfinite(p) and p >= t and item["max_slice"] >= 0:
-            found.append((name, int(item["max_slice"]), p))
-    found.sort(key=lambda f: -f[2])
-    return found[:limit]
-
-
 def validity_statement(card):
     """What the model was trained on and that it is not for clinical use, as one paragraph."""
     card = card or {}
@@ -83,31 +65,29 @@ def validity_statement(card):
     return text
 
 
-def _summary_rows(summary, thresholds, classes):
-    table = case_view.summary_table(summary, classes=classes, thresholds=thresholds)
+def _summary_rows(result):
+    classes, thresholds, findings = result.classes, result.thresholds, result.findings
+    table = case_view.summary_table(result.summary(), classes=classes, thresholds=thresholds)
     rows = []
     for name, row in zip(classes, table.to_dict("records")):
         t = thresholds.get(name)
-        flag = "▲" if t is not None and row["Highest probability"] >= t else ""
+        flag = "▲" if findings[name].flagged else ""
         rows.append([row["Finding"], probability(row["Highest probability"]), str(row["On slice"]),
                      probability(t), flag, row["Slices above threshold"]])
     return rows
 
 
-def case_report_pdf(description, identity, summary, thresholds, key_images, validity,
-                    classes=CLASSES, created=None):
+def case_report_pdf(description, identity, result, key_images, validity, created=None):
     """One A4 page as PDF bytes.
 
     Args:
         description: lines from :func:`series_description`.
         identity: ``cranioscan.ui.export.model_identity`` lines (name,
             SHA-256, one-line notice).
-        summary: ``Predictor.summarize(probs)`` output.
-        thresholds: dict class -> threshold.
+        result: the series' :class:`~cranioscan.series_result.SeriesResult`.
         key_images: ``[(caption, uint8 (rows, cols, 3)), ...]``: the key
             slices as drawn (at most :data:`MAX_KEY_SLICES` are placed).
         validity: :func:`validity_statement` text.
-        classes: class order of the summary rows.
         created: the time printed on the page (default: now, UTC).
 
     Returns:
@@ -116,8 +96,8 @@ def case_report_pdf(description, identity, summary, thresholds, key_images, vali
     import matplotlib
 
     with matplotlib.rc_context(_RC):
-        fig = case_report_figure(description, identity, summary, thresholds, key_images, validity,
-                                 classes=classes, created=created)
+        fig = case_report_figure(description, identity, result, key_images, validity,
+                                 created=created)
         buffer = io.BytesIO()
         fig.savefig(buffer, format="pdf", dpi=150,
                     metadata={"Title": "CranioScan case report", "Creator": "CranioScan"})
@@ -125,11 +105,11 @@ def case_report_pdf(description, identity, summary, thresholds, key_images, vali
 
 
 #: Fonts embedded as TrueType (text stays searchable and extractable).
-_RC = {"pdf.fonttype": 42, "font.family": "DejaVu Sans"}
+# text.parse_math off: DICOM text such as "$x^2$" is printed as typed, never as math.
+_RC = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "text.parse_math": False}
 
 
-def case_report_figure(description, identity, summary, thresholds, key_images, validity,
-                       classes=CLASSES, created=None):
+def case_report_figure(description, identity, result, key_images, validity, created=None):
     """The report page as a matplotlib ``Figure`` (A4 portrait); arguments as :func:`case_report_pdf`."""
     import matplotlib
     from matplotlib.figure import Figure
@@ -153,7 +133,7 @@ def case_report_figure(description, identity, summary, thresholds, key_images, v
         y -= 2 * 0.016 + 0.012
 
         fig.text(0.06, y, "Series summary", fontsize=10, weight="bold", va="top")
-        rows = _summary_rows(summary, thresholds, classes)
+        rows = _summary_rows(result)
         height = 0.021 * (len(rows) + 1)
         ax = fig.add_axes((0.06, y - 0.012 - height, 0.88, height))
         ax.axis("off")
@@ -194,15 +174,14 @@ def case_report_figure(description, identity, summary, thresholds, key_images, v
     return fig
 
 
-def report_for_case(case, summary, thresholds, card, model_path, model_sha, heatmap_fn,
-                    level, width, show_identifiers=False, method_title="Grad-CAM++",
-                    classes=CLASSES):
+def report_for_case(case, result, card, model_path, model_sha, heatmap_fn,
+                    level, width, show_identifiers=False, method_title="Grad-CAM++"):
     """The PDF report of a case: gathers the parts and calls :func:`case_report_pdf`.
 
     Args:
         case: the viewer's :class:`~cranioscan.ui.state.ActiveCase`.
-        summary: ``Predictor.summarize(probs)`` of its series.
-        thresholds: dict class -> threshold.
+        result: the :class:`~cranioscan.series_result.SeriesResult` of its series
+            (its key slices are the report's).
         card, model_path, model_sha: the model's card, file and SHA-256.
         heatmap_fn: ``(index, class_name) -> (rows, cols)`` map in [0, 1]
             (the dashboard passes its cached Grad-CAM++).
@@ -217,14 +196,16 @@ def report_for_case(case, summary, thresholds, card, model_path, model_sha, heat
 
     series = case.series
     images = []
-    for name, index, p in key_slices(summary, thresholds, classes):
+    for key in result.key_slices:
+        index, name, p = key.index, key.findings[0], key.probability
         heat = heatmap_fn(index, name)
         # The map's peak (as explain.peak, without importing TensorFlow here).
         marker = np.unravel_index(int(np.argmax(heat)), heat.shape) if np.max(heat) > 0 else None
         rgb = slice_image.render_slice(series.hu[index], level, width, heatmap=heat, marker=marker,
                                        colorbar=True)
-        images.append((f"{CLASS_LABELS.get(name, name)}: slice {index + 1}, p {probability(p)}\n"
-                       f"{method_title} map", rgb))
+        names = ", ".join(CLASS_LABELS.get(c, c) for c in key.findings)
+        images.append((f"{names}: slice {index + 1}, p {probability(p)}\n"
+                       f"{method_title} map ({CLASS_LABELS.get(name, name)})", rgb))
     return case_report_pdf(series_description(series, case.label, show_identifiers),
-                           export.model_identity(card, model_path, model_sha), summary, thresholds,
-                           images, validity_statement(card), classes=classes)
+                           export.model_identity(card, model_path, model_sha), result,
+                           images, validity_statement(card))

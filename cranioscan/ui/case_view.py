@@ -47,6 +47,7 @@ import pandas as pd
 
 from ..formats import PROBABILITY_DIGITS, number, probability
 from ..labels import CLASSES
+from ..series_result import flag_matrix, opening_slice
 from .text import CLASS_COLORS, CLASS_LABELS
 
 #: The overlay's method when a case opens (``explain.METHODS``). Grad-CAM++
@@ -135,17 +136,14 @@ def content_key(series):
 
 # ---------------------------------------------------------- probabilities
 def _opening(probs, thresholds, classes):
-    """``(index, probability of any there, its threshold, whether it passes)`` of the opening slice."""
+    """``(index, probability of any there, its threshold, whether it passes)`` of the opening slice
+    (the rule is :func:`cranioscan.series_result.opening_slice`)."""
     probs = np.asarray(probs, dtype=np.float64)
-    n = probs.shape[0]
-    threshold = (thresholds or {}).get("any", 0.5)
-    if n == 0:
-        return 0, None, threshold, False
-    col = probs[:, list(classes).index("any")]
-    k = int(np.argmax(col))
-    if col[k] >= threshold:
-        return k, float(col[k]), threshold, True
-    return n // 2, float(col[n // 2]), threshold, False
+    thresholds = {"any": 0.5, **(thresholds or {})}
+    index, passes = opening_slice(probs, thresholds, classes)
+    if probs.shape[0] == 0:
+        return 0, None, thresholds["any"], False
+    return index, float(probs[index, list(classes).index("any")]), thresholds["any"], passes
 
 
 def start_slice(probs, thresholds=None, classes=CLASSES):
@@ -199,14 +197,15 @@ def slice_probability_table(probs_row, thresholds=None, classes=CLASSES):
     if probs_row.shape != (len(classes),):
         raise ValueError(f"expected {len(classes)} probabilities, got shape {probs_row.shape}")
     thresholds = thresholds or {}
+    flags = flag_matrix(probs_row[None], thresholds, classes)[0]
     rows = []
-    for name, p in zip(classes, probs_row):
+    for name, p, flagged in zip(classes, probs_row, flags):
         t = thresholds.get(name)
         rows.append({
             "Finding": CLASS_LABELS.get(name, name),
             "Probability": float(p),
             "Threshold": float(t) if t is not None else np.nan,
-            "Flag": "▲" if t is not None and p >= t else "",
+            "Flag": "▲" if flagged else "",
         })
     return pd.DataFrame(rows)
 

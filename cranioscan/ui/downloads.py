@@ -8,12 +8,11 @@ __all__ = ["download_row"]
 
 import streamlit as st
 
-from . import caches, case_report, case_view, export
+from . import caches, case_report, case_view, export, names
 from .text import METHOD_TITLES
 
 
-def download_row(case, index, rgb, predictor=None, probs=None, thresholds=None, level=40.0,
-                 width=80.0):
+def download_row(case, index, rgb, predictor=None, result=None, level=40.0, width=80.0):
     """A row of download buttons under the viewer's image.
 
     Args:
@@ -22,27 +21,26 @@ def download_row(case, index, rgb, predictor=None, probs=None, thresholds=None, 
         rgb: ``uint8 (rows, cols, 3)`` view as drawn (window, overlay, text).
         predictor: the loaded :class:`~cranioscan.inference.Predictor`, or
             None (then only the image can be downloaded).
-        probs: ``(n, 6)`` probabilities of the case, or None.
-        thresholds: dict class -> threshold.
+        result: the case's :class:`~cranioscan.series_result.SeriesResult`, or None.
         level, width: the display window in HU (for the report's key slices).
     """
-    stem = export.file_stem(case.label)
-    if predictor is None or probs is None:
+    show_ids = bool(st.session_state.get("show_ids", False))
+    stem = names.download_stem(case, show_identifiers=show_ids)  # never the upload's file names
+    if predictor is None or result is None:
         identity = ["Model: none loaded (image only)"]
         st.download_button("View (PNG)", lambda: export.view_png(rgb, identity), key="dl_png",
-                           file_name=export.file_stem(case.label, index) + ".png", mime="image/png",
-                           on_click="ignore", icon=":material/image:")
+                           file_name=names.download_stem(case, index, show_ids) + ".png",
+                           mime="image/png", on_click="ignore", icon=":material/image:")
+        deidentified_button(case, stem)
         return
-    thresholds = dict(thresholds or {})
     identity = export.model_identity(predictor.card, predictor.path, predictor.sha256)
-    show_ids = bool(st.session_state.get("show_ids", False))
 
     def report():
         from .. import explain
 
         layer = explain.default_layer(predictor)
         return case_report.report_for_case(
-            case, predictor.summarize(probs), thresholds, predictor.card, predictor.path,
+            case, result, predictor.card, predictor.path,
             predictor.sha256,
             lambda i, c: caches.heatmap(predictor, case, i, c, layer, case_view.OVERLAY_METHOD),
             level, width, show_identifiers=show_ids,
@@ -50,18 +48,19 @@ def download_row(case, index, rgb, predictor=None, probs=None, thresholds=None, 
 
     columns = st.columns(4)
     columns[0].download_button(
-        "Slices (CSV)", lambda: export.slices_csv(case.series, probs, thresholds, identity),
+        "Slices (CSV)", lambda: export.slices_csv(case.series, result, identity),
         key="dl_slices", file_name=f"{stem}_slices.csv", mime="text/csv", on_click="ignore",
         icon=":material/table:", width="stretch",
         help="Every slice's probabilities, numbered from 1; the model and thresholds in the header.")
     columns[1].download_button(
         "Summary (CSV)",
-        lambda: export.summary_csv(predictor.summarize(probs), thresholds, identity),
+        lambda: export.summary_csv(result, identity),
         key="dl_summary", file_name=f"{stem}_summary.csv", mime="text/csv", on_click="ignore",
         icon=":material/summarize:", width="stretch", help="The series summary table.")
     columns[2].download_button(
         "View (PNG)", lambda: export.view_png(rgb, identity), key="dl_png",
-        file_name=export.file_stem(case.label, index) + ".png", mime="image/png", on_click="ignore",
+        file_name=names.download_stem(case, index, show_ids) + ".png", mime="image/png",
+        on_click="ignore",
         icon=":material/image:", width="stretch",
         help="This slice as shown: window, overlay, annotations and the model's name.")
     columns[3].download_button(
@@ -69,3 +68,28 @@ def download_row(case, index, rgb, predictor=None, probs=None, thresholds=None, 
         mime="application/pdf", on_click="ignore", icon=":material/picture_as_pdf:", width="stretch",
         help="One page: the series, the model, the summary, the key slices with their maps "
              "and what the model is valid for. Patient identifiers only when shown below.")
+    deidentified_button(case, stem)
+
+
+def deidentified_button(case, stem):
+    """The series' DICOM files, de-identified by the PS3.15 Basic Profile, as a zip.
+
+    Offered for uploads and server folders (where the files are at hand);
+    the zip is made only when the button is clicked.
+    """
+    if getattr(case, "origin", None) is None:
+        return
+
+    def make():
+        from ..deidentify import deidentified_zip
+
+        source, series_uid = case.origin
+        return deidentified_zip(source, series_uid)[0]
+
+    st.download_button(
+        "De-identified DICOM (zip)", make, key="dl_deid", file_name=f"{stem}_deidentified.zip",
+        mime="application/zip", on_click="ignore", icon=":material/shield_person:",
+        help="This series' DICOM files with the identifying attributes of the DICOM PS3.15 Basic "
+             "Profile removed or replaced (names, IDs, dates, UIDs, institution, private tags); "
+             "pixel data unchanged.")
+

@@ -22,7 +22,7 @@ import re
 
 import numpy as np
 
-from ..formats import csv_number, probability
+from ..formats import csv_number, csv_row, probability
 from ..labels import CLASSES
 from . import card_view, case_view
 
@@ -53,45 +53,41 @@ def _csv_bytes(header, columns, rows):
     text.write("\n".join(header) + "\n")
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(rows)
+    writer.writerows(csv_row(row) for row in rows)  # no cell runs as a spreadsheet formula
     return text.getvalue().encode("utf-8")
 
 
-def slices_csv(series, probs, thresholds, identity, classes=CLASSES):
+def slices_csv(series, result, identity):
     """Per-slice probabilities of a series as CSV.
 
     Args:
         series: the :class:`~cranioscan.dicom.Series` scored.
-        probs: ``(n_slices, len(classes))`` probabilities.
-        thresholds: dict class -> operating threshold (the ▲ flags).
+        result: its :class:`~cranioscan.series_result.SeriesResult`
+            (probabilities, thresholds and flags).
         identity: :func:`model_identity` lines.
-        classes: class names of the columns.
 
     Returns:
         UTF-8 CSV: the :func:`csv_header` lines, then the columns ``slice``
         (from 1), ``position_mm``, ``thickness_mm``, ``prob_<class>`` and
         ``flagged`` (classes at or above their threshold, ``;``-separated).
     """
-    probs = np.asarray(probs, dtype=np.float64)
+    classes, probs = result.classes, np.asarray(result.probabilities, dtype=np.float64)
     n = series.n_slices
     if probs.shape != (n, len(classes)):
         raise ValueError(f"expected probabilities of shape ({n}, {len(classes)}), got {probs.shape}")
     columns = ["slice", "position_mm", "thickness_mm"] + [f"prob_{c}" for c in classes] + ["flagged"]
     rows = []
     for k in range(n):
-        flagged = [c for j, c in enumerate(classes)
-                   if thresholds.get(c) is not None and probs[k, j] >= thresholds[c]]
         rows.append([k + 1, csv_number(series.positions[k], 3), csv_number(series.thickness_at(k), 3)]
-                    + [csv_number(p) for p in probs[k]] + [";".join(flagged)])
-    return _csv_bytes(csv_header(identity, thresholds, classes), columns, rows)
+                    + [csv_number(p) for p in probs[k]] + [";".join(result.slice_flags(k))])
+    return _csv_bytes(csv_header(identity, result.thresholds, classes), columns, rows)
 
 
-def summary_csv(summary, thresholds, identity, classes=CLASSES):
+def summary_csv(result, identity):
     """The series summary (the viewer's table) as CSV.
 
     Args:
-        summary: ``Predictor.summarize(probs)`` output.
-        thresholds: dict class -> threshold.
+        result: the series' :class:`~cranioscan.series_result.SeriesResult`.
         identity: :func:`model_identity` lines.
 
     Returns:
@@ -99,15 +95,17 @@ def summary_csv(summary, thresholds, identity, classes=CLASSES):
         on_slice`` (from 1), ``threshold, flagged`` (yes/no),
         ``slices_above_threshold`` (runs such as ``3–5, 9``) and ``count``.
     """
-    table = case_view.summary_table(summary, classes=classes, thresholds=thresholds)
+    classes, thresholds = result.classes, result.thresholds
+    table = case_view.summary_table(result.summary(), classes=classes, thresholds=thresholds)
     columns = ["finding", "highest_probability", "on_slice", "threshold", "flagged",
                "slices_above_threshold", "count"]
     rows = []
+    findings = result.findings
     for name, row in zip(classes, table.to_dict("records")):
         t = thresholds.get(name)
-        flagged = t is not None and row["Highest probability"] >= t
         rows.append([row["Finding"], csv_number(row["Highest probability"]), row["On slice"],
-                     csv_number(t) if t is not None else "", "yes" if flagged else "no",
+                     csv_number(t) if t is not None else "",
+                     "yes" if findings[name].flagged else "no",
                      row["Slices above threshold"], row["Count"]])
     return _csv_bytes(csv_header(identity, thresholds, classes), columns, rows)
 

@@ -20,6 +20,7 @@ __all__ = ["PACS_SOURCE", "choose", "series_label", "series_table", "study_label
 import pandas as pd
 import streamlit as st
 
+from ..formats import markdown_literal as md
 from .case_view import HIDDEN
 
 #: The label of this source in the viewer's source choice.
@@ -174,10 +175,9 @@ def _send_button(predictor, store):
              "and a structured report of the findings in this study, in two new series.")
     if clicked:
         with st.spinner("Building key images and the report, and sending them…"):
-            probs = caches.score(predictor, case)
             layer = explain.default_layer(predictor)
             datasets = build_results(  # the maps the viewer has already drawn come from its cache
-                predictor, case.series, store["headers"], probs,
+                predictor, case.series, store["headers"], caches.assess(predictor, case),
                 model_name(predictor.card, caches.config().model_path),
                 heatmap=lambda i, c: caches.heatmap(predictor, case, i, c, layer,
                                                     case_view.OVERLAY_METHOD))
@@ -203,14 +203,16 @@ def choose(predictor=None):
     try:
         config = from_env()
     except ValueError as exc:
-        st.error(f"PACS settings: {exc}", icon=":material/error:")
+        st.error(f"PACS settings: {md(exc)}", icon=":material/error:")
         return None
     if not config.configured:
         st.info(f"No PACS is configured. Set {ENV_URL} to its DICOMweb address before starting "
                 "the dashboard (docs/pacs.md); `python -m cranioscan.pacs.orthanc_dev` starts a "
                 "test PACS loaded with phantoms.", icon=":material/info:")
         return None
-    st.caption(f"PACS: {config.url} · CT studies only · images stay in this session's memory")
+    st.caption(f"PACS: {md(config.url)} · CT studies only · images stay in this session's memory")
+    for line in config.security_warnings:  # a protection that is off is said on the page
+        st.warning(line, icon=":material/lock_open:")
     try:
         query = _search_form()
         if query is not None:
@@ -238,5 +240,5 @@ def choose(predictor=None):
         if store["case"] is not None and predictor is not None:
             _send_button(predictor, store)
     except PacsError as exc:
-        st.error(str(exc), icon=":material/cloud_off:")
+        st.error(md(exc), icon=":material/cloud_off:")
     return store["case"]

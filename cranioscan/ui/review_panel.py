@@ -16,8 +16,8 @@ import hashlib
 import pandas as pd
 import streamlit as st
 
-from ..formats import probability
-from ..review import (AGREE, DISAGREE, ReviewError, ReviewLog, findings_from_summary, new_entry,
+from ..formats import markdown_literal as md, probability
+from ..review import (AGREE, DISAGREE, ReviewError, ReviewLog, findings_from_result, new_entry,
                       resolve_path, to_csv)
 from ..review.entry import MAX_NOTE, MAX_READER
 from . import text as ui_text
@@ -40,6 +40,9 @@ def answers_text(entry):
     missed = [ui_text.CLASS_SHORT[f.finding] for f in entry.findings if f.answer == "missed"]
     if missed:
         parts.append("missed: " + ", ".join(missed))
+    open_flags = [ui_text.CLASS_SHORT[name] for name in entry.unanswered()]
+    if open_flags:
+        parts.append("unanswered: " + ", ".join(open_flags))
     return "; ".join(parts) or "nothing flagged, nothing missed"
 
 
@@ -80,8 +83,12 @@ def _save(log, series, findings, model_sha256, tag):
     except ReviewError as exc:
         state[_message_key(tag)] = ("error", f"Not saved: {exc}.")
         return
-    state[_message_key(tag)] = (
-        "success", f"Review saved (entry {saved.entry_id}, {saved.saved_at[:19].replace('T', ' ')} UTC).")
+    text = f"Review saved (entry {saved.entry_id}, {saved.saved_at[:19].replace('T', ' ')} UTC)"
+    open_flags = saved.unanswered()
+    if open_flags:
+        text += (f"; {len(open_flags)} flagged finding{'s' if len(open_flags) != 1 else ''} left "
+                 "unanswered: " + ", ".join(ui_text.CLASS_LABELS[n].lower() for n in open_flags))
+    state[_message_key(tag)] = ("success", text + ".")
 
 
 def _form(log, series, findings, model_sha256, tag):
@@ -106,23 +113,23 @@ def _form(log, series, findings, model_sha256, tag):
     if outcome is not None:
         kind, text = outcome
         if kind == "error":
-            st.error(text, icon=":material/error:")
+            st.error(md(text), icon=":material/error:")
         else:
-            st.success(text, icon=":material/check_circle:")
+            st.success(md(text), icon=":material/check_circle:")
 
 
-def show(case, summary, model_sha256, cfg):
+def show(case, result, model_sha256, cfg):
     """Draw the review panel of ``case``'s series.
 
     Args:
         case: the viewer's :class:`~.state.ActiveCase`.
-        summary: ``Predictor.summarize(probs)`` of the series, or None when no
-            model is loaded (then there is nothing to review).
-        model_sha256: hex SHA-256 of the model file that gave ``summary``.
+        result: the series' :class:`~cranioscan.series_result.SeriesResult`, or
+            None when no model is loaded (then there is nothing to review).
+        model_sha256: hex SHA-256 of the model file that gave ``result``.
         cfg: the dashboard's :class:`~.config.AppConfig` (where the log lives).
     """
     st.subheader("Reader's review")
-    if summary is None or not model_sha256:
+    if result is None or not model_sha256:
         st.info("Reviews answer the model's flags: no model is loaded.")
         return
     series = case.series
@@ -137,11 +144,11 @@ def show(case, summary, model_sha256, cfg):
     st.text_input("Reader", key=READER_KEY, persist_state="session", max_chars=MAX_READER,
                   placeholder="Your name (asked once per session)")
     tag = hashlib.blake2b(series.series_uid.encode(), digest_size=6).hexdigest()
-    _form(log, series, findings_from_summary(summary), model_sha256, tag)
+    _form(log, series, findings_from_result(result), model_sha256, tag)
     try:
         everything = log.entries()
     except ReviewError as exc:
-        st.error(f"The review log cannot be read: {exc}.", icon=":material/error:")
+        st.error(f"The review log cannot be read: {md(exc)}.", icon=":material/error:")
         return
     history = [entry for entry in everything if entry.series_uid == series.series_uid]
     if history:

@@ -5,8 +5,7 @@ import pytest
 
 from cranioscan.inference import Predictor
 from cranioscan.pacs.client import PacsClient
-from cranioscan.pacs.results import (DISCLAIMER, build_results, findings, key_slices,
-                                     source_headers)
+from cranioscan.pacs.results import DISCLAIMER, build_results, findings, source_headers
 
 YELLOW = (255, 236, 140)  # the burned-in text colour of cranioscan.ui.slice_image
 
@@ -37,17 +36,17 @@ def predictor(tiny_model_dir):
     return Predictor.load(tiny_model_dir / "best_model.keras", thresholds=0.3)
 
 
-def test_key_slices_follow_the_flags(pacs, predictor):
+def test_findings_follow_the_result(pacs, tiny_model_dir):
     with PacsClient(pacs.config) as client:
         study, series_uid, _ = pacs.phantoms[0]
         series = client.load_series(study, series_uid)
     probs = np.zeros((series.n_slices, 6), np.float32)
     probs[2, 0], probs[2, 5], probs[5, 1] = 0.9, 0.8, 0.7  # any + subdural on 3, epidural on 6
-    found = findings(series, predictor.summarize(probs, thresholds=0.5))
-    assert [(f.class_name, f.slice_index) for f in key_slices(found)] == [("epidural", 5),
-                                                                          ("subdural", 2)]
-    quiet = findings(series, predictor.summarize(probs * 0.1, thresholds=0.5))
-    assert [(f.class_name, f.slice_index) for f in key_slices(quiet)] == [("any", 2)]
+    at_half = Predictor.load(tiny_model_dir / "best_model.keras", thresholds=0.5)
+    found = {f.class_name: f for f in findings(series, at_half.result(probs))}
+    assert found["epidural"].flagged and found["epidural"].slice_index == 5
+    assert found["epidural"].sop_uid == series.sop_uids[5]
+    assert not found["intraventricular"].flagged
 
 
 @pytest.mark.slow  # Grad-CAM++ of the key images: about 15 s
@@ -58,8 +57,9 @@ def test_results_stored_and_read_back(pacs, predictor):
         from cranioscan.dicom import load_series
 
         series = load_series(files)
-        probs = predictor.predict_series(series)
-        sent = build_results(predictor, series, source_headers(files), probs, "tiny test model")
+        result = predictor.assess(series)
+        probs = result.probabilities
+        sent = build_results(predictor, series, source_headers(files), result, "tiny test model")
         client.store(sent)
         back = {h.modality: h for h in client.series_of(study, ct_only=False)}
         assert set(back) == {"CT", "OT", "SR"}  # the source series and two new ones

@@ -10,8 +10,8 @@ import pytest
 
 from cranioscan.dicom import load_series
 from cranioscan.formats import probability
-from cranioscan.inference import summarize_series
 from cranioscan.labels import CLASSES
+from cranioscan.series_result import ModelIdentity, SeriesResult
 from cranioscan.ui import case_report, export, slice_image
 from cranioscan.ui.state import ActiveCase
 from cranioscan.ui.text import CLASS_LABELS
@@ -42,6 +42,10 @@ def probs(series):
     return p
 
 
+def result_of(probs, thresholds=THRESHOLDS):
+    return SeriesResult(probs, thresholds, ModelIdentity("Export test model", SHA, 64, "test"))
+
+
 def identity():
     return export.model_identity(CARD, "/models/best_model.keras", SHA)
 
@@ -53,7 +57,7 @@ def read_csv(data):
 
 
 def test_slices_csv_numbers_slices_from_one_and_names_model_and_thresholds(series, probs):
-    header, table = read_csv(export.slices_csv(series, probs, THRESHOLDS, identity()))
+    header, table = read_csv(export.slices_csv(series, result_of(probs), identity()))
     assert "# Model: Export test model" in header and f"# SHA-256: {SHA}" in header
     assert any("not for clinical use" in line for line in header)
     thresholds_line = next(line for line in header if line.startswith("# Thresholds"))
@@ -65,12 +69,11 @@ def test_slices_csv_numbers_slices_from_one_and_names_model_and_thresholds(serie
     assert flagged[2] == "any;subdural" and flagged[3] == "subdural" and flagged[4] == "epidural"
     assert flagged[0] == flagged[5] == ""
     with pytest.raises(ValueError, match="shape"):
-        export.slices_csv(series, probs[:2], THRESHOLDS, identity())
+        export.slices_csv(series, result_of(probs[:2]), identity())
 
 
 def test_summary_csv_matches_the_viewers_summary(series, probs):
-    summary = summarize_series(probs, THRESHOLDS)
-    header, table = read_csv(export.summary_csv(summary, THRESHOLDS, identity()))
+    header, table = read_csv(export.summary_csv(result_of(probs), identity()))
     assert "# Model: Export test model" in header
     table = table.set_index("finding")
     assert list(table.index) == [CLASS_LABELS[c] for c in CLASSES]
@@ -99,15 +102,6 @@ def test_view_png_keeps_the_view_and_burns_in_the_model(series):
     assert np.any(np.asarray(Image.open(io.BytesIO(other)).convert("RGB"))[rows:] != footer)
 
 
-def test_key_slices_are_the_top_slice_of_each_flagged_finding(probs):
-    summary = summarize_series(probs, THRESHOLDS)
-    assert case_report.key_slices(summary, THRESHOLDS) == [
-        ("any", 2, pytest.approx(0.91)), ("subdural", 2, pytest.approx(0.77)),
-        ("epidural", 4, pytest.approx(0.35))]
-    assert case_report.key_slices(summary, THRESHOLDS, limit=1)[0][0] == "any"
-    assert case_report.key_slices(summary, {c: 0.99 for c in CLASSES}) == []
-
-
 def pdf_text(data):
     from pypdf import PdfReader
 
@@ -117,7 +111,7 @@ def pdf_text(data):
 
 
 def test_case_report_pdf_holds_series_model_summary_key_slices_and_validity(series, probs):
-    summary = summarize_series(probs, THRESHOLDS)
+    result = result_of(probs)
     case = ActiveCase(key="k", label="Phantom subdural", source="demo", series=series)
     calls = []
 
@@ -127,7 +121,7 @@ def test_case_report_pdf_holds_series_model_summary_key_slices_and_validity(seri
         yy, xx = np.mgrid[:rows, :cols]
         return np.exp(-((yy - 20) ** 2 + (xx - 40) ** 2) / 50.0).astype(np.float32)
 
-    data = case_report.report_for_case(case, summary, THRESHOLDS, CARD, "/models/best_model.keras",
+    data = case_report.report_for_case(case, result, CARD, "/models/best_model.keras",
                                        SHA, heatmap, 40, 80)
     assert data[:5] == b"%PDF-"
     text, page = pdf_text(data)
@@ -141,23 +135,23 @@ def test_case_report_pdf_holds_series_model_summary_key_slices_and_validity(seri
     for name in CLASSES:
         assert CLASS_LABELS[name] in flat
     assert f"Any hemorrhage {probability(0.91)} 3 {probability(0.5)}" in flat
-    # Key slices: the top slice per flagged finding, each with its map.
-    assert calls == [(2, "any"), (2, "subdural"), (4, "epidural")]
-    assert "Subdural: slice 3, p 0.770" in flat and "Epidural: slice 5, p 0.350" in flat
-    assert len(page.images) == 3
+    # Key slices: one per slice, naming every flagged finding it is the top slice of.
+    assert calls == [(2, "any"), (4, "epidural")]
+    assert "Any hemorrhage, Subdural: slice 3, p 0.910" in flat
+    assert "Epidural: slice 5, p 0.350" in flat
+    assert len(page.images) == 2
     # The validity statement.
     assert "synthetic phantoms" in flat and "not for clinical use" in flat.lower()
 
-    shown = case_report.report_for_case(case, summary, THRESHOLDS, CARD, "m.keras", SHA, heatmap,
+    shown = case_report.report_for_case(case, result, CARD, "m.keras", SHA, heatmap,
                                         40, 80, show_identifiers=True)
     assert "PHANTOM^SYNTHETIC" in " ".join(pdf_text(shown)[0].split())
 
 
 def test_case_report_with_nothing_flagged_says_so(series):
     quiet = np.full((series.n_slices, len(CLASSES)), 0.01, np.float32)
-    summary = summarize_series(quiet, THRESHOLDS)
     data = case_report.case_report_pdf(
-        case_report.series_description(series, "Quiet case"), identity(), summary, THRESHOLDS, [],
+        case_report.series_description(series, "Quiet case"), identity(), result_of(quiet), [],
         case_report.validity_statement({}))
     text, page = pdf_text(data)
     flat = " ".join(text.split())
@@ -170,14 +164,18 @@ def test_report_with_the_real_tiny_model_and_gradcam(tiny_model_dir, series):
     from cranioscan import explain
     from cranioscan.inference import Predictor
 
-    predictor = Predictor.load(tiny_model_dir / "best_model.keras")
-    probs = predictor.predict_series(series)
-    thresholds = {c: float(probs[:, j].max()) for j, c in enumerate(CLASSES)}  # every class flags
-    summary = predictor.summarize(probs, thresholds)
+    probs = Predictor.load(tiny_model_dir / "best_model.keras").predict_series(series)
+    # every class flags, on its own top slice (each slice different: one image per class)
+    probs = np.full_like(probs, 0.01)
+    for j in range(len(CLASSES)):
+        probs[j % series.n_slices, j] = 0.9
+    thresholds = {c: 0.5 for c in CLASSES}
+    predictor = Predictor.load(tiny_model_dir / "best_model.keras", thresholds=thresholds)
+    result = predictor.result(probs)
     case = ActiveCase(key="k", label="Tiny", source="demo", series=series)
     layer = explain.default_layer(predictor)
     data = case_report.report_for_case(
-        case, summary, thresholds, predictor.card, predictor.path, predictor.sha256,
+        case, result, predictor.card, predictor.path, predictor.sha256,
         lambda i, c: explain.gradcam(predictor, series, i, c, layer=layer, method="gradcam++"),
         40, 80)
     text, page = pdf_text(data)
