@@ -38,8 +38,8 @@ with st.sidebar:
                    f"`{(predictor.sha256 or '')[:12]}` · {predictor.input_size} px input")
     else:
         st.error(model_error, icon=":material/error:")
-    if notice:
-        st.warning(notice, icon=":material/warning:")
+    if notice:  # the details; the one warning is the page's own, below
+        st.caption(notice)
 
 # Less empty space above the page: the image should fit on a laptop screen.
 st.html("<style>[data-testid='stMainBlockContainer']{padding-top:2.2rem;padding-bottom:2rem}</style>")

@@ -11,7 +11,7 @@ from cranioscan import explain
 from cranioscan.ui import caches, case_view, overlay, slice_image, slice_nav
 from cranioscan.ui import state as ui_state, text as ui_text
 from cranioscan.ui.page import page_setup
-from cranioscan.formats import probability
+from cranioscan.formats import markdown_literal as md, probability
 from cranioscan.labels import CLASSES
 
 cfg, predictor, model_error = page_setup()
@@ -21,13 +21,13 @@ if predictor is None:
     st.error(model_error, icon=":material/error:")
     st.stop()
 
-case = caches.current_or_default_case(cfg)
+case = caches.current_or_default_case(cfg, predictor)
 series = case.series
 n = series.n_slices
 level, width = ui_state.window()
 
 top = st.columns([3, 2, 2], vertical_alignment="bottom")
-top[0].markdown(f"**{case.label}**  \n{slice_image.window_text(level, width)} (window of the case viewer)")
+top[0].markdown(f"**{md(case.label)}**  \n{slice_image.window_text(level, width)} (window of the case viewer)")
 class_name = top[1].selectbox("Finding to explain", CLASSES, key="att_class", persist_state="session",
                               format_func=ui_text.CLASS_LABELS.get)
 slice_nav.slice_controls(case, "att_slice", buttons=False, container=top[2])
@@ -53,12 +53,19 @@ def show_map(container, title, heat, note=None):
                                    outlines=outlines, marker=marker)
     verdict = ""
     if has_lesion:
-        inside = explain.peak_in_mask(heat, mask, series.spacing, dilate_mm=5.0)
+        inside = explain.peak_in_mask(heat, mask, series.spacing, dilate_mm=5.0,
+                                      hu=series.hu[index])
         verdict = " · peak inside the lesion ✓" if inside else " · peak outside the lesion ✗"
     elif heat.max() <= 0:
         verdict = " · empty map (no evidence found)"
+    where = explain.peak_tissue(heat, series.hu[index])
+    if where in ("outside the head", "bone"):
+        verdict += f" · peak {'on bone' if where == 'bone' else where}"
     with container:
         st.image(rgb, caption=f"{title}{verdict}", width="stretch")
+        warning = explain.peak_note(heat, series.hu[index])
+        if warning:
+            st.warning(warning, icon=":material/my_location:")
         if note:
             st.caption(note)
 
@@ -95,3 +102,14 @@ for start in range(0, len(layers), per_row):  # as many columns as maps, up to f
         with column, st.spinner(f"{label}…"):
             heat = caches.heatmap(predictor, case, index, class_name, layer, method)
         show_map(column, f"{ui_text.METHOD_TITLES[method]}, {label}", heat)
+
+st.subheader("Which neighbours it looked at")
+attention = caches.series_attention(predictor, case)
+if attention is None:
+    st.info("No attention across slices: this model reads slices one at a time, or the series "
+            "has a single slice.", icon=":material/info:")
+else:
+    weights, row_of = attention
+    st.plotly_chart(case_view.series_attention_figure(weights, row_of, index),
+                    key="series_attention", config={"displayModeBar": False})
+    st.caption(ui_text.SERIES_ATTENTION_NOTE)

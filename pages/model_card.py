@@ -74,8 +74,7 @@ if not held_out.empty:
     st.dataframe(held_out, hide_index=True, width="stretch",
                  column_config={"AUC": st.column_config.NumberColumn(format="%.3f")})
     notes = [block.get("data"), f"`{block['command']}`" if block.get("command") else None]
-    notes += [f"{k.replace('_', ' ')}: {'met' if v else 'not met'}"
-              for k, v in (block.get("targets_met") or {}).items()]
+    notes += card_view.target_lines(block.get("targets_met"))
     st.caption(" · ".join(n for n in notes if n))
 elif isinstance(card.get("gradcam_peak_in_mask"), (dict, list, str, int, float)):
     st.markdown("**Grad-CAM peak inside the lesion (phantom validation)**")

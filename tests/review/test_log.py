@@ -44,8 +44,9 @@ def test_findings_from_summary_flags_as_the_viewer_does():
 def test_new_entry_refuses_incomplete_or_contradictory_answers():
     with pytest.raises(ReviewError, match="reader's name"):
         entry(reader="  ")
-    with pytest.raises(ReviewError, match="subdural is flagged by the model: answer agree or disagree"):
-        entry(answers={"any": "agree", "intraparenchymal": "agree"})
+    with pytest.raises(ReviewError, match="1 still unanswered: subdural"):
+        new_entry("Dr Ada", STUDY, "1.2.3.4", SHA, findings(),
+                  {"any": "agree", "intraparenchymal": "agree"}, required=True)
     with pytest.raises(ReviewError, match="any flagged by the model"):
         entry(missed=("any",))
     with pytest.raises(ReviewError, match="epidural not flagged"):

@@ -39,7 +39,12 @@ def panel_script(probs, sha):
                     spacing=(0.5, 0.5), series_uid="1.2.826.0.1.3680043.8.498.2",
                     study_uid="1.2.826.0.1.3680043.8.498.1")
     case = state.ActiveCase(key="k", label="two slices", source="upload", series=series)
-    review_panel.show(case, summarize_series(np.array(probs), 0.5), sha, config.from_env())
+    from cranioscan.labels import CLASSES
+    from cranioscan.series_result import ModelIdentity, SeriesResult
+
+    result = SeriesResult(np.array(probs), {c: 0.5 for c in CLASSES},
+                          ModelIdentity("test model", sha, 64, "not for clinical use"))
+    review_panel.show(case, result, sha, config.from_env())
 
 
 @pytest.fixture
@@ -79,26 +84,31 @@ def test_panel_saves_shows_history_and_downloads_the_log(log_path, downloads):
 
     # Without a name and answers nothing is saved, and the message says why.
     at.button[0].click().run()
-    assert [e.value for e in at.error] == ["Not saved: enter the reader's name before saving a review."]
+    shown = [e.value.replace("\\", "") for e in at.error]  # markdown escapes read as text
+    assert shown == ["Not saved: enter the reader's name before saving a review."]
     at.text_input(key=review_panel.READER_KEY).input("Dr Ada").run()
+    # Any subset of answers is saved; the flags left open are stored unanswered and named.
     radio(at, "any").set_value("agree")
     at.button[0].click().run()
-    assert "intraparenchymal is flagged by the model" in at.error[0].value
-    assert not log_path.exists() or ReviewLog(log_path).entries() == []
+    assert not at.error
+    assert at.success[0].value.replace("\\", "").endswith(
+        "2 flagged findings left unanswered: intraparenchymal, subdural.")
+    assert ReviewLog(log_path).entries()[0].unanswered() == ["intraparenchymal", "subdural"]
 
     radio(at, "intraparenchymal").set_value("disagree")
     radio(at, "subdural").set_value("agree")
     at.multiselect[0].set_value(["subarachnoid"])
     at.text_area[0].input("IPH is beam hardening")
     at.button[0].click().run()
-    assert not at.error and "Review saved (entry 1" in at.success[0].value
+    assert not at.error and "Review saved (entry 2" in at.success[0].value.replace("\\", "")
     history = at.dataframe[0].value
-    assert list(history["Reader"]) == ["Dr Ada"]
+    assert list(history["Reader"]) == ["Dr Ada", "Dr Ada"]
     assert history.loc[0, "Answers"] == "any ICH agree; IPH disagree; SDH agree; missed: SAH"
     assert history.loc[0, "Note"] == "IPH is beam hardening" and history.loc[0, "Model SHA-256"] == SHA[:12]
 
     # The log on disk holds what the reader saw and said.
-    (saved,) = ReviewLog(log_path).entries()
+    partial, saved = ReviewLog(log_path).entries()
+    assert partial.answers() == {"any": "agree"}
     assert saved.series_uid == "1.2.826.0.1.3680043.8.498.2" and saved.model_sha256 == SHA
     assert [f.probability for f in saved.findings] == pytest.approx([0.9, 0.1, 0.7, 0.0, 0.2, 0.6])
     assert saved.answers() == {"any": "agree", "intraparenchymal": "disagree", "subdural": "agree",
@@ -110,16 +120,18 @@ def test_panel_saves_shows_history_and_downloads_the_log(log_path, downloads):
     at.button[0].click().run()
     assert list(at.dataframe[0].value["Answers"]) == [
         "any ICH agree; IPH agree; SDH agree; missed: SAH",
-        "any ICH agree; IPH disagree; SDH agree; missed: SAH"]
-    assert len(ReviewLog(log_path).history("1.2.826.0.1.3680043.8.498.2")) == 2
+        "any ICH agree; IPH disagree; SDH agree; missed: SAH",
+        "any ICH agree; unanswered: IPH, SDH"]
+    assert len(ReviewLog(log_path).history("1.2.826.0.1.3680043.8.498.2")) == 3
 
     # The download is the whole log as CSV, one row per entry and finding.
     data = downloads[review_panel.CSV_NAME]
     rows = list(csv.DictReader(io.StringIO(data.decode() if isinstance(data, bytes) else data)))
-    assert len(rows) == 12 and [r["finding"] for r in rows[:6]] == list(CLASSES)
-    assert {r["entry_id"] for r in rows} == {"1", "2"}
-    assert rows[2]["answer"] == "disagree" and rows[8]["answer"] == "agree"
-    assert rows[4]["answer"] == "missed" and rows[0]["reader"] == "Dr Ada"
+    assert len(rows) == 18 and [r["finding"] for r in rows[:6]] == list(CLASSES)
+    assert {r["entry_id"] for r in rows} == {"1", "2", "3"}
+    assert rows[2]["flagged"] == "1" and rows[2]["answer"] == ""  # stored unanswered
+    assert rows[8]["answer"] == "disagree" and rows[14]["answer"] == "agree"
+    assert rows[10]["answer"] == "missed" and rows[0]["reader"] == "Dr Ada"
 
 
 def test_panel_without_model_or_uids_says_so(log_path):
@@ -133,7 +145,12 @@ def test_panel_without_model_or_uids_says_so(log_path):
         series = Series(hu=np.zeros((1, 4, 4), np.float32), positions=np.zeros(1), spacing=(1, 1))
         case = state.ActiveCase(key="k", label="no uids", source="upload", series=series)
         review_panel.show(case, None, None, config.from_env())
-        review_panel.show(case, summarize_series(np.full((1, 6), 0.9), 0.5), "ab" * 32, config.from_env())
+        from cranioscan.labels import CLASSES
+        from cranioscan.series_result import ModelIdentity, SeriesResult
+
+        result = SeriesResult(np.full((1, 6), 0.9), {c: 0.5 for c in CLASSES},
+                              ModelIdentity("test model", "ab" * 32, 64, "not for clinical use"))
+        review_panel.show(case, result, "ab" * 32, config.from_env())
 
     at = AppTest.from_function(script, default_timeout=60).run()
     assert not at.exception
