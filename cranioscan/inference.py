@@ -24,6 +24,7 @@ __all__ = [
     "summarize_series",
     "resolve_thresholds",
     "SeriesResult",
+    "SERIES_FILE",
 ]
 
 import hashlib
@@ -42,6 +43,12 @@ from .series_result import ModelIdentity, SeriesResult
 
 #: Name of the model card read from the model file's folder.
 CARD_FILE = "model_card.json"
+
+#: The series model's file, beside the slice model, when the card names one.
+SERIES_FILE = "series_model.keras"
+
+#: Slice spacing assumed (mm) for HU arrays given without slice positions.
+ASSUMED_SPACING_MM = 5.0
 
 #: Threshold of a class the card (or the caller) gives none for.
 DEFAULT_THRESHOLD = 0.5
@@ -183,7 +190,7 @@ class Predictor:
             series scores.
     """
 
-    def __init__(self, model, path=None, thresholds=None, card=None):
+    def __init__(self, model, path=None, thresholds=None, card=None, series_model=None):
         """Wrap an in-memory ``keras.Model`` (use :meth:`load` for files).
 
         Raises:
@@ -211,8 +218,14 @@ class Predictor:
 
             apply_calibration(np.full((1, len(self.classes)), 0.5), self.calibration,
                               self.classes)  # a broken entry fails here, not mid-series
+        self.series_model = series_model
+        self.frame = (self.card.get("preprocessing") or {}).get("frame", "full")
+        self.calibration_single = self.card.get("calibration_single") or None
+        self._series_sha256 = None
         self._sha256 = None
         self._forward = None
+        self._forward_embed = None
+        self._series_attention = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ loading
@@ -250,8 +263,20 @@ class Predictor:
             raise ModelLoadError(
                 f"The model {path} has {len(model.outputs)} outputs; a CranioScan model has "
                 f"one output of {len(CLASSES)} probabilities.")
+        series_model = None
+        if card.get("series_model"):
+            series_path = os.path.join(os.path.dirname(os.path.abspath(path)),
+                                       os.path.basename(str(card["series_model"])))
+            if not os.path.isfile(series_path):
+                raise ModelLoadError(f"The model card beside {path} names a series model, "
+                                     f"{series_path}, that is missing.")
+            try:
+                series_model = load_model(series_path)
+            except Exception as exc:  # keras raises many types for bad files
+                raise ModelLoadError(_explain_load_failure(series_path, exc)) from exc
         try:
-            return cls(model, path=path, thresholds=thresholds, card=card)
+            return cls(model, path=path, thresholds=thresholds, card=card,
+                       series_model=series_model)
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelLoadError(f"The model {path} cannot be used: {exc}.") from None
 
@@ -326,20 +351,174 @@ class Predictor:
 
     def _calibrated(self, probs):
         """The card's calibration applied to raw model probabilities ``(b, 6)``."""
-        if self.calibration is None:
+        return self._apply(probs, self.calibration)
+
+    def _apply(self, probs, calibration):
+        if calibration is None:
             return probs
         from .calibration import apply_calibration
 
-        return apply_calibration(probs, self.calibration, self.classes)
+        return apply_calibration(probs, calibration, self.classes).astype(np.float32)
 
-    def prepare(self, hu_slices):
-        """Model input for HU slices: ``to_model_input(hu, input_size)``."""
+    def frame_box(self, hu_slices):
+        """The ``(top, left, side)`` frame of a series' slices for this model
+        (:func:`cranioscan.preprocess.head_box` when the card's preprocessing
+        frames the head), or None (the whole slice)."""
+        if self.frame != "head":
+            return None
+        from .preprocess import head_box
+
+        return head_box(hu_slices)
+
+    def prepare(self, hu_slices, box=None):
+        """Model input for HU slices: ``to_model_input(hu, input_size, box)``."""
         from .preprocess import to_model_input
 
-        return to_model_input(hu_slices, self.input_size)
+        return to_model_input(hu_slices, self.input_size, box=box)
+
+    def _embed_fn(self):
+        """Compiled pass giving ``(embeddings, probabilities)`` of slices."""
+        if self._forward_embed is None:
+            with self._lock:
+                if self._forward_embed is None:
+                    import keras
+                    import tensorflow as tf
+
+                    from .net.series import EMBEDDING_LAYER
+
+                    model = self.model
+                    both = keras.Model(model.inputs[0],
+                                       [model.get_layer(EMBEDDING_LAYER).output, model.outputs[0]])
+                    spec = tf.TensorSpec((None, self.input_size, self.input_size, 3), tf.float32)
+
+                    @tf.function(input_signature=[spec], reduce_retracing=True)
+                    def forward(x):
+                        return both(x, training=False)
+
+                    self._forward_embed = forward
+        return self._forward_embed
+
+    def _slice_pass(self, hu, box, batch_size, progress, embed):
+        """Slice-model outputs of ``(n, rows, cols)`` HU in batches: probabilities
+        ``(n, 6)`` (raw) and, with ``embed``, embeddings ``(n, d)``."""
+        batch_size = int(batch_size)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        n = len(hu)
+        probs, embeddings = np.empty((n, len(self.classes)), np.float32), []
+        forward = self._embed_fn() if embed else self._forward_fn()
+        # Preprocess batch by batch: a large series never holds all of its
+        # model input in memory at once, and the cost is the same.
+        for start in range(0, n, batch_size):
+            stop = min(start + batch_size, n)
+            out = forward(self.prepare(hu[start:stop], box))
+            if embed:
+                embeddings.append(out[0].numpy())
+                out = out[1]
+            probs[start:stop] = out.numpy()
+            if progress is not None:
+                progress(stop, n)
+        return probs, (np.concatenate(embeddings) if embed else None)
+
+    def read(self, series, batch_size=8, progress=None):
+        """Score a series: per-slice probabilities and, with a series model,
+        series scores.
+
+        Args:
+            series: a ``cranioscan.dicom.Series`` (or an ``(n, rows, cols)``
+                HU array: slices then taken as 5 mm apart, in the order given).
+            batch_size: slices per forward pass.
+            progress: optional ``progress(done, total)`` after each batch.
+
+        Returns:
+            ``(probabilities, series_scores, context, notes)``: float32 ``(n,
+            6)`` calibrated probabilities in slice order; dict class -> series
+            score or None; ``"series"``, ``"single slice"`` or ``"slice"``;
+            tuple of plain-language notes.
+        """
+        from .slabs import SLAB_MM, make_slabs, needs_slabs
+        from .train.series_trainer import relative_positions
+
+        hu = np.asarray(series.hu if hasattr(series, "hu") else series, dtype=np.float32)
+        if hu.ndim == 2:
+            hu = hu[None]
+        if hu.ndim != 3:
+            raise ValueError(f"expected (n, rows, cols) HU slices, got shape {hu.shape}")
+        n = len(hu)
+        if n == 0:
+            return np.zeros((0, len(self.classes)), dtype=np.float32), None, "slice", ()
+        box = self.frame_box(hu)
+        if self.series_model is None:
+            probs, _ = self._slice_pass(hu, box, batch_size, progress, embed=False)
+            return self._calibrated(probs), None, "slice", ()
+        positions = getattr(series, "positions", None)
+        positions = (np.arange(n, dtype=np.float64) * ASSUMED_SPACING_MM if positions is None
+                     else np.asarray(positions, dtype=np.float64))
+        notes, index = [], np.arange(n)
+        if needs_slabs(positions):
+            hu, positions, index = make_slabs(hu, positions)
+            notes.append(f"Thin slices: the model read {len(hu)} slabs of about {SLAB_MM:g} mm "
+                         f"(as it was trained); each slice shows its slab's probabilities.")
+        own, embeddings = self._slice_pass(hu, box, batch_size, progress, embed=True)
+        if len(hu) == 1:
+            notes.append("A single slice: the model saw no neighbouring slices and gives no "
+                         "series verdict.")
+            probs = self._apply(own, self.calibration_single)
+            return probs[index], None, "single slice", tuple(notes)
+        slice_p, series_p = self.series_model(
+            [embeddings[None], relative_positions(positions)[None]], training=False)
+        probs = self._calibrated(np.asarray(slice_p)[0])
+        scores = {c: float(v) for c, v in zip(self.classes, np.asarray(series_p)[0])}
+        return probs[index], scores, "series", tuple(notes)
+
+    def series_attention(self, series, batch_size=8):
+        """What the series Transformer attended to across the slices.
+
+        The attention weights of the first member's first series block,
+        averaged over its heads: row ``i`` says how much slice ``i``'s
+        reading drew on each slice of the series (rows sum to 1).
+
+        Args:
+            series: a ``Series`` (or ``(n, rows, cols)`` HU, 5 mm apart).
+            batch_size: slices per forward pass.
+
+        Returns:
+            ``(weights, index)``: float32 ``(m, m)`` over the ``m`` slices (or
+            slabs) the model read, and int ``(n,)`` the row of each slice;
+            None for a model without a series stage or a single slice.
+        """
+        from .net.layers import TransformerBlock
+        from .slabs import make_slabs, needs_slabs
+        from .train.series_trainer import relative_positions
+
+        if self.series_model is None:
+            return None
+        hu = np.asarray(series.hu if hasattr(series, "hu") else series, dtype=np.float32)
+        hu = hu[None] if hu.ndim == 2 else hu
+        positions = getattr(series, "positions", None)
+        positions = (np.arange(len(hu), dtype=np.float64) * ASSUMED_SPACING_MM
+                     if positions is None else np.asarray(positions, dtype=np.float64))
+        index = np.arange(len(hu))
+        if len(hu) < 2:
+            return None
+        box = self.frame_box(hu)
+        if needs_slabs(positions):
+            hu, positions, index = make_slabs(hu, positions)
+        _, embeddings = self._slice_pass(hu, box, batch_size, None, embed=True)
+        if self._series_attention is None:
+            import keras
+
+            block = next(layer for layer in self.series_model.layers
+                         if isinstance(layer, TransformerBlock))
+            self._series_attention = keras.Model(self.series_model.inputs,
+                                                 block(block.input, attention_only=True))
+        scores = self._series_attention([embeddings[None],
+                                         relative_positions(positions)[None]], training=False)
+        return np.asarray(scores)[0].mean(axis=0).astype(np.float32), index
 
     def predict_series(self, series, batch_size=8, progress=None):
-        """Probabilities for every slice of a series.
+        """Probabilities for every slice of a series (with slice context where
+        the model has a series stage): the first item of :meth:`read`.
 
         Args:
             series: a ``cranioscan.dicom.Series`` (or anything with an
@@ -350,27 +529,7 @@ class Predictor:
         Returns:
             float32 ``(n, len(classes))`` probabilities, rows in slice order.
         """
-        hu = np.asarray(series.hu if hasattr(series, "hu") else series, dtype=np.float32)
-        if hu.ndim == 2:
-            hu = hu[None]
-        if hu.ndim != 3:
-            raise ValueError(f"expected (n, rows, cols) HU slices, got shape {hu.shape}")
-        n = len(hu)
-        if n == 0:
-            return np.zeros((0, len(self.classes)), dtype=np.float32)
-        batch_size = int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        # Preprocess batch by batch: a large series never holds all of its
-        # model input in memory at once, and the cost is the same.
-        out = np.empty((n, len(self.classes)), dtype=np.float32)
-        forward = self._forward_fn()
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            out[start:stop] = self._calibrated(forward(self.prepare(hu[start:stop])).numpy())
-            if progress is not None:
-                progress(stop, n)
-        return out
+        return self.read(series, batch_size=batch_size, progress=progress)[0]
 
     @property
     def identity(self):
@@ -398,7 +557,8 @@ class Predictor:
         Returns:
             :class:`SeriesResult`.
         """
-        return self.result(self.predict_series(series, batch_size=batch_size, progress=progress))
+        probs, scores, context, notes = self.read(series, batch_size=batch_size, progress=progress)
+        return self.result(probs, series_scores=scores, context=context, notes=notes)
 
     def summarize(self, probs, thresholds=None):
         """:func:`summarize_series` with this predictor's classes and thresholds."""

@@ -14,6 +14,9 @@ __all__ = [
     "resize_matrix",
     "resize_stack",
     "pad_to_square",
+    "HEAD_HU",
+    "head_box",
+    "crop_to_box",
     "to_model_input",
     "block_centres",
     "grid_to_input",
@@ -113,12 +116,92 @@ def pad_to_square(hu_slices, fill=AIR_HU):
     return out
 
 
-def to_model_input(hu_slices, size=224):
+#: Voxels above this (HU) count as the head when framing it: soft tissue and
+#: bone, not air, foam head rests or the scanner's padding.
+HEAD_HU = -300.0
+
+#: Margin around the head's bounding box, as a fraction of its larger side.
+HEAD_MARGIN = 0.06
+
+
+def _head_mask(inside):
+    """The largest blob of a 2-D tissue mask once thin structures are opened
+    away (a head holder's arc, a table edge: a few pixels thick)."""
+    from scipy import ndimage
+
+    radius = max(2, int(round(min(inside.shape) / 100.0)))
+    opened = ndimage.binary_opening(inside, structure=np.ones((2 * radius + 1,) * 2, bool))
+    blobs, count = ndimage.label(opened)
+    if count == 0:
+        return inside
+    sizes = ndimage.sum_labels(opened, blobs, index=np.arange(1, count + 1))
+    return blobs == 1 + int(np.argmax(sizes))
+
+
+def head_box(hu_slices, threshold=HEAD_HU, margin=HEAD_MARGIN):
+    """The square frame around the head of a series, in slice pixels.
+
+    A pixel belongs to the head when it exceeds ``threshold`` HU on at least
+    a tenth of the slices that show anything there; thin structures (a head
+    holder's arc, the table's edge) are opened away and the largest blob is
+    the head. Its bounding box, grown by ``margin`` and made square around
+    its centre, is the frame. The same frame serves every slice of the
+    series, so anatomy keeps one scale from the skull base to the vertex;
+    across series it puts the head, not the scanner's field of view, at the
+    input's scale.
+
+    Args:
+        hu_slices: ``(rows, cols)`` or ``(n, rows, cols)`` HU.
+        threshold: HU above which a pixel is tissue.
+        margin: fraction of the head's larger side added on every side.
+
+    Returns:
+        ``(top, left, side)`` ints: the square's first row and column (may be
+        negative, or run past the slice: that part is air) and its side in
+        pixels; the whole padded slice when no pixel passes.
+    """
+    hu = np.asarray(hu_slices)
+    if hu.ndim == 2:
+        hu = hu[None]
+    rows, cols = hu.shape[1], hu.shape[2]
+    counts = (hu > threshold).sum(axis=0)
+    if counts.max() == 0:
+        side, top, left = _square_offsets(rows, cols)
+        return -top, -left, side
+    head = _head_mask(counts >= max(1, int(np.ceil(0.1 * int(counts.max())))))
+    r = np.flatnonzero(head.any(axis=1))
+    c = np.flatnonzero(head.any(axis=0))
+    r0, r1, c0, c1 = r[0], r[-1] + 1, c[0], c[-1] + 1
+    extent = max(r1 - r0, c1 - c0)
+    side = max(int(round(extent * (1.0 + 2.0 * margin))), 8)
+    top = int(round((r0 + r1) / 2.0 - side / 2.0))
+    left = int(round((c0 + c1) / 2.0 - side / 2.0))
+    return top, left, side
+
+
+def crop_to_box(hu_slices, box, fill=AIR_HU):
+    """Cut the square ``box = (top, left, side)`` out of ``(n, rows, cols)``
+    slices; what lies outside the slices is ``fill`` (air). float32
+    ``(n, side, side)``, a new array."""
+    hu = np.asarray(hu_slices, dtype=np.float32)
+    n, rows, cols = hu.shape
+    top, left, side = (int(v) for v in box)
+    out = np.full((n, side, side), fill, dtype=np.float32)
+    r0, r1 = max(top, 0), min(top + side, rows)
+    c0, c1 = max(left, 0), min(left + side, cols)
+    if r1 > r0 and c1 > c0:
+        out[:, r0 - top:r1 - top, c0 - left:c1 - left] = hu[:, r0:r1, c0:c1]
+    return out
+
+
+def to_model_input(hu_slices, size=224, box=None):
     """Turn Hounsfield slices into the network's input.
 
     Args:
         hu_slices: ``(rows, cols)`` or ``(n, rows, cols)`` HU array.
         size: output side in pixels.
+        box: ``None`` (the whole slice, padded with air to a square) or the
+            ``(top, left, side)`` square of :func:`head_box` to frame.
 
     Returns:
         float32 ``(n, size, size, 3)`` in [0, 1]; channels are the brain
@@ -129,7 +212,11 @@ def to_model_input(hu_slices, size=224):
         hu = hu[None]
     if hu.ndim != 3 or hu.shape[1] < 1 or hu.shape[2] < 1:
         raise ValueError(f"expected (n, rows, cols) HU slices, got shape {hu.shape}")
-    resized = resize_stack(pad_to_square(hu) if hu.shape[1] != hu.shape[2] else hu, size, size)
+    if box is not None:
+        square = crop_to_box(hu, box)
+    else:
+        square = pad_to_square(hu) if hu.shape[1] != hu.shape[2] else hu
+    resized = resize_stack(square, size, size)
     out = np.empty(resized.shape + (len(MODEL_WINDOWS),), dtype=np.float32)
     for channel, name in enumerate(MODEL_WINDOWS):
         out[..., channel] = apply_window(resized, *PRESETS[name])
@@ -186,18 +273,24 @@ def grid_to_input(grid, size, geometry=None):
     return (rows @ grid @ cols.T).astype(np.float32)
 
 
-def restore_to_slice(model_map, rows, cols):
+def restore_to_slice(model_map, rows, cols, box=None):
     """Map a ``(h, w)`` array at model resolution back onto a slice's pixels.
 
-    Inverse geometry of ``to_model_input``: resize to the padded square, then
-    crop the padding. Returns float32 ``(rows, cols)``.
+    Inverse geometry of ``to_model_input`` (same ``box``): resize to the
+    square, then place it on the slice; slice pixels outside the frame get
+    0. Returns float32 ``(rows, cols)``.
     """
     model_map = np.asarray(model_map, dtype=np.float32)
     if model_map.ndim != 2:
         raise ValueError(f"expected a 2-D map, got shape {model_map.shape}")
-    side, top, left = _square_offsets(int(rows), int(cols))
+    rows, cols = int(rows), int(cols)
+    if box is None:
+        side, top, left = _square_offsets(rows, cols)
+        top, left = -top, -left
+    else:
+        top, left, side = (int(v) for v in box)
     square = resize_stack(model_map[None], side, side)[0]
-    return np.ascontiguousarray(square[top:top + rows, left:left + cols])
+    return crop_to_box(square[None], (-top, -left, max(rows, cols)), fill=0.0)[0, :rows, :cols]
 
 
 def to_uint8(model_input):

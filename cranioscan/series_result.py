@@ -298,6 +298,28 @@ class SeriesResult:
         row = self.flags[int(index)]
         return [name for name, flagged in zip(self.classes, row) if flagged]
 
+    def verdict_sentence(self):
+        """The series verdict in words, read first; then how the slices were read.
+
+        E.g. ``"Series verdict: hemorrhage likely (any hemorrhage score 0.820,
+        threshold 0.410; subdural)."`` or, for a model or input without one,
+        why there is none.
+        """
+        verdict = self.verdict
+        if verdict is None:
+            if self.context == "single slice":
+                return ("No series verdict: a single slice has no neighbours; its "
+                        "probabilities come from the slice alone.")
+            return "No series verdict: this model reads slices one at a time."
+        score, threshold = self.series_scores["any"], self.series_thresholds["any"]
+        subtypes = [name for name in self.classes[1:] if verdict[name]]
+        if verdict["any"]:
+            which = f"; {', '.join(subtypes)}" if subtypes else ""
+            return (f"Series verdict: hemorrhage likely (any hemorrhage score {score:.3f}, "
+                    f"threshold {threshold:.3f}{which}).")
+        return (f"Series verdict: no hemorrhage likely (any hemorrhage score {score:.3f}, "
+                f"below the threshold {threshold:.3f}).")
+
     def summary(self):
         """The per-class dict of ``inference.summarize_series``: ``max_prob``,
         ``max_slice``, ``slices_above``, ``threshold``."""

@@ -235,6 +235,12 @@ result = None
 if predictor is not None:
     result = caches.assess(predictor, case)
     ui_state.set_case(case, start_index=result.opening_slice)
+    # The verdict first, then the flagged slices (the slice view and summary below).
+    verdict = result.verdict
+    (st.error if verdict and verdict["any"] else st.info)(
+        result.verdict_sentence(), icon=":material/gavel:")
+    for note in result.notes:
+        st.caption(note)
     st.caption(case_view.start_note(result.probabilities, result.thresholds),
                help="Where the viewer opens a new series.")
 else:

@@ -14,7 +14,8 @@ Files written (checked for writability before anything is scored):
   from 1 as in the dashboard;
 * ``--series-out`` (per series, default ``<out>_series.csv``):
   ``source, study_uid, series_uid, series_description, n_slices, status``,
-  ``flagged`` (classes whose highest slice probability passes the
+  ``verdict_any`` (yes/no: the series verdict, empty without one),
+  ``series_score_any``, ``series_threshold_any``, ``flagged`` (classes whose highest slice probability passes the
   threshold, ``;``-separated), ``max_prob_<class>`` and ``max_slice_<class>``
   (from 1) for the six classes, ``slices_above_any``, ``message``. ``status``
   is ``ok`` (scored; ``message`` holds the loader's warnings), ``error`` (a
@@ -91,7 +92,7 @@ SLICE_COLUMNS = (["source", "study_uid", "series_uid", "slice", "sop_uid", "posi
                   "thickness_mm"]
                  + [f"prob_{c}" for c in CLASSES])
 SERIES_COLUMNS = (["source", "study_uid", "series_uid", "series_description", "n_slices",
-                   "status", "flagged"]
+                   "status", "verdict_any", "series_score_any", "series_threshold_any", "flagged"]
                   + [f"max_prob_{c}" for c in CLASSES] + [f"max_slice_{c}" for c in CLASSES]
                   + ["slices_above_any", "message"])
 
@@ -115,7 +116,13 @@ def _series_result(job, series, assessed):
         "max_prob": {c: _finite_or_none(summary[c]["max_prob"]) for c in CLASSES},
         "max_slice": {c: int(summary[c]["max_slice"]) + 1 for c in CLASSES},  # from 1
         "slices_above_any": len(summary["any"]["slices_above"]),
-        "warnings": list(series.warnings),
+        "verdict": assessed.verdict_sentence(),
+        "verdict_any": None if assessed.verdict is None else assessed.verdict["any"],
+        "series_score_any": None if assessed.series_scores is None
+        else _finite_or_none(assessed.series_scores["any"]),
+        "series_threshold_any": None if assessed.series_thresholds is None
+        else assessed.series_thresholds["any"],
+        "warnings": list(series.warnings) + list(assessed.notes),
     }
 
 
@@ -125,6 +132,10 @@ def _ok_row(result):
                 "slices_above_any"):
         row[key] = result[key]
     row["status"] = "ok"
+    row["verdict_any"] = "" if result["verdict_any"] is None else \
+        ("yes" if result["verdict_any"] else "no")
+    row["series_score_any"] = csv_number(result["series_score_any"])
+    row["series_threshold_any"] = csv_number(result["series_threshold_any"])
     row["flagged"] = ";".join(result["flagged"])
     for c in CLASSES:
         row[f"max_prob_{c}"] = csv_number(result["max_prob"][c])
@@ -179,11 +190,12 @@ def _say(text, file=None):
 
 
 def summary_line(result):
-    """One stdout line for a scored series: slices, highest "any" and where, flagged."""
+    """One stdout line for a scored series: the verdict first, then slices, highest
+    "any" and where, flagged."""
     desc = f" '{result['series_description']}'" if result["series_description"] else ""
     flagged = ", ".join(result["flagged"]) or "none"
     return (f"{result['source']}{desc} (series {result['series_uid'] or 'without UID'}): "
-            f"{plural(result['n_slices'], 'slice')}; highest p(any) "
+            f"{result['verdict']} {plural(result['n_slices'], 'slice')}; highest p(any) "
             f"{probability(result['max_prob']['any'], missing='unknown')} on slice "
             f"{result['max_slice']['any']}; "
             f"flagged: {flagged}")

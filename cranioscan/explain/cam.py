@@ -140,11 +140,11 @@ def gradcam(predictor, series, slice_index, class_name, layer=STAGE4_LAYER, meth
         depend on the layer (never NaN).
     """
     predictor = _predictor(predictor)
-    x, rows, cols = _slice_input(predictor, series, slice_index)
+    x, rows, cols, box = _slice_input(predictor, series, slice_index)
     cam = _raw_cam(predictor, x, class_name, layer, method, engine)
     # Cells go where their receptive fields are centred on the input
     # (cranioscan.explain.grid), then the resize and padding are undone.
-    return normalize_map(restore_to_slice(_on_input(predictor, cam, layer), rows, cols))
+    return normalize_map(restore_to_slice(_on_input(predictor, cam, layer), rows, cols, box))
 
 
 def warm_up(predictor, layer=STAGE4_LAYER):

@@ -166,7 +166,22 @@ def _slice_input(predictor, series, slice_index):
     index = int(slice_index)
     if not 0 <= index < n:
         raise IndexError(f"slice_index {slice_index} out of range for a series of {n} slices")
-    return predictor.prepare(hu[index]), hu.shape[1], hu.shape[2]
+    box = _series_box(predictor, hu)
+    return predictor.prepare(hu[index], box), hu.shape[1], hu.shape[2], box
+
+
+def _series_box(predictor, hu):
+    """The series' frame (``predictor.frame_box`` of every slice), remembered for
+    the last series seen, so stepping through its slices frames each alike."""
+    frame_box = getattr(predictor, "frame_box", None)
+    if frame_box is None:
+        return None
+    key = (id(hu), hu.shape)
+    cached = getattr(predictor, "_explain_box", None)
+    if cached is None or cached[0] != key:
+        cached = (key, frame_box(hu))
+        predictor._explain_box = cached
+    return cached[1]
 
 
 def _on_input(predictor, grid, layer):

@@ -95,8 +95,19 @@ def attention_rollout(attentions, grid_shape=None, head_fusion="mean", residual=
     return np.clip(grid, 0.0, 1.0).astype(np.float32)
 
 
+def _token_layer(model):
+    """The 1x1 projection making the tokens (the first head's in an ensemble)."""
+    names = {layer.name for layer in model.layers}
+    return TOKEN_LAYER if TOKEN_LAYER in names else "m0_" + TOKEN_LAYER
+
+
 def _encoder_blocks(model):
-    return [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
+    """The slice Transformer's blocks, in order; of an ensemble's heads
+    (``m<k>_`` prefixes), the first head's only: its blocks form one chain."""
+    blocks = [layer for layer in model.layers if isinstance(layer, TransformerBlock)]
+    if blocks and blocks[0].name.startswith("m0_"):
+        blocks = [b for b in blocks if b.name.startswith("m0_")]
+    return blocks
 
 
 def attention_model(model):
@@ -154,7 +165,7 @@ def attention_inputs(predictor, x, head_fusion="mean"):
     predictor = _predictor(predictor)
     x = _check_input(predictor, x)
     grid = _attention_rollout_grid(predictor, x, head_fusion)
-    return _max_normalize(_on_input(predictor, grid, TOKEN_LAYER))
+    return _max_normalize(_on_input(predictor, grid, _token_layer(predictor.model)))
 
 
 def _max_normalize(m):
@@ -179,6 +190,7 @@ def attention_map(predictor, series, slice_index, head_fusion="mean"):
         ValueError: the model has no Transformer blocks.
     """
     predictor = _predictor(predictor)
-    x, rows, cols = _slice_input(predictor, series, slice_index)
+    x, rows, cols, box = _slice_input(predictor, series, slice_index)
     grid = _attention_rollout_grid(predictor, x, head_fusion)
-    return _max_normalize(restore_to_slice(_on_input(predictor, grid, TOKEN_LAYER), rows, cols))
+    return _max_normalize(restore_to_slice(_on_input(predictor, grid, _token_layer(predictor.model)), rows, cols,
+                                           box))

@@ -130,8 +130,10 @@ def model_classes(model):
 
 
 def token_grid_shape(model):
-    """Return ``(h, w)`` of the model's patch-token grid (14x14 at 224, stage 4)."""
-    shape = model.get_layer("tokens").input.shape
+    """Return ``(h, w)`` of the model's patch-token grid (14x14 at 224, stage 4);
+    of an ensemble of slice heads, the first head's."""
+    names = {layer.name for layer in model.layers}
+    shape = model.get_layer("tokens" if "tokens" in names else "m0_tokens").input.shape
     return int(shape[1]), int(shape[2])
 
 

@@ -149,7 +149,7 @@ def demo_case(key, cfg=None):
 
 # -------------------------------------------------------------- results
 @st.cache_data(show_spinner=False, max_entries=64)
-def _score(series_key, model_sha, _predictor, _series):
+def _read(series_key, model_sha, _predictor, _series):
     del series_key, model_sha
     n = _series.n_slices
     bar = st.progress(0.0, text=f"Scoring {n} slices…")
@@ -157,33 +157,52 @@ def _score(series_key, model_sha, _predictor, _series):
     def progress(done, total):
         bar.progress(min(1.0, done / max(total, 1)), text=f"Scoring slice {done} of {total}…")
 
-    probs = _predictor.predict_series(_series, batch_size=PREDICT_BATCH, progress=progress)
+    reading = _predictor.read(_series, batch_size=PREDICT_BATCH, progress=progress)
     bar.empty()
-    return probs
+    return reading
 
 
-def score(pred, case):
-    """Probabilities ``(n, 6)`` of every slice of ``case``; a progress bar while scoring.
+def reading(pred, case):
+    """``Predictor.read`` of ``case``: ``(probabilities (n, 6), series scores or None,
+    context, notes)``; a progress bar while scoring.
 
     Cached by the series' content hash and ``Predictor.scores_key`` (the
-    model file and its calibration), so a series is scored once however
-    often it is shown or by how many sessions. Demo
-    cases' scores are also kept on disk beside the case, so a restarted
-    server shows them at once.
+    model files and calibration), so a series is scored once however often
+    it is shown or by how many sessions. Demo cases' readings are also kept
+    on disk beside the case, so a restarted server shows them at once.
     """
     from . import demo
 
-    if case.source == "demo" and case.folder is not None:
-        probs = demo.cached_scores(case.folder, pred.scores_key, case.series.n_slices)
-        if probs is not None:
-            return probs
-    probs = _score(case.key, pred.scores_key, pred, case.series)
-    if case.source == "demo" and case.folder is not None:
+    demo_folder = case.folder if case.source == "demo" else None
+    if demo_folder is not None:
+        probs = demo.cached_scores(demo_folder, pred.scores_key, case.series.n_slices)
+        kept = demo.cached_reading(demo_folder, pred.scores_key)
+        if probs is not None and kept is not None:
+            return probs, kept["series_scores"], kept["context"], tuple(kept["notes"])
+    out = _read(case.key, pred.scores_key, pred, case.series)
+    if demo_folder is not None:
         try:
-            demo.save_scores(case.folder, pred.scores_key, probs)
+            demo.save_scores(demo_folder, pred.scores_key, out[0],
+                             {"series_scores": out[1], "context": out[2], "notes": list(out[3])})
         except OSError:  # a read-only cache only costs the time to score again
             pass
-    return probs
+    return out
+
+
+@st.cache_data(show_spinner="Reading the series' attention across slices…", max_entries=32)
+def _series_attention(series_key, model_sha, _predictor, _series):
+    del series_key, model_sha
+    return _predictor.series_attention(_series)
+
+
+def series_attention(pred, case):
+    """``Predictor.series_attention`` of ``case`` (cached per series and model), or None."""
+    return _series_attention(case.key, pred.scores_key, pred, case.series)
+
+
+def score(pred, case):
+    """Probabilities ``(n, 6)`` of every slice of ``case`` (see :func:`reading`)."""
+    return reading(pred, case)[0]
 
 
 @st.cache_data(show_spinner=False, max_entries=128)
@@ -343,7 +362,8 @@ def class_metrics_table(run_folder):
 def assess(predictor, case):
     """The :class:`~cranioscan.series_result.SeriesResult` of ``case`` (scores cached as
     :func:`score` keeps them): what every screen and download of the case formats."""
-    return predictor.result(score(predictor, case))
+    probs, scores, context, notes = reading(predictor, case)
+    return predictor.result(probs, series_scores=scores, context=context, notes=notes)
 
 
 def opening_slice(predictor, case):

@@ -210,6 +210,31 @@ def slice_probability_table(probs_row, thresholds=None, classes=CLASSES):
     return pd.DataFrame(rows)
 
 
+def series_attention_figure(weights, row_of, current_index, height=220):
+    """Plotly bars: how much the reading of slice ``current_index`` drew on each slice.
+
+    Args:
+        weights: ``(m, m)`` attention over the ``m`` slices (or slabs) read.
+        row_of: ``(n,)`` the row of each slice (slabs: several slices share one).
+        current_index: 0-based slice on screen.
+        height: figure height in pixels.
+
+    Returns:
+        ``plotly.graph_objects.Figure``; x is the 1-based slice number, the
+        slice on screen drawn in another colour.
+    """
+    import plotly.graph_objects as go
+
+    row_of = np.asarray(row_of)
+    values = np.asarray(weights)[row_of[int(current_index)]][row_of]
+    colors = ["#ffd43b" if k == int(current_index) else "#4dabf7" for k in range(len(values))]
+    figure = go.Figure(go.Bar(x=np.arange(1, len(values) + 1), y=values, marker_color=colors,
+                              hovertemplate="slice %{x}: %{y:.3f}<extra></extra>"))
+    figure.update_layout(height=height, margin=dict(l=40, r=10, t=10, b=30),
+                         xaxis_title="slice", yaxis_title="attention", bargap=0.1)
+    return figure
+
+
 def probability_figure(probs, current_index, classes=CLASSES, height=250):
     """Plotly figure: each class's probability along the slices.
 

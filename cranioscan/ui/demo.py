@@ -32,6 +32,7 @@ __all__ = [
     "load_demo",
     "cached_scores",
     "save_scores",
+    "cached_reading",
 ]
 
 import dataclasses
@@ -338,11 +339,29 @@ def cached_scores(folder, model_sha, n_slices):
     return probs.astype(np.float32)
 
 
-def save_scores(folder, model_sha, probs):
-    """Keep a demo case's scores by one model on disk (atomically replaced)."""
+def save_scores(folder, model_sha, probs, reading=None):
+    """Keep a demo case's scores by one model on disk (atomically replaced).
+
+    ``reading``: optional JSON-able dict (the series scores, context and
+    notes of ``Predictor.read``), kept beside the scores.
+    """
     path = _scores_path(folder, model_sha)
+    if reading is not None:
+        side = path.with_suffix(".json")
+        tmp = side.with_name(f".{side.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(reading), encoding="utf-8")
+        os.replace(tmp, side)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as handle:
         np.save(handle, np.asarray(probs, dtype=np.float32), allow_pickle=False)
     os.replace(tmp, path)
     return path
+
+
+def cached_reading(folder, model_sha):
+    """The dict :func:`save_scores` kept beside a demo case's scores, or None."""
+    side = _scores_path(folder, model_sha).with_suffix(".json")
+    try:
+        return json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None

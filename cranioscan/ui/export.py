@@ -39,9 +39,12 @@ def model_identity(card, path, sha256):
             card_view.short_notice(card)]
 
 
-def csv_header(identity, thresholds, classes=CLASSES):
-    """``#`` comment lines naming the model and the thresholds of the ▲ flags."""
+def csv_header(identity, thresholds, classes=CLASSES, result=None):
+    """``#`` comment lines naming the model, the series verdict (first, when
+    ``result`` is given) and the thresholds of the ▲ flags."""
     lines = ["# CranioScan export"] + [f"# {line}" for line in identity]
+    if result is not None:
+        lines.append(f"# {result.verdict_sentence()}")
     lines.append("# Thresholds (model card): " + ", ".join(
         f"{name} {probability(thresholds.get(name))}" for name in classes))
     lines.append("# Slices numbered from 1, inferior to superior, as in the dashboard.")
@@ -80,7 +83,7 @@ def slices_csv(series, result, identity):
     for k in range(n):
         rows.append([k + 1, csv_number(series.positions[k], 3), csv_number(series.thickness_at(k), 3)]
                     + [csv_number(p) for p in probs[k]] + [";".join(result.slice_flags(k))])
-    return _csv_bytes(csv_header(identity, result.thresholds, classes), columns, rows)
+    return _csv_bytes(csv_header(identity, result.thresholds, classes, result), columns, rows)
 
 
 def summary_csv(result, identity):
@@ -97,17 +100,19 @@ def summary_csv(result, identity):
     """
     classes, thresholds = result.classes, result.thresholds
     table = case_view.summary_table(result.summary(), classes=classes, thresholds=thresholds)
-    columns = ["finding", "highest_probability", "on_slice", "threshold", "flagged",
+    columns = ["finding", "series_score", "series_threshold", "series_verdict",
+               "highest_probability", "on_slice", "threshold", "flagged",
                "slices_above_threshold", "count"]
     rows = []
     findings = result.findings
     for name, row in zip(classes, table.to_dict("records")):
-        t = thresholds.get(name)
-        rows.append([row["Finding"], csv_number(row["Highest probability"]), row["On slice"],
-                     csv_number(t) if t is not None else "",
-                     "yes" if findings[name].flagged else "no",
+        t, f = thresholds.get(name), findings[name]
+        verdict = "" if f.verdict is None else ("yes" if f.verdict else "no")
+        rows.append([row["Finding"], csv_number(f.series_score), csv_number(f.series_threshold),
+                     verdict, csv_number(row["Highest probability"]), row["On slice"],
+                     csv_number(t) if t is not None else "", "yes" if f.flagged else "no",
                      row["Slices above threshold"], row["Count"]])
-    return _csv_bytes(csv_header(identity, thresholds, classes), columns, rows)
+    return _csv_bytes(csv_header(identity, thresholds, classes, result), columns, rows)
 
 
 def view_png(rgb, identity):

@@ -99,3 +99,12 @@ CLASS_COLORS = {
     "subarachnoid": "#b197fc",
     "subdural": "#69db7c",
 }
+
+
+#: What the series-attention chart of the Attention page shows, read aloud.
+SERIES_ATTENTION_NOTE = (
+    "The series Transformer reads every slice beside the others. Each bar is how much the "
+    "reading of the slice on screen drew on that slice (the first series block's attention, "
+    "averaged over its heads; the bars sum to 1). Blood on one slice usually continues on its "
+    "neighbours, and a skull-base or vertex slice looks odd on its own: this is where the model "
+    "weighed the context. Thin series are read as ~5 mm slabs: a bar then stands for its slab.")

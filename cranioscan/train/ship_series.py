@@ -1,0 +1,216 @@
+"""Put a cross-validated series recipe together as the shipped model.
+
+``python -m cranioscan.train.ship_series --cv runs/series-cv-X --trunk
+runs/phantom_model.keras --out model`` writes:
+
+- ``best_model.keras``: the frozen trunk with the ``K`` fold members' slice
+  heads (:func:`cranioscan.net.series.assemble_slice_model`);
+- ``series_model.keras``: the members' series layers, averaged;
+- ``validation_run/``: the out-of-fold predictions (calibrated) and their
+  reports, as the dashboard's Validation page reads them;
+- ``model_card.json``: what it was trained on, the recipe, the calibration,
+  both operating points and every out-of-fold figure.
+
+The members are the fold models themselves, so the out-of-fold figures,
+calibration and thresholds were measured on the parts of the model that
+ships (each patient by the one member that did not see it; the ensemble
+averages all five).
+"""
+
+__all__ = ["ship", "main"]
+
+import datetime
+import json
+import os
+
+import numpy as np
+import pandas as pd
+
+from ..ctich import CREDIT
+from ..evaluation import metrics, reports, series_cv
+from ..inference import CARD_FILE, SERIES_FILE, file_sha256
+from ..labels import CLASSES
+from ..net import series as series_net
+
+MODEL_FILE = "best_model.keras"
+RUN_FOLDER = "validation_run"
+NAME = "CranioScan series model (CT-ICH real patients, 5-fold ensemble)"
+
+
+def _members(cv_dir, k):
+    from ..net.model import load_model
+
+    heads, series = [], []
+    for fold in range(k):
+        heads.append(load_model(os.path.join(cv_dir, f"fold{fold}", "head.keras")))
+        series.append(load_model(os.path.join(cv_dir, f"fold{fold}", "series.keras")))
+    return heads, series
+
+
+def _validation_run(out_dir, cache, oof, figures):
+    """The Validation page's run folder from the out-of-fold predictions."""
+    run = os.path.join(out_dir, RUN_FOLDER)
+    os.makedirs(run, exist_ok=True)
+    ids = pd.DataFrame(cache.meta["ids"]).iloc[oof["rows"]].reset_index(drop=True)
+    ids["study"] = ids["patient"]
+    reports.write_val_predictions(os.path.join(run, reports.PREDICTIONS_FILE), ids,
+                                  oof["labels"], figures["calibrated"])
+    summary = reports.write_reports(run, n_boot=500, thresholds=figures["thresholds"],
+                                    title="series model, out of fold")
+    summary["patient_level"] = {"any": figures["patient"]}
+    summary["calibration"] = {"method": "platt", "ece": figures["ece"], "n_bins": 10}
+    summary["series_verdict"] = {"thresholds": figures["series_thresholds"]}
+    with open(os.path.join(run, "metrics.json"), "w", encoding="utf-8") as fh:
+        json.dump(metrics.to_jsonable(summary), fh, indent=1)
+    return summary
+
+
+def _card(out_dir, cache, recipe, figures, oof, command):
+    model_path = os.path.join(out_dir, MODEL_FILE)
+    patients = sorted(set(np.asarray(oof["patients"]).tolist()))
+    per_class = {name: {"patients": int(pd.Series(oof["labels"][:, c]).groupby(
+        oof["patients"]).max().sum()), "slices": int(oof["labels"][:, c].sum())}
+        for c, name in enumerate(CLASSES)}
+    minutes = recipe.get("minutes_total")
+    return {
+        "name": NAME,
+        "file": MODEL_FILE,
+        "sha256": file_sha256(model_path),
+        "size_bytes": os.path.getsize(model_path),
+        "series_model": SERIES_FILE,
+        "series_sha256": file_sha256(os.path.join(out_dir, SERIES_FILE)),
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "architecture": {
+            "backbone": "ResNet50 (keras.applications) cut after stage 4, frozen: the weights "
+                        "of the phantom-trained model, never trained on CT-ICH",
+            "slice_heads": f"{recipe['k']} heads (one per fold): 1x1 projection to "
+                           f"{recipe['d_model']}, class token, {recipe['head_depth']} pre-norm "
+                           "Transformer block(s) over the 14x14 tokens; logits averaged",
+            "series": f"per head: {recipe['series_depth']} Transformer block(s) of width "
+                      f"{recipe['series_width']} across the slices of a series (relative "
+                      "position along the slice normal as sine features); per-slice logits = "
+                      "the slice head's own + a context correction; series logits from max and "
+                      "mean over slices; heads averaged",
+            "input_size": int(cache.meta["preprocessing"]["size"]),
+            "input": "three CT windows as channels (brain 40/80, subdural 80/200, bone "
+                     "600/2800), the head framed (cranioscan.preprocess.head_box) and resized",
+            "outputs": list(CLASSES),
+        },
+        "preprocessing": {"frame": "head", "size": int(cache.meta["preprocessing"]["size"])},
+        "synthetic": False,
+        "trained_on": (f"{len(patients)} real head CTs of patients with traumatic brain injury "
+                       "(PhysioNet CT-ICH, HU rebuilt from brain/bone JPG windows); each of the "
+                       f"{recipe['k']} members on the patients of the other folds; trunk from "
+                       "the phantom-trained model"),
+        "data": {"credit": CREDIT, "licence": "CC BY 4.0",
+                 "real_patients_trained": len(patients),
+                 "real_patients_cross_validated": len(patients),
+                 "demo_note": "the dashboard's real demo patients (070, 092, 107) are in the "
+                              "cross-validation like every patient: 4 of the 5 members trained "
+                              "on each; their out-of-fold figures come from the fifth",
+                 "per_class": per_class,
+                 "cohort_note": "traumatic brain injury; epidural-heavy, few subarachnoid and "
+                                "intraventricular cases; one public dataset, one JPG export"},
+        "training": {"command": command, "recipe": recipe, "hardware": "2 CPU cores, no GPU",
+                     "feature_cache": cache.meta["key"],
+                     "minutes_total": minutes},
+        "metrics": {name: {"auc": f["auc"], "auc_ci_low": f["auc_ci_low"],
+                           "auc_ci_high": f["auc_ci_high"], "sensitivity": f["sensitivity"],
+                           "specificity": f["specificity"],
+                           "threshold": figures["thresholds"][name], "n_pos": f["positives"],
+                           "n_neg": int(len(oof["labels"]) - f["positives"])}
+                    for name, f in figures["slice"].items()},
+        "metrics_note": (f"slice level, out of fold: patient-level {recipe['k']}-fold "
+                         f"cross-validation on all {len(patients)} CT-ICH patients (each member "
+                         "scored only the patients it never saw); 95% intervals from a patient "
+                         "bootstrap; sensitivity and specificity at the slice-flag thresholds, "
+                         "chosen on these same predictions"),
+        "calibration": dict(figures["calibration"],
+                            fitted_on="out-of-fold per-slice probabilities of the members"),
+        "calibration_single": dict(figures["calibration_single"],
+                                   fitted_on="out-of-fold probabilities of the slice heads alone "
+                                             "(a single slice has no neighbours)"),
+        "thresholds": figures["thresholds"],
+        "series_thresholds": figures["series_thresholds"],
+        "threshold_rules": {
+            "slice_flags": f"each class: lowest threshold with out-of-fold slice specificity "
+                           f">= {series_cv.SLICE_SPECIFICITY}",
+            "series_verdict": f"any: highest threshold with out-of-fold patient sensitivity >= "
+                              f"{series_cv.VERDICT_SENSITIVITY}; subtypes: Youden point over "
+                              "patients"},
+        "cross_validation": {
+            "patient_level_any": figures["patient"],
+            "expected_calibration_error": figures["ece"],
+            "normal_demo": figures.get("normal_demo"),
+            "own_auc": figures["own_auc"],
+        },
+        "validation_run": RUN_FOLDER,
+        "intended_use": ("Research and teaching: how a ResNet50 + Transformer hemorrhage "
+                         "classifier that reads a series slice by slice and across slices "
+                         "behaves on a small public set of real head CTs, and where its maps "
+                         "point. Not a medical device."),
+        "limitations": [
+            f"Trained and cross-validated on {len(patients)} patients of one public TBI dataset "
+            "whose images are JPG exports; not validated on other scanners, protocols, "
+            "populations or on DICOM from a clinical PACS.",
+            "Not for clinical use: do not use it to diagnose, triage or exclude hemorrhage.",
+            "Few subarachnoid and intraventricular examples: their figures rest on a handful of "
+            "patients.",
+            "The ResNet trunk learned on synthetic phantoms only and is frozen; only the heads "
+            "learned real heads.",
+        ],
+    }
+
+
+def ship(cv_dir, trunk_path, out_dir, cache, command=""):
+    """Assemble, save and describe the shipped model; returns the card dict."""
+    from ..net.model import load_model
+
+    with open(os.path.join(cv_dir, "recipe.json"), encoding="utf-8") as fh:
+        recipe = json.load(fh)
+    recipe["minutes_total"] = sum(
+        json.load(open(os.path.join(cv_dir, f"fold{k}", "history.json")))["minutes"]
+        for k in range(recipe["k"]))
+    oof = dict(np.load(os.path.join(cv_dir, "oof.npz"), allow_pickle=False))
+    figures = series_cv.evaluate_oof(oof)
+    heads, members = _members(cv_dir, recipe["k"])
+    head_config = {"d_model": recipe["d_model"], "num_heads": recipe["head_heads"],
+                   "mlp_dim": recipe["head_mlp"], "dropout": recipe["dropout"],
+                   "depth": recipe["head_depth"]}
+    series_config = {"width": recipe["series_width"], "depth": recipe["series_depth"],
+                     "num_heads": 4, "dropout": recipe["dropout"]}
+    own = [m.get_layer(f"{series_net.member_prefix(k)}own_logits") for k, m in enumerate(members)]
+    os.makedirs(out_dir, exist_ok=True)
+    slice_model = series_net.assemble_slice_model(load_model(trunk_path), heads, own, head_config)
+    slice_model.save(os.path.join(out_dir, MODEL_FILE))
+    series_model = series_net.assemble_series_model(members, recipe["d_model"], series_config)
+    series_model.save(os.path.join(out_dir, SERIES_FILE))
+    _validation_run(out_dir, cache, oof, figures)
+    card = _card(out_dir, cache, recipe, figures, oof, command)
+    with open(os.path.join(out_dir, CARD_FILE), "w", encoding="utf-8") as fh:
+        json.dump(metrics.to_jsonable(card), fh, indent=1)
+    return card
+
+
+def main(argv=None):
+    """``python -m cranioscan.train.ship_series``: assemble a cross-validated recipe."""
+    import argparse
+    import sys
+
+    from .feature_cache import FeatureCache
+
+    parser = argparse.ArgumentParser(prog="python -m cranioscan.train.ship_series",
+                                     description=main.__doc__)
+    parser.add_argument("--cv", required=True, help="cross-validation folder (series_trainer)")
+    parser.add_argument("--cache", required=True, help="the feature cache it was trained from")
+    parser.add_argument("--trunk", required=True, help=".keras model whose ResNet is the trunk")
+    parser.add_argument("--out", default="model")
+    args = parser.parse_args(argv)
+    card = ship(args.cv, args.trunk, args.out, FeatureCache(args.cache),
+                command="python -m cranioscan.train.ship_series " + " ".join(sys.argv[1:]))
+    print(json.dumps({"sha256": card["sha256"], "thresholds": card["thresholds"],
+                      "series_thresholds": card["series_thresholds"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
