@@ -1,12 +1,16 @@
-"""A one-page case report as PDF, drawn with matplotlib (no Streamlit import).
+"""The case report as PDF, laid out by reportlab's platypus (no Streamlit import).
 
 :func:`case_report_pdf` lays out what it is given: the series described
 without patient identifiers unless asked for, the model's name and model
-file SHA-256, the series summary table, the key slices (the top slice of each
-flagged finding) with their maps, and the model's validity statement.
-:func:`report_for_case` gathers those parts from a case and a model, with
-the maps from a function the caller passes (the dashboard's cached
-Grad-CAM), and returns the PDF bytes.
+file SHA-256, the series summary table, the key slices of the series'
+:class:`~cranioscan.series_result.SeriesResult` (one image per slice, naming
+every flagged finding it stands for) with their maps, and the model's
+validity statement. Platypus flows the text and tables: long names and
+values wrap inside their cells, tables keep to the frame, and what does not
+fit on the first A4 page continues on a second. :func:`report_for_case`
+gathers those parts from a case and a model, with the maps from a function
+the caller passes (the dashboard's cached Grad-CAM), and returns the PDF
+bytes.
 """
 
 __all__ = [
@@ -14,23 +18,21 @@ __all__ = [
     "series_description",
     "validity_statement",
     "case_report_pdf",
-    "case_report_figure",
     "report_for_case",
 ]
 
 import datetime
 import io
-import textwrap
+import os
+from xml.sax.saxutils import escape
 
 import numpy as np
 
 from ..formats import probability
 from ..labels import CLASSES
-from . import card_view, case_view
+from ..series_result import MAX_KEY_SLICES
+from . import card_view, case_view, names
 from .text import CLASS_LABELS
-
-#: At most this many key slices on the page (two rows of three).
-MAX_KEY_SLICES = 6
 
 #: Metadata rows of the description (``case_view.metadata_table`` fields);
 #: the identifying ones read "hidden" unless identifiers are shown.
@@ -78,100 +80,197 @@ def _summary_rows(result):
 
 
 def case_report_pdf(description, identity, result, key_images, validity, created=None):
-    """One A4 page as PDF bytes.
+    """The report as PDF bytes: A4 pages laid out by platypus.
 
     Args:
-        description: lines from :func:`series_description`.
+        description: lines from :func:`series_description` (the first is
+            ``"Case: …"``, then ``"Field: value"``).
         identity: ``cranioscan.ui.export.model_identity`` lines (name,
             SHA-256, one-line notice).
         result: the series' :class:`~cranioscan.series_result.SeriesResult`.
         key_images: ``[(caption, uint8 (rows, cols, 3)), ...]``: the key
-            slices as drawn (at most :data:`MAX_KEY_SLICES` are placed).
+            slices as drawn, one per slice (at most :data:`MAX_KEY_SLICES`).
         validity: :func:`validity_statement` text.
         created: the time printed on the page (default: now, UTC).
 
     Returns:
-        bytes of a one-page PDF with searchable text (TrueType fonts).
+        bytes of a PDF with searchable text (embedded TrueType fonts); one
+        page when everything fits, more when it does not.
     """
-    import matplotlib
+    from reportlab.lib import colors
+    from reportlab.lib.pagesizes import A4
+    from reportlab.lib.units import mm
+    from reportlab.platypus import (Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer,
+                                    Table, TableStyle)
 
-    with matplotlib.rc_context(_RC):
-        fig = case_report_figure(description, identity, result, key_images, validity,
-                                 created=created)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="pdf", dpi=150,
-                    metadata={"Title": "CranioScan case report", "Creator": "CranioScan"})
+    created = created or datetime.datetime.now(datetime.timezone.utc)
+    styles = _styles()
+    margin = 14 * mm
+    page_w, page_h = A4
+    frame_w = page_w - 2 * margin
+    footer = identity[2] if len(identity) > 2 else ""
+
+    def on_page(canvas, doc):  # the notice and the page number, below the frame
+        canvas.saveState()
+        canvas.setFont(_FONT, 7)
+        canvas.setFillColor(colors.HexColor("#555555"))
+        text = footer if canvas.stringWidth(footer, _FONT, 7) < frame_w - 20 * mm else \
+            footer[: int(len(footer) * (frame_w - 20 * mm) / canvas.stringWidth(footer, _FONT, 7))]
+        canvas.drawString(margin, 8 * mm, text)
+        canvas.drawRightString(page_w - margin, 8 * mm, f"Page {doc.page}")
+        canvas.restoreState()
+
+    story = []
+    title = Table([[Paragraph("CranioScan case report", styles["title"]),
+                    Paragraph(created.strftime("%Y-%m-%d %H:%M UTC"), styles["date"])]],
+                  colWidths=[frame_w * 0.7, frame_w * 0.3])
+    title.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "BOTTOM"),
+                               ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                               ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    story += [title, Spacer(1, 3 * mm)]
+
+    lines = list(description)
+    if lines and lines[0].startswith("Case:"):
+        story.append(Paragraph("<b>Case:</b> " + _text(lines[0][5:].strip()), styles["body"]))
+        lines = lines[1:]
+    pairs = [line.split(": ", 1) if ": " in line else [line, ""] for line in lines]
+    half = (len(pairs) + 1) // 2
+    rows = []
+    for k in range(half):
+        row = []
+        for pair in (pairs[k], pairs[k + half] if k + half < len(pairs) else None):
+            row += ([Paragraph(_text(pair[0]), styles["label"]), Paragraph(_text(pair[1]),
+                                                                           styles["small"])]
+                    if pair else ["", ""])
+        rows.append(row)
+    if rows:
+        widths = [frame_w * w for w in (0.17, 0.33, 0.17, 0.33)]
+        table = Table(rows, colWidths=widths, hAlign="LEFT")
+        table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                   ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                                   ("RIGHTPADDING", (0, 0), (-1, -1), 4),
+                                   ("TOPPADDING", (0, 0), (-1, -1), 0.5),
+                                   ("BOTTOMPADDING", (0, 0), (-1, -1), 0.5)]))
+        story.append(table)
+    story.append(Spacer(1, 2.5 * mm))
+    if identity:
+        story.append(Paragraph("<b>Model:</b> " + _text(identity[0].split(": ", 1)[-1]),
+                               styles["body"]))
+    if len(identity) > 1:
+        label, _, value = identity[1].partition(": ")
+        story.append(Paragraph(f"<b>{_text(label)}:</b> <font name='{_MONO}'>{_text(value)}</font>",
+                               styles["body"]))
+
+    story += [Spacer(1, 3 * mm), Paragraph("Series summary", styles["heading"])]
+    header = ["Finding", "Highest probability", "On slice", "Threshold", "Flag",
+              "Slices above threshold"]
+    cells = [[Paragraph(h, styles["header"]) for h in header]]
+    cells += [[Paragraph(_text(v), styles["small"]) for v in row] for row in _summary_rows(result)]
+    summary = Table(cells, colWidths=[frame_w * w for w in (0.2, 0.15, 0.09, 0.11, 0.07, 0.38)],
+                    repeatRows=1, hAlign="LEFT")
+    summary.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.HexColor("#999999")),
+                                 ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                                 ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                 ("TOPPADDING", (0, 0), (-1, -1), 1.5),
+                                 ("BOTTOMPADDING", (0, 0), (-1, -1), 1.5)]))
+    story.append(summary)
+
+    # What the model is valid for, on the first page whatever follows.
+    story += [Spacer(1, 3 * mm), KeepTogether([Paragraph("Validity", styles["heading"]),
+                                               Paragraph(_text(validity), styles["small"])])]
+    story += [Spacer(1, 3 * mm),
+              Paragraph("Key slices: one image per slice, naming every flagged finding it is the "
+                        "top slice of", styles["heading"])]
+    images = list(key_images)[:MAX_KEY_SLICES]
+    if not images:
+        story.append(Paragraph("No finding reached its threshold on any slice.", styles["body"]))
+    per_row, gap = 3, 6 * mm
+    cell_w = min((frame_w - (per_row - 1) * gap) / per_row, 52 * mm)  # two rows fit page 1
+    for start in range(0, len(images), per_row):
+        row = []
+        for caption, rgb in images[start:start + per_row]:
+            rgb = np.asarray(rgb, dtype=np.uint8)
+            height = cell_w * rgb.shape[0] / max(rgb.shape[1], 1)
+            row.append([Image(io.BytesIO(_png(rgb)), width=cell_w, height=height),
+                        Spacer(1, 1 * mm),
+                        Paragraph("<br/>".join(_text(part) for part in str(caption).split("\n")),
+                                  styles["caption"])])
+        row += [""] * (per_row - len(row))
+        grid = Table([row], colWidths=[cell_w + (gap if k < per_row - 1 else 0)
+                                       for k in range(per_row)], hAlign="LEFT")
+        grid.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                  ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                                  ("RIGHTPADDING", (0, 0), (-1, -1), gap),
+                                  ("TOPPADDING", (0, 0), (-1, -1), 2),
+                                  ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]))
+        story.append(KeepTogether([grid]))
+
+
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=margin, rightMargin=margin,
+                            topMargin=margin, bottomMargin=margin + 4 * mm,
+                            title="CranioScan case report", author="CranioScan",
+                            creator="CranioScan")
+    doc.build(story, onFirstPage=on_page, onLaterPages=on_page)
     return buffer.getvalue()
 
 
-#: Fonts embedded as TrueType (text stays searchable and extractable).
-# text.parse_math off: DICOM text such as "$x^2$" is printed as typed, never as math.
-_RC = {"pdf.fonttype": 42, "font.family": "DejaVu Sans", "text.parse_math": False}
+#: Fonts embedded as TrueType (matplotlib's DejaVu, which every install has):
+#: text stays searchable, and ▲, ≥ and – print.
+_FONT, _BOLD, _MONO = "CranioSans", "CranioSans-Bold", "CranioMono"
 
 
-def case_report_figure(description, identity, result, key_images, validity, created=None):
-    """The report page as a matplotlib ``Figure`` (A4 portrait); arguments as :func:`case_report_pdf`."""
+def _register_fonts():
+    from reportlab.lib.fonts import addMapping
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    if _FONT in pdfmetrics.getRegisteredFontNames():
+        return
     import matplotlib
-    from matplotlib.figure import Figure
 
-    created = created or datetime.datetime.now(datetime.timezone.utc)
-    with matplotlib.rc_context(_RC):
-        fig = Figure(figsize=(8.27, 11.69))
-        fig.text(0.06, 0.965, "CranioScan case report", fontsize=16, weight="bold", va="top")
-        fig.text(0.94, 0.965, created.strftime("%Y-%m-%d %H:%M UTC"), fontsize=8, ha="right",
-                 va="top", color="0.35")
-        y = 0.935
-        half = (len(description) + 1) // 2
-        for column, lines in ((0.06, description[:half]), (0.52, description[half:])):
-            for k, line in enumerate(lines):
-                fig.text(column, y - k * 0.0155, textwrap.shorten(line, 60, placeholder="…"),
-                         fontsize=7.5, va="top")
-        y -= half * 0.0155 + 0.01
-        for k, line in enumerate(identity[:2]):
-            fig.text(0.06, y - k * 0.016, line, fontsize=8, va="top", family="DejaVu Sans Mono"
-                     if line.startswith("SHA") else "DejaVu Sans", weight="bold" if k == 0 else None)
-        y -= 2 * 0.016 + 0.012
+    folder = os.path.join(matplotlib.get_data_path(), "fonts", "ttf")
+    for name, file in ((_FONT, "DejaVuSans.ttf"), (_BOLD, "DejaVuSans-Bold.ttf"),
+                       (_MONO, "DejaVuSansMono.ttf")):
+        pdfmetrics.registerFont(TTFont(name, os.path.join(folder, file)))
+    addMapping(_FONT, 0, 0, _FONT)
+    addMapping(_FONT, 1, 0, _BOLD)
+    addMapping(_FONT, 0, 1, _FONT)
+    addMapping(_FONT, 1, 1, _BOLD)
 
-        fig.text(0.06, y, "Series summary", fontsize=10, weight="bold", va="top")
-        rows = _summary_rows(result)
-        height = 0.021 * (len(rows) + 1)
-        ax = fig.add_axes((0.06, y - 0.012 - height, 0.88, height))
-        ax.axis("off")
-        table = ax.table(cellText=rows, colLabels=["Finding", "Highest probability", "On slice",
-                                                   "Threshold", "Flag", "Slices above threshold"],
-                         colWidths=[0.2, 0.16, 0.09, 0.1, 0.06, 0.39], loc="upper left",
-                         cellLoc="left", bbox=(0, 0, 1, 1))
-        table.auto_set_font_size(False)
-        table.set_fontsize(7.5)
-        for (r, _), cell in table.get_celld().items():
-            cell.set_linewidth(0.3)
-            if r == 0:
-                cell.set_text_props(weight="bold")
-        y -= 0.012 + height + 0.02
 
-        fig.text(0.06, y, "Key slices: the top slice of each flagged finding", fontsize=10,
-                 weight="bold", va="top")
-        images = list(key_images)[:MAX_KEY_SLICES]
-        if not images:
-            fig.text(0.06, y - 0.025, "No finding reached its threshold on any slice.", fontsize=8.5,
-                     va="top")
-        footer_top = 0.11
-        size = min(0.27, (y - 0.03 - footer_top) / 2 - 0.03)
-        for k, (caption, rgb) in enumerate(images):
-            r, c = divmod(k, 3)
-            left = 0.06 + c * 0.305
-            top = y - 0.03 - r * (size + 0.035)
-            ax = fig.add_axes((left, top - size, 0.27, size))
-            ax.imshow(np.asarray(rgb, dtype=np.uint8), interpolation="lanczos")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.set_title(caption, fontsize=7.5, pad=3)
+def _styles():
+    from reportlab.lib.styles import ParagraphStyle
 
-        fig.text(0.06, footer_top, "Validity", fontsize=9, weight="bold", va="top")
-        fig.text(0.06, footer_top - 0.017, "\n".join(textwrap.wrap(validity, 125)), fontsize=7,
-                 va="top", linespacing=1.4)
-        fig.text(0.06, 0.018, identity[2] if len(identity) > 2 else "", fontsize=7, color="0.35")
-    return fig
+    _register_fonts()
+    # wordWrap "CJK" breaks anywhere when a word is wider than its cell (a
+    # 64-digit SHA-256, a UID, a series description without spaces).
+    base = ParagraphStyle("base", fontName=_FONT, fontSize=8, leading=10, wordWrap="CJK")
+    return {
+        "title": ParagraphStyle("title", base, fontName=_BOLD, fontSize=15, leading=19),
+        "date": ParagraphStyle("date", base, fontSize=8, alignment=2, textColor="#555555"),
+        "heading": ParagraphStyle("heading", base, fontName=_BOLD, fontSize=10, leading=13,
+                                  spaceAfter=2),
+        "body": ParagraphStyle("body", base, fontSize=8, leading=10.5),
+        "label": ParagraphStyle("label", base, fontName=_BOLD, fontSize=7.5, leading=9.5),
+        "header": ParagraphStyle("header", base, fontName=_BOLD, fontSize=7.5, leading=9.5,
+                                 wordWrap=None),  # headings wrap between words only
+        "small": ParagraphStyle("small", base, fontSize=7.5, leading=9.5),
+        "caption": ParagraphStyle("caption", base, fontSize=7, leading=8.8, alignment=1),
+    }
+
+
+def _text(value):
+    """Data as literal text in a paragraph: ``<``, ``>`` and ``&`` escaped, never markup."""
+    return escape(str(value))
+
+
+def _png(rgb):
+    from PIL import Image as PILImage
+
+    buffer = io.BytesIO()
+    PILImage.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 def report_for_case(case, result, card, model_path, model_sha, heatmap_fn,
@@ -203,9 +302,10 @@ def report_for_case(case, result, card, model_path, model_sha, heatmap_fn,
         marker = np.unravel_index(int(np.argmax(heat)), heat.shape) if np.max(heat) > 0 else None
         rgb = slice_image.render_slice(series.hu[index], level, width, heatmap=heat, marker=marker,
                                        colorbar=True)
-        names = ", ".join(CLASS_LABELS.get(c, c) for c in key.findings)
-        images.append((f"{names}: slice {index + 1}, p {probability(p)}\n"
+        stands_for = ", ".join(CLASS_LABELS.get(c, c) for c in key.findings)
+        images.append((f"{stands_for}: slice {index + 1}, p {probability(p)}\n"
                        f"{method_title} map ({CLASS_LABELS.get(name, name)})", rgb))
-    return case_report_pdf(series_description(series, case.label, show_identifiers),
+    title = names.case_title(case, show_identifiers)  # never upload file names while hidden
+    return case_report_pdf(series_description(series, title, show_identifiers),
                            export.model_identity(card, model_path, model_sha), result,
                            images, validity_statement(card))

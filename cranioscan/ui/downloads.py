@@ -66,8 +66,9 @@ def download_row(case, index, rgb, predictor=None, result=None, level=40.0, widt
     columns[3].download_button(
         "Report (PDF)", report, key="dl_report", file_name=f"{stem}_report.pdf",
         mime="application/pdf", on_click="ignore", icon=":material/picture_as_pdf:", width="stretch",
-        help="One page: the series, the model, the summary, the key slices with their maps "
-             "and what the model is valid for. Patient identifiers only when shown below.")
+        help="The series, the model, the summary, what the model is valid for and the key "
+             "slices with their maps (one image per slice; a second page when they need it). "
+             "Patient identifiers only when shown below.")
     deidentified_button(case, stem)
 
 

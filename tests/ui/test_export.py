@@ -102,12 +102,20 @@ def test_view_png_keeps_the_view_and_burns_in_the_model(series):
     assert np.any(np.asarray(Image.open(io.BytesIO(other)).convert("RGB"))[rows:] != footer)
 
 
-def pdf_text(data):
+class _Pages:
+    """The images of every page of a report, as one page's ``images`` would be."""
+
+    def __init__(self, pages):
+        self.images = [image for page in pages for image in page.images]
+
+
+def pdf_text(data, pages=1):
+    """The report's text (all pages) and its images; ``pages``: the page count expected."""
     from pypdf import PdfReader
 
     reader = PdfReader(io.BytesIO(data))
-    assert len(reader.pages) == 1
-    return reader.pages[0].extract_text(), reader.pages[0]
+    assert len(reader.pages) == pages
+    return "\n".join(p.extract_text() for p in reader.pages), _Pages(reader.pages)
 
 
 def test_case_report_pdf_holds_series_model_summary_key_slices_and_validity(series, probs):
@@ -129,7 +137,7 @@ def test_case_report_pdf_holds_series_model_summary_key_slices_and_validity(seri
     assert "CranioScan case report" in flat and "Case: Phantom subdural" in flat
     assert "Export test model" in flat and SHA in flat.replace(" ", "")
     # The description hides identifiers unless asked for.
-    assert "Patient name: hidden" in flat and "PHANTOM^SYNTHETIC" not in flat
+    assert "Patient name hidden" in flat and "PHANTOM^SYNTHETIC" not in flat
     assert series.meta["series_description"] in flat
     # The summary table, in the one probability format.
     for name in CLASSES:
@@ -178,7 +186,7 @@ def test_report_with_the_real_tiny_model_and_gradcam(tiny_model_dir, series):
         case, result, predictor.card, predictor.path, predictor.sha256,
         lambda i, c: explain.gradcam(predictor, series, i, c, layer=layer, method="gradcam++"),
         40, 80)
-    text, page = pdf_text(data)
+    text, page = pdf_text(data, pages=2)  # six key slices: the second row on a second page
     flat = " ".join(text.split())
     assert json.loads((tiny_model_dir / "model_card.json").read_text())["name"] in flat
     assert predictor.sha256 in flat.replace(" ", "")
@@ -196,4 +204,4 @@ def test_viewer_offers_the_downloads(app_env):
     buttons = {b.proto.label: b for b in app.get("download_button")}
     assert set(buttons) == {"Slices (CSV)", "Summary (CSV)", "View (PNG)", "Report (PDF)",
                             "Download the review log (CSV)"}
-    assert buttons["Report (PDF)"].proto.help.startswith("One page")
+    assert buttons["Report (PDF)"].proto.help.startswith("The series, the model")
