@@ -5,8 +5,9 @@ through these, so a probability, an AUC interval or a percentage reads the
 same everywhere.
 """
 
-__all__ = ["CSV_DIGITS", "PROBABILITY_DIGITS", "PROBABILITY_FORMAT", "as_float", "csv_cell",
-           "csv_frame", "csv_number", "csv_row", "is_number", "number", "probability", "interval", "percent_interval", "plural",
+__all__ = ["CSV_DIGITS", "CSV_FORMULA_START", "PROBABILITY_DIGITS", "PROBABILITY_FORMAT",
+           "as_float", "csv_cell", "csv_frame", "csv_number", "csv_row", "is_number", "number",
+           "markdown_literal", "probability", "interval", "percent_interval", "plural",
            "terminal_safe"]
 
 import math
@@ -72,6 +73,28 @@ CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: A plain decimal number as :func:`csv_number` and ``str(int)`` write it:
 #: a spreadsheet reads it as that number, never as a formula.
 _PLAIN_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+#: Every ASCII punctuation character: CommonMark lets each be backslash-escaped,
+#: and together they cover all markdown syntax (images, links, emphasis, code,
+#: HTML, headings, lists, tables, math ``$``). GFM still turns a bare
+#: ``http://...`` into a link that reads as its own address; no image, no
+#: disguised link and no request come from escaped text.
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def markdown_literal(text):
+    """``text`` escaped so that a markdown renderer shows it exactly as it is.
+
+    For text from the data (DICOM tags, file names, PACS fields, loader
+    notes, error messages quoting them) passed to Streamlit elements that
+    render markdown (``st.warning``, ``st.caption``, ``st.markdown``,
+    ``st.spinner`` ...): ``![b](http://host/x.png) **BOLD**`` is shown as
+    those characters, never as an image fetched from ``host`` or bold text.
+    Every ASCII punctuation character gets a backslash, which CommonMark
+    removes on display, so the look is the text's own.
+    """
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", str(text))
 
 
 def csv_cell(value):

@@ -86,7 +86,7 @@ with columns[3], st.spinner("Attention rollout…"):
     try:
         heat = caches.rollout(predictor, case, index)
     except ValueError as exc:  # a model without Transformer blocks
-        st.info(f"No attention rollout: {exc}")
+        st.info(f"No attention rollout: {md(exc)}")
     else:
         show_map(columns[3], ui_text.METHOD_TITLES["rollout"], heat, ui_text.METHOD_NOTES["rollout"])
 

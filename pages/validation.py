@@ -13,6 +13,7 @@ import streamlit as st
 from cranioscan.ui import caches, text as ui_text, validation_view as vv
 from cranioscan.ui.page import page_setup
 from cranioscan.ui import agreement_view
+from cranioscan.formats import markdown_literal as md
 from cranioscan.labels import CLASSES
 
 cfg, _, _ = page_setup(model=False)
@@ -37,9 +38,9 @@ path_a = st.selectbox("Run", paths, index=default, key="run_a", persist_state="s
 try:
     run = caches.run(path_a)
 except (OSError, ValueError, KeyError) as exc:
-    st.error(f"This run folder cannot be read: {exc}", icon=":material/error:")
+    st.error(f"This run folder cannot be read: {md(exc)}", icon=":material/error:")
     st.stop()
-st.caption(vv.run_label(run) + f" · `{vv.display_path(run.path)}`")
+st.caption(md(vv.run_label(run)) + f" · `{vv.display_path(run.path)}`")
 cv_summary = vv.cross_validation_summary(run)
 if cv_summary:
     st.info(cv_summary, icon=":material/science:")

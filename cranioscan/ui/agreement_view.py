@@ -12,7 +12,7 @@ __all__ = ["agreement_table", "disagreement_table", "model_choices", "show"]
 import pandas as pd
 import streamlit as st
 
-from ..formats import PROBABILITY_FORMAT, interval, plural
+from ..formats import PROBABILITY_FORMAT, interval, markdown_literal as md, plural
 from ..review import ReviewError, agreement_by_finding, disagreements
 from . import text as ui_text
 from .review_panel import review_log
@@ -69,7 +69,7 @@ def show(cfg):
     try:
         entries = log.entries()
     except ReviewError as exc:
-        st.error(f"The review log cannot be read: {exc}.", icon=":material/error:")
+        st.error(f"The review log cannot be read: {md(exc)}.", icon=":material/error:")
         return
     if not entries:
         st.info("No review saved yet: readers agree or disagree with the model's flags in the Case "
