@@ -162,7 +162,9 @@ def test_model_notice_and_card_table():
                                  "any": {"fraction_in_mask": 0.85, "n_in_mask": 34, "n_slices": 40}}}}
     table = card_view.held_out_table(held).set_index("Finding")
     assert table.loc["Any hemorrhage", "95% CI"] == "0.950–0.990"
-    assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40)"
+    # A card without the interval's method gets the Wilson interval of its counts.
+    assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == (
+        "85% (34/40; 95% CI 71%–93%, Wilson score interval on 40 slices)")
     assert table.loc["Subdural", "95% CI"] == "n/a" and np.isnan(table.loc["Subdural", "AUC"])
     assert card_view.held_out_table({}).empty
     assert card_view.localisation_table({}).empty
@@ -170,16 +172,20 @@ def test_model_notice_and_card_table():
     partial = card_view.localisation_table({"localisation_sweep": {"rows": [
         {"layer": "conv3_block3_out", "method": "gradcam", "fraction_in_mask": None}]}})
     assert partial.loc[0, "Peak in lesion"] == "n/a" and partial.loc[0, "Method"] == "Grad-CAM"
-    held["held_out_evaluation"]["gradcam_peak_in_mask"]["any"]["ci95"] = [0.7, 0.95]
+    held["held_out_evaluation"]["gradcam_peak_in_mask"]["any"].update(
+        ci95=[0.7, 0.95], ci95_method="bootstrap over 24 studies")
     table = card_view.held_out_table(held).set_index("Finding")
-    assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40; 95% CI 70%–95%)"
+    assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == (
+        "85% (34/40; 95% CI 70%–95%, bootstrap over 24 studies)")
     # Other methods measured on the same slices get a column each.
     held["held_out_evaluation"]["peak_in_mask_other_methods"] = {
         "gradcam": {"any": {"fraction_in_mask": 0.1, "n_in_mask": 4, "n_slices": 40}},
         "gradcam++": {"any": {"fraction_in_mask": 0.95, "n_in_mask": 38, "n_slices": 40}}}
     table = card_view.held_out_table(held).set_index("Finding")
-    assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == "85% (34/40; 95% CI 70%–95%)"
-    assert table.loc["Any hemorrhage", "Grad-CAM++ peak in lesion"] == "95% (38/40)"
+    assert table.loc["Any hemorrhage", "Grad-CAM peak in lesion"] == (
+        "85% (34/40; 95% CI 70%–95%, bootstrap over 24 studies)")
+    assert table.loc["Any hemorrhage", "Grad-CAM++ peak in lesion"] == (
+        "95% (38/40; 95% CI 83%–99%, Wilson score interval on 40 slices)")
     assert table.loc["Subdural", "Grad-CAM++ peak in lesion"] == "n/a"
 
 
@@ -291,7 +297,10 @@ def test_viewer_demo_case_probabilities_slices_and_windows(app):
     # The demo case with its probabilities; the model and the demo notice.
     assert at.selectbox(key="demo_key").value == demo.DEFAULT_CASE
     assert any("not for clinical use" in w for w in texts(at, "warning"))
-    assert any("not for clinical use" in w for w in (str(e.value) for e in at.sidebar.warning))
+    # One "not for clinical use" warning at a time: the sidebar gives the details as text.
+    assert sum("not for clinical use" in w for w in texts(at, "warning")) == 1
+    assert not at.sidebar.warning
+    assert any("not for clinical use" in str(c.value) for c in at.sidebar.caption)
     assert any("CranioScan tiny test model" in m for m in (str(e.value) for e in at.sidebar.markdown))
     assert len(at.image) == 1 and len(at.get("plotly_chart")) == 1
     frames = [d.value for d in at.dataframe]
@@ -524,11 +533,12 @@ def test_model_card_page(app):
     table = at.dataframe[0].value
     assert len(table) == len(CLASSES) and table["AUC"].between(0, 1).all()
     held_out = at.dataframe[1].value.set_index("Finding")
-    assert held_out.loc["Subdural", "Grad-CAM peak in lesion"] == "50% (5/10)"
-    assert any("auc ge 0.95 every class: not met" in c for c in texts(at, "caption"))
+    assert held_out.loc["Subdural", "Grad-CAM peak in lesion"] == (
+        "50% (5/10; 95% CI 24%–76%, Wilson score interval on 10 slices)")
+    assert any("Target AUC ≥ 0.95 for every class: not met." in c for c in texts(at, "caption"))
     sweep = at.dataframe[2].value
     assert sweep.to_dict("records") == [{
-        "Layer": "conv3_block4_out", "Method": "Grad-CAM++", "Peak in lesion": "80% (60%–90%)",
+        "Layer": "conv3_block4_out", "Method": "Grad-CAM++", "Peak in lesion": "80% (95% CI 49%–94%, Wilson score interval on 10 slices)",
         "In air": 1, "In bone": 0, "In soft tissue": 1}]
     assert any(c.startswith("2 synthetic phantom studies · peak in the lesion grown by 5 mm")
                for c in texts(at, "caption"))
@@ -579,6 +589,6 @@ def test_a_bookmarked_page_on_a_fresh_server_still_runs_inside_app_py(app_env, m
     at = AppTest.from_file(APP, default_timeout=300)
     at.switch_page(page).run()
     assert not at.exception, [e.message for e in at.exception]
-    assert any("not for clinical use" in str(w.value) for w in at.sidebar.warning)
+    assert sum("not for clinical use" in str(w.value) for w in at.warning) == 1
     assert any("CranioScan tiny test model" in str(m.value) for m in at.sidebar.markdown)
     assert PagesManager.uses_pages_directory is False
