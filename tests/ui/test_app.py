@@ -281,7 +281,8 @@ def app(app_env):
 
 
 def texts(at, kind):
-    return [str(e.value) for e in getattr(at, kind)]
+    """The texts of the elements of ``kind`` as shown: markdown escapes of data removed."""
+    return [re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", str(e.value)) for e in getattr(at, kind)]
 
 
 def slice_heading(at):
