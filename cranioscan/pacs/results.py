@@ -156,7 +156,7 @@ def _code(value, meaning, scheme=_SCHEME):
 
 
 def structured_report(found, headers, model_name, model_sha256, series_uid=None,
-                      series_number=SR_SERIES_NUMBER):
+                      series_number=SR_SERIES_NUMBER, verdict=None):
     """A Comprehensive SR of one scored series.
 
     Args:
@@ -167,6 +167,9 @@ def structured_report(found, headers, model_name, model_sha256, series_uid=None,
         model_name, model_sha256: the model as the viewer names it, and the
             SHA-256 of its file.
         series_uid: the new series' UID (default: a new one).
+        verdict: the series verdict in words
+            (``SeriesResult.verdict_sentence``), the first finding of the
+            report; None leaves it out.
 
     Returns:
         ``highdicom.sr.ComprehensiveSR`` (a pydicom Dataset).
@@ -185,6 +188,9 @@ def structured_report(found, headers, model_name, model_sha256, series_uid=None,
         hd.sr.TextContentItem(name=_code("111003", "Algorithm Version", "DCM"),
                               value=f"sha256:{model_sha256}", relationship_type=contains),
     ]
+    if verdict:
+        items.append(hd.sr.TextContentItem(name=_code("121071", "Finding", "DCM"),
+                                           value=str(verdict)[:1024], relationship_type=contains))
     referenced = {}
     for f in found:
         label = CLASS_LABELS.get(f.class_name, f.class_name)
@@ -263,4 +269,5 @@ def build_results(predictor, series, headers, result, model_name, heatmap=None):
         rgb = key_image(series.hu[index], heatmap(index, key.findings[0]), caption)
         images.append((rgb, header, " ".join(caption)))
     return secondary_capture(images) + [
-        structured_report(found, headers, model_name, predictor.sha256 or "")]
+        structured_report(found, headers, model_name, predictor.sha256 or "",
+                          verdict=result.verdict_sentence())]

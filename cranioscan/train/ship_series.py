@@ -17,7 +17,7 @@ ships (each patient by the one member that did not see it; the ensemble
 averages all five).
 """
 
-__all__ = ["ship", "main"]
+__all__ = ["DEMO_DIR", "demo_figures", "ship", "main"]
 
 import datetime
 import json
@@ -33,6 +33,8 @@ from ..labels import CLASSES
 from ..net import series as series_net
 
 MODEL_FILE = "best_model.keras"
+#: The real demo patients that ship with the dashboard (CT-ICH JPG layout).
+DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "ui", "demo_data", "ctich")
 RUN_FOLDER = "validation_run"
 NAME = "CranioScan series model (CT-ICH real patients, 5-fold ensemble)"
 
@@ -45,6 +47,33 @@ def _members(cv_dir, k):
         heads.append(load_model(os.path.join(cv_dir, f"fold{fold}", "head.keras")))
         series.append(load_model(os.path.join(cv_dir, f"fold{fold}", "series.keras")))
     return heads, series
+
+
+def demo_figures(predictor, root=DEMO_DIR, patients=None):
+    """How the shipped model reads the real demo patients (slices 5 mm apart, in order).
+
+    Returns:
+        dict ``"CTICH<PPP>"`` -> ``{"slices", "flagged_any", "flagged_slices_any"
+        (1-based), "labelled_any" (1-based), "series_score_any", "verdict_any",
+        "max_p_any"}``.
+    """
+    from ..ctich import load_ctich, read_slice_hu
+
+    data = load_ctich(root, patients=patients)
+    out = {}
+    for patient in dict.fromkeys(data.ids["patient"]):
+        rows = np.flatnonzero(data.ids["patient"].to_numpy() == patient)
+        hu = np.stack([read_slice_hu(data.ids["brain"].iat[i], data.ids["bone"].iat[i])
+                       for i in rows])
+        result = predictor.assess(hu)
+        flagged = result.findings["any"].flagged_slices
+        out[patient] = {"slices": len(rows), "flagged_any": len(flagged),
+                        "flagged_slices_any": [i + 1 for i in flagged],
+                        "labelled_any": [int(i) + 1 for i in np.flatnonzero(data.labels[rows, 0])],
+                        "series_score_any": result.series_scores["any"],
+                        "verdict_any": result.verdict["any"],
+                        "max_p_any": float(np.max(result.probabilities[:, 0]))}
+    return out
 
 
 def _validation_run(out_dir, cache, oof, figures):
@@ -187,6 +216,14 @@ def ship(cv_dir, trunk_path, out_dir, cache, command=""):
     series_model.save(os.path.join(out_dir, SERIES_FILE))
     _validation_run(out_dir, cache, oof, figures)
     card = _card(out_dir, cache, recipe, figures, oof, command)
+    with open(os.path.join(out_dir, CARD_FILE), "w", encoding="utf-8") as fh:
+        json.dump(metrics.to_jsonable(card), fh, indent=1)
+    from ..inference import Predictor
+
+    card["demo_cases"] = demo_figures(Predictor.load(os.path.join(out_dir, MODEL_FILE)))
+    card["demo_cases_note"] = ("the shipped ensemble on the dashboard's real demo patients "
+                               "(4 of its 5 members trained on each of them); "
+                               "tests/test_shipped_model.py scores them again")
     with open(os.path.join(out_dir, CARD_FILE), "w", encoding="utf-8") as fh:
         json.dump(metrics.to_jsonable(card), fh, indent=1)
     return card

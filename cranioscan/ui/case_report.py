@@ -161,6 +161,10 @@ def case_report_pdf(description, identity, result, key_images, validity, created
         story.append(Paragraph(f"<b>{_text(label)}:</b> <font name='{_MONO}'>{_text(value)}</font>",
                                styles["body"]))
 
+    # The verdict first, then the flagged slices (the summary and key slices below).
+    story += [Spacer(1, 3 * mm), Paragraph("Series verdict", styles["heading"]),
+              Paragraph(_text(result.verdict_sentence()), styles["body"])]
+    story += [Paragraph(_text(note), styles["small"]) for note in result.notes]
     story += [Spacer(1, 3 * mm), Paragraph("Series summary", styles["heading"])]
     header = ["Finding", "Highest probability", "On slice", "Threshold", "Flag",
               "Slices above threshold"]

@@ -84,6 +84,7 @@ def test_results_stored_and_read_back(pacs, predictor):
     texts = _texts(sr)
     assert DISCLAIMER in texts and "tiny test model" in texts
     assert f"sha256:{predictor.sha256}" in texts
+    assert result.verdict_sentence() in texts  # the verdict (here: why there is none) first
     for c in predictor.classes:
         assert round(summary[c]["max_prob"], 6) == pytest.approx(
             [t for t in texts if isinstance(t, float)][list(predictor.classes).index(c)], abs=1e-6)

@@ -231,3 +231,22 @@ def test_slices_reach_the_series_model_in_position_order(tmp_path, series_model_
     # and the model does use the order: the slices reversed read differently
     flipped = predictor.read(a.hu[::-1])[0][::-1]
     assert not np.allclose(flipped, predictor.assess(a).probabilities, atol=1e-6)
+
+
+def test_cli_predict_gives_the_verdict_first(tmp_path, series_model_dir, capsys):
+    import csv
+
+    from cranioscan.cli import main as cli
+    from cranioscan.phantom import make_study, write_series
+
+    write_series(make_study(5, matrix=48, n_slices=6, subtypes=("epidural",)), tmp_path / "s")
+    out = tmp_path / "r.csv"
+    assert cli.main(["predict", str(tmp_path / "s"), "--model",
+                     str(series_model_dir / "best_model.keras"), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    line = next(text for text in printed.splitlines() if "Series verdict:" in text)
+    assert line.index("Series verdict:") < line.index("highest p(any)")
+    with open(tmp_path / "r_series.csv", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["verdict_any"] in ("yes", "no") and float(row["series_score_any"]) >= 0
+    assert row["series_threshold_any"] == "0.500000" or float(row["series_threshold_any"]) == 0.5

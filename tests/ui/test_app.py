@@ -311,6 +311,8 @@ def test_viewer_demo_case_probabilities_slices_and_windows(app):
     summary = next(f for f in frames if "Slices above threshold" in f.columns)
     assert len(summary) == len(CLASSES)
     assert "Known findings of this phantom: Subdural" in texts(at, "caption")
+    # The series verdict is read first (the tiny model reads slices one at a time: it says so).
+    assert "No series verdict: this model reads slices one at a time." in texts(at, "info")
     # The demo case's scores were kept beside it for the next server start.
     case = at.session_state["cs_case"]
     assert list(case.folder.glob("scores-*.npy")), "demo scores not cached on disk"

@@ -205,3 +205,28 @@ def test_viewer_offers_the_downloads(app_env):
     assert set(buttons) == {"Slices (CSV)", "Summary (CSV)", "View (PNG)", "Report (PDF)",
                             "Download the review log (CSV)"}
     assert buttons["Report (PDF)"].proto.help.startswith("The series, the model")
+
+
+def test_pdf_and_csv_give_the_series_verdict_first(series, probs):
+    scores = {c: 0.1 for c in CLASSES} | {"any": 0.8, "subdural": 0.7}
+    result = SeriesResult(probs, THRESHOLDS, ModelIdentity("Export test model", SHA, 64, "test"),
+                          series_scores=scores, series_thresholds={c: 0.5 for c in CLASSES},
+                          context="series")
+    case = ActiveCase(key="k", label="Phantom subdural", source="demo", series=series)
+    data = case_report.report_for_case(case, result, CARD, "m.keras", SHA,
+                                       lambda i, c: np.zeros(series.hu.shape[1:], np.float32),
+                                       40, 80)
+    from pypdf import PdfReader
+
+    text = " ".join(PdfReader(io.BytesIO(data)).pages[0].extract_text().split())
+    verdict = "Series verdict: hemorrhage likely (any hemorrhage score 0.800, threshold 0.500; subdural)."
+    assert verdict in text
+    assert text.index(verdict) < text.index("Series summary")
+    header, table = read_csv(export.summary_csv(result, identity()))
+    assert f"# {verdict}" in header
+    table = table.set_index("finding")
+    assert table.loc["Any hemorrhage", "series_verdict"] == "yes"
+    assert table.loc["Epidural", "series_verdict"] == "no"
+    assert table.loc["Any hemorrhage", "series_score"] == pytest.approx(0.8)
+    slices_header, _ = read_csv(export.slices_csv(series, result, identity()))
+    assert f"# {verdict}" in slices_header
