@@ -1,14 +1,16 @@
 """The viewer's download buttons: thin Streamlit glue over :mod:`.export` and :mod:`.case_report`.
 
 Each file is made only when its button is clicked (``st.download_button``
-with a callable), so moving through the slices costs nothing extra.
+with a callable), so moving through the slices costs nothing extra. Each
+click is recorded in the audit log first (who, when, the series' UIDs, which
+file: :func:`cranioscan.ui.auth.audited`).
 """
 
 __all__ = ["download_row"]
 
 import streamlit as st
 
-from . import caches, case_report, case_view, export, names
+from . import auth, caches, case_report, case_view, export, names
 from .text import METHOD_TITLES
 
 
@@ -25,10 +27,12 @@ def download_row(case, index, rgb, predictor=None, result=None, level=40.0, widt
         level, width: the display window in HU (for the report's key slices).
     """
     show_ids = bool(st.session_state.get("show_ids", False))
+    uids = (getattr(case.series, "study_uid", ""), getattr(case.series, "series_uid", ""))
     stem = names.download_stem(case, show_identifiers=show_ids)  # never the upload's file names
     if predictor is None or result is None:
         identity = ["Model: none loaded (image only)"]
-        st.download_button("View (PNG)", lambda: export.view_png(rgb, identity), key="dl_png",
+        png = auth.audited(lambda: export.view_png(rgb, identity), "view (PNG)", *uids)
+        st.download_button("View (PNG)", png, key="dl_png",
                            file_name=names.download_stem(case, index, show_ids) + ".png",
                            mime="image/png", on_click="ignore", icon=":material/image:")
         deidentified_button(case, stem)
@@ -48,23 +52,26 @@ def download_row(case, index, rgb, predictor=None, result=None, level=40.0, widt
 
     columns = st.columns(4)
     columns[0].download_button(
-        "Slices (CSV)", lambda: export.slices_csv(case.series, result, identity),
+        "Slices (CSV)",
+        auth.audited(lambda: export.slices_csv(case.series, result, identity), "slices (CSV)", *uids),
         key="dl_slices", file_name=f"{stem}_slices.csv", mime="text/csv", on_click="ignore",
         icon=":material/table:", width="stretch",
         help="Every slice's probabilities, numbered from 1; the model and thresholds in the header.")
     columns[1].download_button(
         "Summary (CSV)",
-        lambda: export.summary_csv(result, identity),
+        auth.audited(lambda: export.summary_csv(result, identity), "summary (CSV)", *uids),
         key="dl_summary", file_name=f"{stem}_summary.csv", mime="text/csv", on_click="ignore",
         icon=":material/summarize:", width="stretch", help="The series summary table.")
     columns[2].download_button(
-        "View (PNG)", lambda: export.view_png(rgb, identity), key="dl_png",
+        "View (PNG)", auth.audited(lambda: export.view_png(rgb, identity), "view (PNG)", *uids),
+        key="dl_png",
         file_name=names.download_stem(case, index, show_ids) + ".png", mime="image/png",
         on_click="ignore",
         icon=":material/image:", width="stretch",
         help="This slice as shown: window, overlay, annotations and the model's name.")
     columns[3].download_button(
-        "Report (PDF)", report, key="dl_report", file_name=f"{stem}_report.pdf",
+        "Report (PDF)", auth.audited(report, "report (PDF)", *uids), key="dl_report",
+        file_name=f"{stem}_report.pdf",
         mime="application/pdf", on_click="ignore", icon=":material/picture_as_pdf:", width="stretch",
         help="The series, the model, the summary, what the model is valid for and the key "
              "slices with their maps (one image per slice; a second page when they need it). "
@@ -88,7 +95,9 @@ def deidentified_button(case, stem):
         return deidentified_zip(source, series_uid)[0]
 
     st.download_button(
-        "De-identified DICOM (zip)", make, key="dl_deid", file_name=f"{stem}_deidentified.zip",
+        "De-identified DICOM (zip)",
+        auth.audited(make, "de-identified DICOM (zip)", case.series.study_uid,
+                     case.series.series_uid), key="dl_deid", file_name=f"{stem}_deidentified.zip",
         mime="application/zip", on_click="ignore", icon=":material/shield_person:",
         help="This series' DICOM files with the identifying attributes of the DICOM PS3.15 Basic "
              "Profile removed or replaced (names, IDs, dates, UIDs, institution, private tags); "

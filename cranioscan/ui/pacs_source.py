@@ -10,6 +10,10 @@ page scores and shows like any other. Once a PACS series is shown, a "Send
 results to the PACS" button stores the key images and the structured report
 (:mod:`cranioscan.pacs.results`); nothing is ever sent without that click.
 
+Every search, series listing, retrieval and send is first recorded in the
+audit log (who, when, the study UID, the action; :mod:`.auth`); a search
+also records each study it found. No query text is recorded.
+
 The PACS comes from the ``CRANIOSCAN_DICOMWEB_*`` environment variables
 (:mod:`cranioscan.pacs.config`). :func:`study_table` and
 :func:`series_table` are pure.
@@ -21,6 +25,8 @@ import pandas as pd
 import streamlit as st
 
 from ..formats import markdown_literal as md
+from ..review.audit import AuditError
+from . import auth
 from .case_view import HIDDEN
 
 #: The label of this source in the viewer's source choice.
@@ -116,6 +122,7 @@ def _series_of(store, study_uid):
     """The CT series of a study, asked of the PACS once per search (kept in the session)."""
     known = store.setdefault("series", {})
     if study_uid not in known:
+        auth.record("pacs_query", study_uid, detail="series of the study")
         with _client() as client:
             known[study_uid] = client.series_of(study_uid)
     return known[study_uid]
@@ -145,6 +152,7 @@ def _retrieve(client, hit):
     from .case_view import content_key
     from .state import ActiveCase
 
+    auth.record("pacs_retrieve", hit.study_uid, hit.series_uid)
     bar = st.progress(0.0, text="Retrieving from the PACS…")
 
     def progress(done, total):
@@ -181,6 +189,8 @@ def _send_button(predictor, store):
                 model_name(predictor.card, caches.config().model_path),
                 heatmap=lambda i, c: caches.heatmap(predictor, case, i, c, layer,
                                                     case_view.OVERLAY_METHOD))
+            auth.record("pacs_send", case.series.study_uid, case.series.series_uid,
+                        detail=f"{len(datasets)} datasets (key images and a structured report)")
             with _client() as client:
                 client.store(datasets)
         store["sent"] = (case.key, len(datasets) - 1)
@@ -216,9 +226,15 @@ def choose(predictor=None):
     try:
         query = _search_form()
         if query is not None:
+            fields = ", ".join(name for name, value in query.items() if value) or "no field"
+            actor = auth.who()
+            auth.record("pacs_query", detail=f"study search by {fields}", actor=actor)
             with _client() as client:
                 store["hits"] = client.search_studies(**query)
             store["series"] = {}
+            for hit in store["hits"]:  # which studies the search showed
+                auth.record("pacs_query", hit.study_uid, detail="study found by a search",
+                            actor=actor)
         hits = store["hits"]
         if hits is not None and not hits:
             st.warning("No CT study matches this search.", icon=":material/search_off:")
@@ -241,4 +257,6 @@ def choose(predictor=None):
             _send_button(predictor, store)
     except PacsError as exc:
         st.error(md(exc), icon=":material/cloud_off:")
+    except AuditError as exc:  # nothing is asked of the PACS unless it is recorded
+        st.error(f"Not done: the audit log cannot be written ({md(exc)}).", icon=":material/error:")
     return store["case"]

@@ -3,6 +3,8 @@
 :func:`show` draws, below the viewer's other panels: the reader's name
 (entered once per browser session), agree / disagree per flagged finding,
 the findings the reader sees and the model missed, a note and a Save button;
+the reader is the signed-in account when sign-in is configured
+(:mod:`.auth`), else a typed name;
 then every saved review of this series and a download of the whole log as
 CSV. Entries go to the append-only log of :mod:`cranioscan.review`
 (``CRANIOSCAN_REVIEW_DB``, default ``<cache>/review/reviews.sqlite``),
@@ -20,7 +22,7 @@ from ..formats import markdown_literal as md, probability
 from ..review import (AGREE, DISAGREE, ReviewError, ReviewLog, findings_from_result, new_entry,
                       resolve_path, to_csv)
 from ..review.entry import MAX_NOTE, MAX_READER
-from . import text as ui_text
+from . import auth, text as ui_text
 
 #: Session-state key of the reader's name (kept for the whole browser session).
 READER_KEY = "review_reader"
@@ -67,16 +69,18 @@ def _message_key(tag):
     return f"review_{tag}_message"
 
 
-def _save(log, series, findings, model_sha256, tag):
+def _save(log, series, findings, model_sha256, tag, reader=None):
     """Save-button callback: save the form's answers; the outcome is shown by :func:`_form`.
 
     (A callback, run before the page, so that the answers are saved once
     per click whatever else reruns the page.)
     """
     state = st.session_state
+    if reader is None:  # no sign-in: the typed name
+        reader = state.get(READER_KEY) or ""
     answers = {f.finding: state.get(f"review_{tag}_{f.finding}") for f in findings if f.flagged}
     try:
-        entry = new_entry(state.get(READER_KEY) or "", series.study_uid, series.series_uid,
+        entry = new_entry(reader, series.study_uid, series.series_uid,
                           model_sha256, findings, {k: v for k, v in answers.items() if v is not None},
                           state.get(f"review_{tag}_missed") or (), state.get(f"review_{tag}_note") or "")
         saved = log.save(entry)
@@ -91,7 +95,7 @@ def _save(log, series, findings, model_sha256, tag):
     state[_message_key(tag)] = ("success", text + ".")
 
 
-def _form(log, series, findings, model_sha256, tag):
+def _form(log, series, findings, model_sha256, tag, reader=None):
     """The answers form; the Save button appends an entry to ``log``."""
     flagged = [f for f in findings if f.flagged]
     unflagged = [f.finding for f in findings if not f.flagged]
@@ -108,7 +112,7 @@ def _form(log, series, findings, model_sha256, tag):
         st.text_area("Note", key=f"review_{tag}_note", max_chars=MAX_NOTE, height=80)
         st.form_submit_button("Save review", type="primary", icon=":material/save:",
                               key=f"review_save_{tag}", on_click=_save,
-                              args=(log, series, findings, model_sha256, tag))
+                              args=(log, series, findings, model_sha256, tag, reader))
     outcome = st.session_state.pop(_message_key(tag), None)
     if outcome is not None:
         kind, text = outcome
@@ -141,10 +145,14 @@ def show(case, result, model_sha256, cfg):
     st.caption("Saved in the review log with this series' DICOM UIDs (no patient name or ID), the "
                "model file's SHA-256 and the probabilities and thresholds shown. Saving again adds "
                "an entry; earlier ones stay as history.")
-    st.text_input("Reader", key=READER_KEY, persist_state="session", max_chars=MAX_READER,
-                  placeholder="Your name (asked once per session)")
+    reader = auth.signed_in_user()  # None without sign-in
+    if reader is not None:
+        st.markdown(f"**Reader:** {md(reader)} (signed in)")
+    else:
+        st.text_input("Reader", key=READER_KEY, persist_state="session", max_chars=MAX_READER,
+                      placeholder="Your name (asked once per session)")
     tag = hashlib.blake2b(series.series_uid.encode(), digest_size=6).hexdigest()
-    _form(log, series, findings_from_result(result), model_sha256, tag)
+    _form(log, series, findings_from_result(result), model_sha256, tag, reader)
     try:
         everything = log.entries()
     except ReviewError as exc:
@@ -156,7 +164,9 @@ def show(case, result, model_sha256, cfg):
         st.dataframe(history_table(history), hide_index=True, width="stretch")
     else:
         st.caption("No review of this series yet.")
-    st.download_button("Download the review log (CSV)", to_csv(everything), file_name=CSV_NAME,
+    csv_text = to_csv(everything)
+    st.download_button("Download the review log (CSV)",
+                       auth.audited(lambda: csv_text, "review log (CSV)"), file_name=CSV_NAME,
                        mime="text/csv", key="review_csv", on_click="ignore",
                        icon=":material/download:", disabled=not everything,
                        help=f"All {len(everything)} saved reviews, one row per review and finding.")

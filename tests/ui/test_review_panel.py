@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from cranioscan.inference import summarize_series
 from cranioscan.labels import CLASSES
 from cranioscan.review import ReviewLog, findings_from_summary, new_entry
+from cranioscan.review.audit import AuditLog
 from cranioscan.ui import review_panel
 
 
@@ -51,13 +52,22 @@ def panel_script(probs, sha):
 def log_path(tmp_path, monkeypatch):
     path = tmp_path / "logs" / "reviews.sqlite"
     monkeypatch.setenv("CRANIOSCAN_REVIEW_DB", str(path))
+    monkeypatch.setenv("CRANIOSCAN_AUDIT_DB", str(tmp_path / "logs" / "audit.sqlite"))
     return path
 
 
 @pytest.fixture
 def downloads(monkeypatch):
-    """What Streamlit was handed for each download button: file name -> bytes."""
+    """What Streamlit was handed for each download button: file name -> bytes, or the
+    callable that makes them on click (deferred data)."""
     seen, original = {}, MediaFileManager.add
+    original_deferred = MediaFileManager.add_deferred
+
+    def recording_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kwargs):
+        seen[file_name] = data_callable
+        return original_deferred(self, data_callable, mimetype, coordinates, file_name, **kwargs)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", recording_deferred)
 
     def recording_add(self, path_or_data, mimetype, coordinates, file_name=None,
                       is_for_static_download=False):
@@ -124,8 +134,13 @@ def test_panel_saves_shows_history_and_downloads_the_log(log_path, downloads):
         "any ICH agree; unanswered: IPH, SDH"]
     assert len(ReviewLog(log_path).history("1.2.826.0.1.3680043.8.498.2")) == 3
 
-    # The download is the whole log as CSV, one row per entry and finding.
-    data = downloads[review_panel.CSV_NAME]
+    # The download is the whole log as CSV, one row per entry and finding; the click
+    # (the deferred data being made) is recorded in the audit log under the typed name.
+    audit = AuditLog(log_path.parent / "audit.sqlite")
+    assert audit.events() == []
+    data = downloads[review_panel.CSV_NAME]()
+    assert [(e.who, e.action, e.detail) for e in audit.events()] == [
+        ("not signed in (Dr Ada)", "download", "review log (CSV)")]
     rows = list(csv.DictReader(io.StringIO(data.decode() if isinstance(data, bytes) else data)))
     assert len(rows) == 18 and [r["finding"] for r in rows[:6]] == list(CLASSES)
     assert {r["entry_id"] for r in rows} == {"1", "2", "3"}
