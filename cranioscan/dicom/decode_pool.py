@@ -429,8 +429,9 @@ class Batch:
         if lost:
             crashes += 1
             _broken_in_a_row += 1
-            log.warning("a GDCM worker died; %s of its batch are decoded in process instead",
-                        plural(len(self._left), "slice"))
+            left = len(self._left)
+            log.warning("a GDCM worker died; %s of its batch %s decoded in process instead",
+                        plural(left, "slice"), "is" if left == 1 else "are")
         else:
             _broken_in_a_row = 0
         self._finished.set()
