@@ -5,6 +5,7 @@ import os
 import pytest
 
 from cranioscan.pacs.client import StudyHit
+from cranioscan.review.audit import AuditLog
 from cranioscan.ui import pacs_source
 from cranioscan.ui.case_view import HIDDEN
 
@@ -27,9 +28,10 @@ def test_study_table_hides_identifiers_unless_asked():
 
 
 @pytest.fixture
-def pacs_app(app_env, pacs, monkeypatch):
+def pacs_app(app_env, pacs, monkeypatch, tmp_path):
     from streamlit.testing.v1 import AppTest
 
+    monkeypatch.setenv("CRANIOSCAN_AUDIT_DB", str(tmp_path / "audit" / "audit.sqlite"))
     monkeypatch.setenv("CRANIOSCAN_DICOMWEB_URL", pacs.url)
     monkeypatch.setenv("CRANIOSCAN_DICOMWEB_USER", "cranio")
     monkeypatch.setenv("CRANIOSCAN_DICOMWEB_PASSWORD", "scan")
@@ -46,7 +48,7 @@ def _search(at, **fields):
     assert not at.exception, [e.message for e in at.exception]
 
 
-def test_search_retrieve_and_score(pacs_app, pacs):
+def test_search_retrieve_and_score(pacs_app, pacs, tmp_path):
     at = pacs_app
     _search(at, patient_id="PHANTOM-001")
     table = at.dataframe[0].value
@@ -60,6 +62,21 @@ def test_search_retrieve_and_score(pacs_app, pacs):
     assert any(m.startswith("**Slice ") for m in (str(e.value) for e in at.markdown))
     assert at.slider(key="slice_no").max == pacs.n_slices
     assert [b for b in at.button if b.label == "Send results to the PACS"]  # explicit, not sent
+
+    # Each PACS search (and the studies it showed), listing, retrieval and send is in the
+    # audit log: who, which study and series, what; never the query's text.
+    at.button(key="pacs_send").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    series = at.session_state["cs_pacs"]["case"].series
+    study, series_uid = series.study_uid, series.series_uid
+    events = AuditLog(tmp_path / "audit" / "audit.sqlite").events()
+    assert [(e.who, e.action, e.study_uid, e.series_uid) for e in events] == [
+        ("not signed in", "pacs_query", "", ""), ("not signed in", "pacs_query", study, ""),
+        ("not signed in", "pacs_query", study, ""),
+        ("not signed in", "pacs_retrieve", study, series_uid),
+        ("not signed in", "pacs_send", study, series_uid)]
+    assert events[0].detail == "study search by patient_id"  # the field, not its value
+    assert not any("PHANTOM" in e.detail for e in events)
 
 
 def test_pacs_failures_are_messages(pacs_app, pacs, monkeypatch):
