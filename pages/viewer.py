@@ -24,6 +24,8 @@ cfg, predictor, _ = page_setup()
 log = logging.getLogger("cranioscan.app")
 
 DEMO, UPLOAD, FOLDER = "Demo cases", "Upload DICOM", "Folder on the server"
+#: Session flag: the uploader is shown although an upload is loaded ("Replace").
+UPLOAD_OPEN = "cs_upload_open"
 PRESET_LABELS = {"brain": "Brain", "subdural": "Subdural", "bone": "Bone", "stroke": "Stroke",
                  "soft_tissue": "Soft tissue", "custom": "Custom"}
 
@@ -61,6 +63,16 @@ def choose_case():
             if source == pacs_source.PACS_SOURCE:
                 return pacs_source.choose(predictor)
             if source == UPLOAD:
+                previous = ui_state.active_case()
+                if (previous is not None and previous.source == "upload"
+                        and not st.session_state.get(UPLOAD_OPEN, False)):
+                    # Loaded: one line, so that the image fits a laptop screen.
+                    row = st.columns([5, 1], vertical_alignment="center")
+                    row[0].markdown(f"**{md(previous.label)}**")
+                    row[1].button("Replace", key="upload_replace", icon=":material/upload:",
+                                  on_click=st.session_state.__setitem__, args=(UPLOAD_OPEN, True),
+                                  help="Show the uploader again to load other files.")
+                    return previous
                 files = st.file_uploader(
                     "DICOM files of one study (select all files of the series), or a .zip",
                     accept_multiple_files=True, key="uploads", max_upload_size=cfg.max_upload_mb,
@@ -74,7 +86,13 @@ def choose_case():
                     st.info("Drop the files of a head CT series here, or a .zip holding them.")
                     return None
                 infos = ui_state.discover_upload(files, cfg)
-                return ui_state.load_upload(files, pick_series(infos, "upload_series"))
+                case = ui_state.load_upload(files, pick_series(infos, "upload_series"))
+                if len([i for i in infos if i.is_ct]) <= 1:  # nothing left to choose: fold it away
+                    opened = caches.opening_slice(predictor, case) if predictor is not None else None
+                    ui_state.set_case(case, start_index=opened)
+                    st.session_state[UPLOAD_OPEN] = False
+                    st.rerun()
+                return case
             path = st.text_input("Folder on the server", key="folder_path", persist_state="session",
                                  placeholder="/path/to/series")
             if not path:
@@ -91,15 +109,31 @@ def choose_case():
 
 
 def loader_notes(series):
+    """One line per warning that changes the reading; the rest in a collapsed note."""
     notes = list(series.warnings)
+    for line in case_view.reading_warnings(notes):  # one line each, always in view
+        st.markdown(f":orange[:material/warning: {md(line)}]")
     if notes or series.skipped:
         title = f"Loader notes: {len(notes)} warning(s), {len(series.skipped)} file(s) skipped"
-        with st.expander(title, expanded=bool(notes), icon=":material/info:"):
+        with st.expander(title, expanded=False, icon=":material/info:"):
             for note in notes:
                 st.warning(md(note))
             if series.skipped:
                 st.dataframe(case_view.skipped_table(series.skipped), hide_index=True,
                              width="stretch")
+
+
+def reading_panel(case, result):
+    """The verdict first, then how the series was read and what the loader noticed."""
+    if result is None:
+        st.info("No model is loaded: images only, without probabilities.")
+    else:
+        verdict = result.verdict
+        (st.error if verdict and verdict["any"] else st.info)(
+            result.verdict_sentence(), icon=":material/gavel:")
+        for note in result.notes:
+            st.caption(note)
+    loader_notes(case.series)
 
 
 # ------------------------------------------------------------------- image
@@ -122,9 +156,15 @@ def slice_view(case, result):
     series = case.series
     n = series.n_slices
     index = ui_state.slice_index(case)
-    image_col, side_col = st.columns([11, 9], gap="medium")
+    image_col, side_col = st.columns([9, 11], gap="medium")
+    # The right column reads top-down: the verdict and notes, this slice's
+    # probabilities, then the controls (filled first: the image needs them).
+    reading_box, probs_box, controls = (side_col.container(), side_col.container(),
+                                        side_col.container())
+    with reading_box:
+        reading_panel(case, result)
 
-    with side_col:
+    with controls:
         st.markdown("**Window**")
         st.radio("Preset", list(PRESET_LABELS), key=ui_state.WINDOW_PRESET_KEY, persist_state="session",
                  horizontal=True, format_func=PRESET_LABELS.get, on_change=ui_state.apply_preset,
@@ -174,6 +214,7 @@ def slice_view(case, result):
                 outlines = [(case.masks[s][index], ui_text.CLASS_COLORS[s])
                             for s in case.masks if case.masks[s][index].any()]
 
+    with probs_box:
         if result is not None:
             st.markdown(f"**Slice {index + 1} probabilities**")
             st.dataframe(
@@ -190,6 +231,8 @@ def slice_view(case, result):
                         "Flag", width="small",
                         help="▲: the probability reaches the operating threshold"),
                 })
+            st.caption(case_view.start_note(result.probabilities, result.thresholds),
+                       help="Where the viewer opens a new series.")
 
     with image_col:
         corners = {
@@ -223,28 +266,18 @@ def slice_view(case, result):
 
 
 # -------------------------------------------------------------------- page
-st.header("Case viewer")
+st.subheader("Case viewer")
 case = choose_case()
 if case is None:
     st.stop()
 if case.description:
     st.caption(case.description)
-loader_notes(case.series)
 
 result = None
 if predictor is not None:
     result = caches.assess(predictor, case)
     ui_state.set_case(case, start_index=result.opening_slice)
-    # The verdict first, then the flagged slices (the slice view and summary below).
-    verdict = result.verdict
-    (st.error if verdict and verdict["any"] else st.info)(
-        result.verdict_sentence(), icon=":material/gavel:")
-    for note in result.notes:
-        st.caption(note)
-    st.caption(case_view.start_note(result.probabilities, result.thresholds),
-               help="Where the viewer opens a new series.")
 else:
-    st.info("No model is loaded: images only, without probabilities.")
     ui_state.set_case(case)
 
 slice_view(case, result)

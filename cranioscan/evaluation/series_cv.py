@@ -72,13 +72,23 @@ def operating_points(labels, calibrated, per_patient):
     return slice_t, series_t
 
 
-def evaluate_oof(oof, n_boot=500, seed=0):
+def top_slice_scores(patients, slice_probs):
+    """``(n, 6)``: each slice's row holds its patient's highest slice probability per class."""
+    frame = pd.DataFrame(np.asarray(slice_probs), columns=list(CLASSES))
+    frame["patient"] = np.asarray(patients)
+    return frame.groupby("patient")[list(CLASSES)].transform("max").to_numpy()
+
+
+def evaluate_oof(oof, n_boot=500, seed=0, verdict_from="series_head"):
     """Every figure of one cross-validated recipe.
 
     Args:
         oof: dict with ``patients`` ``(n,)``, ``labels``, ``slice``, ``own``,
             ``series`` ``(n, 6)`` and ``fold`` ``(n,)`` (``oof.npz``).
         n_boot: bootstrap resamples (over patients) of the AUC intervals.
+        verdict_from: ``"series_head"`` (the series outputs) or
+            ``"top_slice"`` (the highest per-slice probability with context,
+            before calibration): the score the verdict's threshold is set on.
 
     Returns:
         dict: ``calibration`` and ``calibration_single`` (card entries),
@@ -94,9 +104,12 @@ def evaluate_oof(oof, n_boot=500, seed=0):
     fitted.pop("cross_fitted_probs")
     calibrated = calibration.apply_calibration(oof["slice"], fitted)
     single = calibration.fit_calibration(labels, oof["own"])
-    per_patient = _patient_frame(patients, labels, oof["series"])
+    series = (oof["series"] if verdict_from == "series_head"
+              else top_slice_scores(patients, oof["slice"]))
+    per_patient = _patient_frame(patients, labels, series)
     thresholds, series_thresholds = operating_points(labels, calibrated, per_patient)
-    out = {"calibration": {k: fitted[k] for k in ("method", "classes")},
+    out = {"verdict_from": verdict_from,
+           "calibration": {k: fitted[k] for k in ("method", "classes")},
            "ece": fitted["ece"], "calibration_single": single, "thresholds": thresholds,
            "series_thresholds": series_thresholds, "slice": {}, "own_auc": {},
            "calibrated": calibrated}
@@ -157,9 +170,11 @@ def main(argv=None):
                                      description=main.__doc__)
     parser.add_argument("cv_dir", help="folder written by cranioscan.train.series_trainer")
     parser.add_argument("--name", default=None, help="recipe name in the table row")
+    parser.add_argument("--verdict-from", default="series_head",
+                        choices=("series_head", "top_slice"))
     args = parser.parse_args(argv)
     oof = dict(np.load(os.path.join(args.cv_dir, "oof.npz"), allow_pickle=False))
-    figures = evaluate_oof(oof)
+    figures = evaluate_oof(oof, verdict_from=args.verdict_from)
     minutes = 0.0
     for fold in sorted(os.listdir(args.cv_dir)):
         path = os.path.join(args.cv_dir, fold, "history.json")
@@ -167,7 +182,8 @@ def main(argv=None):
             with open(path, encoding="utf-8") as fh:
                 minutes += json.load(fh)["minutes"]
     figures.pop("calibrated")
-    with open(os.path.join(args.cv_dir, "figures.json"), "w", encoding="utf-8") as fh:
+    with open(os.path.join(args.cv_dir, f"figures_{args.verdict_from}.json"), "w",
+              encoding="utf-8") as fh:
         json.dump(metrics.to_jsonable(figures), fh, indent=1)
     print(recipe_row(args.name or os.path.basename(os.path.normpath(args.cv_dir)), figures,
                      minutes))

@@ -38,6 +38,7 @@ __all__ = [
     "assemble_slice_model",
     "assemble_series_model",
     "member_prefix",
+    "VERDICT_SOURCES",
 ]
 
 import keras
@@ -258,8 +259,12 @@ def assemble_slice_model(trunk_source, heads, own_logit_layers, head_config,
     return model
 
 
+#: Where the series verdict's score comes from (a recipe choice, see :func:`assemble_series_model`).
+VERDICT_SOURCES = ("series_head", "top_slice")
+
+
 def assemble_series_model(members, embedding_width, series_config, num_classes=6,
-                          name="cranioscan_series_ensemble"):
+                          name="cranioscan_series_ensemble", verdict_from="series_head"):
     """The shipped series model: every member's series layers, averaged.
 
     Args:
@@ -268,6 +273,9 @@ def assemble_series_model(members, embedding_width, series_config, num_classes=6
             :func:`member_prefix` ``(k)``, in member order.
         embedding_width: ``d``, one member's slice-embedding width.
         series_config: keyword arguments of :func:`build_series_member`.
+        verdict_from: ``"series_head"`` (the members' series logits) or
+            ``"top_slice"`` (the highest per-slice logit with context: the
+            series is as likely to bleed as its most likely slice).
 
     Returns:
         ``keras.Model`` with inputs ``"slice_embeddings"`` ``(b, n, K * d)``
@@ -285,11 +293,15 @@ def assemble_series_model(members, embedding_width, series_config, num_classes=6
                                    **series_config)
         slice_logits.append(s)
         series_logits.append(r)
+    if verdict_from not in VERDICT_SOURCES:
+        raise ValueError(f"verdict_from must be one of {VERDICT_SOURCES}, got {verdict_from!r}")
     if k_members > 1:
         slice_mean = keras.layers.Average(name="slice_logits")(slice_logits)
         series_mean = keras.layers.Average(name="series_logits")(series_logits)
     else:
         slice_mean, series_mean = slice_logits[0], series_logits[0]
+    if verdict_from == "top_slice":
+        series_mean = keras.layers.GlobalMaxPooling1D(name="top_slice_logits")(slice_mean)
     model = keras.Model(
         [embeddings, positions],
         [keras.layers.Activation("sigmoid", dtype="float32", name="slice_probabilities")(slice_mean),

@@ -118,8 +118,10 @@ def _card(out_dir, cache, recipe, figures, oof, command):
             "series": f"per head: {recipe['series_depth']} Transformer block(s) of width "
                       f"{recipe['series_width']} across the slices of a series (relative "
                       "position along the slice normal as sine features); per-slice logits = "
-                      "the slice head's own + a context correction; series logits from max and "
-                      "mean over slices; heads averaged",
+                      "the slice head's own + a context correction; heads averaged; series "
+                      "score: " + ("the highest per-slice probability with context"
+                                   if recipe.get("verdict_from") == "top_slice" else
+                                   "a series head on max and mean over the slices"),
             "input_size": int(cache.meta["preprocessing"]["size"]),
             "input": "three CT windows as channels (brain 40/80, subdural 80/200, bone "
                      "600/2800), the head framed (cranioscan.preprocess.head_box) and resized",
@@ -191,7 +193,7 @@ def _card(out_dir, cache, recipe, figures, oof, command):
     }
 
 
-def ship(cv_dir, trunk_path, out_dir, cache, command=""):
+def ship(cv_dir, trunk_path, out_dir, cache, command="", verdict_from="series_head"):
     """Assemble, save and describe the shipped model; returns the card dict."""
     from ..net.model import load_model
 
@@ -201,7 +203,8 @@ def ship(cv_dir, trunk_path, out_dir, cache, command=""):
         json.load(open(os.path.join(cv_dir, f"fold{k}", "history.json")))["minutes"]
         for k in range(recipe["k"]))
     oof = dict(np.load(os.path.join(cv_dir, "oof.npz"), allow_pickle=False))
-    figures = series_cv.evaluate_oof(oof)
+    figures = series_cv.evaluate_oof(oof, verdict_from=verdict_from)
+    recipe["verdict_from"] = verdict_from
     heads, members = _members(cv_dir, recipe["k"])
     head_config = {"d_model": recipe["d_model"], "num_heads": recipe["head_heads"],
                    "mlp_dim": recipe["head_mlp"], "dropout": recipe["dropout"],
@@ -212,7 +215,8 @@ def ship(cv_dir, trunk_path, out_dir, cache, command=""):
     os.makedirs(out_dir, exist_ok=True)
     slice_model = series_net.assemble_slice_model(load_model(trunk_path), heads, own, head_config)
     slice_model.save(os.path.join(out_dir, MODEL_FILE))
-    series_model = series_net.assemble_series_model(members, recipe["d_model"], series_config)
+    series_model = series_net.assemble_series_model(members, recipe["d_model"], series_config,
+                                                    verdict_from=verdict_from)
     series_model.save(os.path.join(out_dir, SERIES_FILE))
     _validation_run(out_dir, cache, oof, figures)
     card = _card(out_dir, cache, recipe, figures, oof, command)
@@ -242,9 +246,12 @@ def main(argv=None):
     parser.add_argument("--cache", required=True, help="the feature cache it was trained from")
     parser.add_argument("--trunk", required=True, help=".keras model whose ResNet is the trunk")
     parser.add_argument("--out", default="model")
+    parser.add_argument("--verdict-from", default="series_head",
+                        choices=series_net.VERDICT_SOURCES)
     args = parser.parse_args(argv)
     card = ship(args.cv, args.trunk, args.out, FeatureCache(args.cache),
-                command="python -m cranioscan.train.ship_series " + " ".join(sys.argv[1:]))
+                command="python -m cranioscan.train.ship_series " + " ".join(sys.argv[1:]),
+                verdict_from=args.verdict_from)
     print(json.dumps({"sha256": card["sha256"], "thresholds": card["thresholds"],
                       "series_thresholds": card["series_thresholds"]}, indent=1))
 

@@ -210,6 +210,23 @@ def slice_probability_table(probs_row, thresholds=None, classes=CLASSES):
     return pd.DataFrame(rows)
 
 
+#: Loader warnings that change how a series reads (stay visible as one line each).
+_READING_WORDS = ("missing", "tilt", "gap")
+
+
+def reading_warnings(warnings):
+    """The loader warnings that change the reading (missing slices or positions,
+    gantry tilt, gaps), each cut to its first sentence; the rest can wait in a
+    collapsed note."""
+    out = []
+    for text in warnings:
+        if any(word in text.lower() for word in _READING_WORDS):
+            first = text.split(": ", 1)[0] if text.lower().startswith("missing") else \
+                text.split(". ", 1)[0]
+            out.append(first.rstrip(".") + ".")
+    return out
+
+
 def series_attention_figure(weights, row_of, current_index, height=220):
     """Plotly bars: how much the reading of slice ``current_index`` drew on each slice.
 

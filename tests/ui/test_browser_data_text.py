@@ -80,6 +80,8 @@ def test_series_description_markdown_is_shown_literally(server, browser, beacon,
         [str(p) for p in upload_files(tmp_path, text)])
     shown(page, "Loader notes").wait_for(timeout=120_000)
     settle(page)
+    shown(page, "Loader notes").click()  # the notes open on demand
+    settle(page)
     time.sleep(2.0)  # time for any image request to leave the browser
 
     assert hits == [], f"the browser fetched {hits} from the beacon"

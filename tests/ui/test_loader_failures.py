@@ -53,6 +53,7 @@ def test_a_failing_upload_after_a_good_one_is_a_message_not_a_stale_page(app_env
     assert not at.exception, [e.message for e in at.exception]
     assert at.image and at.slider(key="slice_no").max == 3
 
+    at.button(key="upload_replace").click().run()  # a loaded upload folds to one line
     at.file_uploader(key="uploads").set_value([(name, data, "application/dicom")]).run()
     assert not at.exception, [e.message for e in at.exception]
     # The file names in the message are markdown-escaped (issue 30): read them as shown.
