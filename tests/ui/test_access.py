@@ -85,3 +85,16 @@ def test_app_asks_for_sign_in_first_when_auth_is_configured(server_address):
     assert [b.label for b in at.button] == ["Sign in"]
     assert not at.error and not at.sidebar.markdown  # nothing of the app before sign-in
     assert [s.value for s in at.subheader] == ["Sign in"]
+
+
+def test_app_serves_on_the_network_by_the_opt_in_and_says_so(app_env, server_address, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv(ENV_ALLOW_NETWORK, "1")
+    server_address("0.0.0.0")
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error
+    banners = [w.value for w in at.warning if "without sign-in" in w.value]
+    assert len(banners) == 1 and "served without sign-in on 0.0.0.0" in banners[0]
+    assert "Case viewer" in [h.value for h in at.subheader]  # the app itself is served
