@@ -24,7 +24,8 @@ cfg, predictor, _ = page_setup()
 log = logging.getLogger("cranioscan.app")
 
 DEMO, UPLOAD, FOLDER = "Demo cases", "Upload DICOM", "Folder on the server"
-#: Session flag: the uploader is shown although an upload is loaded ("Replace").
+#: Session flag: False once a single-series upload is loaded and folded to one line;
+#: True again after "Replace" (a multi-series upload keeps its uploader and picker).
 UPLOAD_OPEN = "cs_upload_open"
 PRESET_LABELS = {"brain": "Brain", "subdural": "Subdural", "bone": "Bone", "stroke": "Stroke",
                  "soft_tissue": "Soft tissue", "custom": "Custom"}
@@ -65,7 +66,7 @@ def choose_case():
             if source == UPLOAD:
                 previous = ui_state.active_case()
                 if (previous is not None and previous.source == "upload"
-                        and not st.session_state.get(UPLOAD_OPEN, False)):
+                        and st.session_state.get(UPLOAD_OPEN, True) is False):
                     # Loaded: one line, so that the image fits a laptop screen.
                     row = st.columns([5, 1], vertical_alignment="center")
                     row[0].markdown(f"**{md(previous.label)}**")
