@@ -25,6 +25,11 @@ def _real_patients(card):
     return int(count) if isinstance(count, int) and not isinstance(count, bool) else 0
 
 
+def _with_phantoms(card):
+    """True when the card says phantom studies were in the training data."""
+    return "phantom stud" in str((card or {}).get("trained_on", "")).lower()
+
+
 def model_notice(card, loaded=True):
     """The warning every page shows about the loaded model, or None.
 
@@ -43,8 +48,9 @@ def model_notice(card, loaded=True):
         return ("Demo model, trained on synthetic phantoms — not for clinical use. Its outputs "
                 "say nothing about real patients.")
     if _real_patients(card):
+        plus = " plus synthetic phantoms" if _with_phantoms(card) else ""
         text = (f"Research model, trained on {_real_patients(card)} real head CTs of patients "
-                "with traumatic brain injury (PhysioNet CT-ICH) plus synthetic phantoms, and "
+                f"with traumatic brain injury (PhysioNet CT-ICH){plus}, and "
                 "cross-validated on one public dataset only — not for clinical use.")
         any_metrics = (card.get("metrics") or {}).get("any") or {}
         sens, spec = any_metrics.get("sensitivity"), any_metrics.get("specificity")
@@ -63,7 +69,8 @@ def short_notice(card):
     if is_synthetic_model(card):
         return "Demo model trained on synthetic phantoms — not for clinical use."
     if _real_patients(card):
-        return (f"Research model ({_real_patients(card)} real TBI head CTs + phantoms) — not for "
+        plus = " + phantoms" if _with_phantoms(card) else ""
+        return (f"Research model ({_real_patients(card)} real TBI head CTs{plus}) — not for "
                 "clinical use.")
     return "Model without a model card — research use only, not for clinical use."
 

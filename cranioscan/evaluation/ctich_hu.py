@@ -61,16 +61,18 @@ def check(predictor, hu_dir, ctich_dir, class_name="any"):
     rows = []
     for patient, number, hu, mask in read_hu_pairs(hu_dir):
         folder = os.path.join(ctich_dir, f"{patient:03d}")
-        jpg = read_slice_hu(os.path.join(folder, "brain", f"{number:02d}.jpg"),
-                            os.path.join(folder, "bone", f"{number:02d}.jpg"))
+        brain = os.path.join(folder, "brain", f"{number:02d}.jpg")
         p_true = float(predictor.predict_series(hu[None])[0, j])
-        p_jpg = float(predictor.predict_series(jpg[None])[0, j])
+        p_jpg = None  # some slices have no JPG of the same number
+        if os.path.isfile(brain):
+            jpg = read_slice_hu(brain, os.path.join(folder, "bone", f"{number:02d}.jpg"))
+            p_jpg = float(predictor.predict_series(jpg[None])[0, j])
         heat = explain.gradcam(predictor, hu[None], 0, class_name, layer=layer,
                                method="gradcam++")
         inside = bool(explain.peak_in_mask(heat, mask, (ASSUMED_SPACING_MM,) * 2, dilate_mm=5.0,
                                            hu=hu))
         rows.append({"patient": patient, "slice": number, "p_true_hu": p_true, "p_jpg": p_jpg,
-                     "gap": abs(p_true - p_jpg), "peak_inside": inside,
+                     "gap": None if p_jpg is None else abs(p_true - p_jpg), "peak_inside": inside,
                      "peak_tissue": explain.peak_tissue(heat, hu)})
     return rows
 
@@ -90,14 +92,15 @@ def main(argv=None):
     args = parser.parse_args(argv)
     rows = check(Predictor.load(args.model), args.hu_dir, args.ctich)
     for r in rows:
-        print(f"{r['patient']:03d}_{r['slice']:02d}: p(any) true HU {r['p_true_hu']:.3f}, "
-              f"JPG-rebuilt {r['p_jpg']:.3f}, gap {r['gap']:.3f}; peak "
+        jpg = "no JPG of this slice" if r["p_jpg"] is None else \
+            f"JPG-rebuilt {r['p_jpg']:.3f}, gap {r['gap']:.3f}"
+        print(f"{r['patient']:03d}_{r['slice']:02d}: p(any) true HU {r['p_true_hu']:.3f}, {jpg}; peak "
               f"{'inside' if r['peak_inside'] else 'outside'} the outline (+5 mm), "
               f"on {r['peak_tissue']}")
-    gaps = np.array([r["gap"] for r in rows])
+    gaps = np.array([r["gap"] for r in rows if r["gap"] is not None])
     hits = sum(r["peak_inside"] for r in rows)
-    print(f"{len(rows)} slices: p(any) gap mean {gaps.mean():.3f}, max {gaps.max():.3f}, "
-          f"{int((gaps <= 0.05).sum())} of {len(rows)} within 0.05; "
+    print(f"{len(rows)} slices ({len(gaps)} with a JPG twin): p(any) gap mean {gaps.mean():.3f}, max {gaps.max():.3f}, "
+          f"{int((gaps <= 0.05).sum())} of {len(gaps)} pairs within 0.05; "
           f"Grad-CAM++ peak inside the outline on {hits} of {len(rows)} "
           f"({hits / max(len(rows), 1):.0%})")
 

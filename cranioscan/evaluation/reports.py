@@ -55,7 +55,7 @@ def write_val_predictions(path, ids, labels, probs):
         out[f"label_{name}"] = labels[:, i].astype(np.uint8)
     for i, name in enumerate(CLASSES):
         out[f"prob_{name}"] = probs[:, i]
-    csv_frame(out).to_csv(path, index=False, float_format="%.6f")  # ids as data, never formulas
+    csv_frame(out).to_csv(path, index=False, float_format="%.9g")  # ids as data, never formulas; 9 digits keep tiny probabilities apart
 
 
 def read_val_predictions(path):

@@ -36,6 +36,7 @@ import keras
 import numpy as np
 
 from ..labels import CLASSES
+from . import series as _series  # noqa: F401 - registers the series stage's layers for loading
 from .layers import ClassToken, InputScaling, PositionEmbedding, TakeToken, TransformerBlock
 
 #: Name of the ResNet50 layer each selectable stage ends with, and its stride.

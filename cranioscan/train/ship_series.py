@@ -111,7 +111,8 @@ def _card(out_dir, cache, recipe, figures, oof, command):
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "architecture": {
             "backbone": "ResNet50 (keras.applications) cut after stage 4, frozen: the weights "
-                        "of the phantom-trained model, never trained on CT-ICH",
+                        "of the trunk model given to ship_series (its SHA-256 under "
+                        "training.trunk_sha256)",
             "slice_heads": f"{recipe['k']} heads (one per fold): 1x1 projection to "
                            f"{recipe['d_model']}, class token, {recipe['head_depth']} pre-norm "
                            "Transformer block(s) over the 14x14 tokens; logits averaged",
@@ -131,8 +132,9 @@ def _card(out_dir, cache, recipe, figures, oof, command):
         "synthetic": False,
         "trained_on": (f"{len(patients)} real head CTs of patients with traumatic brain injury "
                        "(PhysioNet CT-ICH, HU rebuilt from brain/bone JPG windows); each of the "
-                       f"{recipe['k']} members on the patients of the other folds; trunk from "
-                       "the phantom-trained model"),
+                       f"{recipe['k']} members on the patients of the other folds; the frozen "
+                       "trunk from the previous research model (trained on 59 of these patients "
+                       "plus synthetic phantoms)"),
         "data": {"credit": CREDIT, "licence": "CC BY 4.0",
                  "real_patients_trained": len(patients),
                  "real_patients_cross_validated": len(patients),
@@ -143,6 +145,7 @@ def _card(out_dir, cache, recipe, figures, oof, command):
                  "cohort_note": "traumatic brain injury; epidural-heavy, few subarachnoid and "
                                 "intraventricular cases; one public dataset, one JPG export"},
         "training": {"command": command, "recipe": recipe, "hardware": "2 CPU cores, no GPU",
+                     "trunk_sha256": recipe.get("trunk_sha256"),
                      "feature_cache": cache.meta["key"],
                      "minutes_total": minutes},
         "metrics": {name: {"auc": f["auc"], "auc_ci_low": f["auc_ci_low"],
@@ -187,8 +190,11 @@ def _card(out_dir, cache, recipe, figures, oof, command):
             "Not for clinical use: do not use it to diagnose, triage or exclude hemorrhage.",
             "Few subarachnoid and intraventricular examples: their figures rest on a handful of "
             "patients.",
-            "The ResNet trunk learned on synthetic phantoms only and is frozen; only the heads "
-            "learned real heads.",
+            "The cross-validation is optimistic: each patient was scored by a member that never "
+            "saw it, but the frozen trunk (ResNet50 to stage 4, from the previous research model) "
+            "was trained on 59 of the same 62 patients.",
+            "The series verdict keeps out-of-fold patient sensitivity at 0.95 and then says "
+            "'hemorrhage likely' for most normal heads.",
         ],
     }
 
@@ -205,6 +211,7 @@ def ship(cv_dir, trunk_path, out_dir, cache, command="", verdict_from="series_he
     oof = dict(np.load(os.path.join(cv_dir, "oof.npz"), allow_pickle=False))
     figures = series_cv.evaluate_oof(oof, verdict_from=verdict_from)
     recipe["verdict_from"] = verdict_from
+    recipe["trunk_sha256"] = file_sha256(trunk_path)
     heads, members = _members(cv_dir, recipe["k"])
     head_config = {"d_model": recipe["d_model"], "num_heads": recipe["head_heads"],
                    "mlp_dim": recipe["head_mlp"], "dropout": recipe["dropout"],
