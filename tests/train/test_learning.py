@@ -16,7 +16,7 @@ import pytest
 from cranioscan.labels import CLASSES
 from cranioscan.preprocess import to_model_input
 
-from conftest import TINY
+from suite_support import TINY
 
 
 def separable_set(n=32, size=64, seed=0):

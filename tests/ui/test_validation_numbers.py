@@ -16,7 +16,7 @@ def shipped(tmp_path_factory):
     """A cross-validation run folder as ``cranioscan crossval`` leaves it for the shipped
     model: out-of-fold predictions, no history.csv, ``folds.json``, and the calibration
     errors in ``metrics.json`` (the cross-fitted one differing from the plotted one)."""
-    from conftest import write_run
+    from suite_support import write_run
 
     run_dir = tmp_path_factory.mktemp("cv") / "validation_run"
     write_run(run_dir, seed=5, separation=2.0, name="validation_run")
