@@ -42,6 +42,7 @@ import dataclasses
 
 import streamlit as st
 
+from ..formats import markdown_literal
 from ..windowing import PRESETS
 from . import case_view, config as ui_config
 from .slice_image import preset_name
@@ -67,6 +68,9 @@ class ActiveCase:
         folder: the demo case's cache folder (scores are kept there), or None.
         corner_note: what the image's corner says the case is ("phantom",
             "real patient, CT-ICH") for demo cases, else ''.
+        origin: ``(source, series_uid)`` the series was read from (uploaded
+            files or a folder), for the de-identified DICOM export; None for
+            demo and PACS cases.
     """
 
     key: str
@@ -78,6 +82,7 @@ class ActiveCase:
     description: str = ""
     folder: object = None
     corner_note: str = ""
+    origin: object = None
 
     @property
     def has_truth(self):
@@ -117,10 +122,10 @@ def _load(store_name, signature, source, series_uid, label, kind):
     store = _session_store(store_name, signature)
     case = store["cases"].get(series_uid)
     if case is None:
-        with st.spinner(f"Reading the slices of {label}…"):
+        with st.spinner(f"Reading the slices of {markdown_literal(label)}…"):
             series = load_series(source, series_uid=series_uid)
         case = ActiveCase(key=case_view.content_key(series), label=label, source=kind,
-                          series=series)
+                          series=series, origin=(source, series.series_uid or series_uid))
         store["cases"] = {series_uid: case}  # keep one series per session in memory
     return case
 

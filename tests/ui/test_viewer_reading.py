@@ -23,14 +23,21 @@ def dicom_files(n, prefix):
             for i, ds in enumerate(datasets)]
 
 
+#: file name -> the callable that makes the file (the last test's downloads).
+MAKERS = {}
+
+
 @pytest.fixture
 def file_names(monkeypatch):
     """File names of the download buttons' data as Streamlit registers it."""
     seen, original = [], MediaFileManager.add_deferred
+    makers = MAKERS
+    makers.clear()
 
     def recording_add_deferred(self, data_callable, mimetype, coordinates, file_name=None,
                                **kwargs):
         seen.append(file_name)
+        makers[file_name] = data_callable
         return original(self, data_callable, mimetype, coordinates, file_name, **kwargs)
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", recording_add_deferred)
@@ -75,3 +82,17 @@ def test_single_slice_upload_reads_right(app_env, file_names):
     for name in names:
         assert "DOE" not in name and "MRN4242" not in name and "Upload" not in name, name
         assert len(name) <= 80, name
+    # The series' DICOM, de-identified (PS3.15 Basic Profile), under the series' name.
+    deid = [n for n in names if n.endswith("_deidentified.zip")]
+    assert deid, names
+    data = MAKERS[deid[0]]()
+    import io
+    import zipfile
+
+    import pydicom
+
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    assert archive.namelist() == ["IM0001.dcm"]
+    ds = pydicom.dcmread(io.BytesIO(archive.read("IM0001.dcm")))
+    assert "DOE" not in str(ds) and "MRN4242" not in str(ds) and ds.PatientIdentityRemoved == "YES"
+
