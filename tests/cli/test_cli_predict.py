@@ -252,9 +252,10 @@ def test_predict_scores_every_good_series_and_lists_every_bad_entry(model_path, 
     assert set(reasons) == {"notes.txt", "broken.zip", "pipe.dcm", "zero.dcm", "slice_002.dcm"}
     # stdout: one summary line per series, correct plurals, the model's line, the totals.
     lines = stdout.splitlines()
-    assert re.search(r"study2 'Single' \(series 1\.2\.3\.11\): 1 slice; highest p\(any\) "
+    verdict = re.escape("No series verdict: this model reads slices one at a time. ")
+    assert re.search(r"study2 'Single' \(series 1\.2\.3\.11\): " + verdict + r"1 slice; highest p\(any\) "
                      r"[01]\.\d{3} on slice 1; flagged: any(, \w+)*$", stdout, re.MULTILINE)
-    assert re.search(r"study1 'Head 5mm' \(series 1\.2\.3\.10\): 3 slices; highest p\(any\) "
+    assert re.search(r"study1 'Head 5mm' \(series 1\.2\.3\.10\): " + verdict + r"3 slices; highest p\(any\) "
                      r"[01]\.\d{3} on slice [123]; flagged: any(, \w+)*$", stdout, re.MULTILINE)
     assert "1 slices" not in stdout
     assert lines[-2].startswith("Model: tiny.keras (sha256 ")
@@ -331,5 +332,5 @@ def test_predict_a_300_slice_thin_series(model_path, tmp_path):
     assert float(rows[-1]["position_mm"]) - float(rows[0]["position_mm"]) == pytest.approx(299 * 0.625)
     [series] = read_csv(tmp_path / "thin_series.csv")
     assert series["n_slices"] == "300" and series["message"] == ""  # regular spacing: no warning
-    assert ": 300 slices; highest p(any)" in proc.stdout
+    assert "one at a time. 300 slices; highest p(any)" in proc.stdout  # the verdict, then the slices
     assert "300 slices scored in" in proc.stderr

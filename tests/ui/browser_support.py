@@ -109,6 +109,19 @@ def demo_picker(page):
     return page.get_by_role("combobox", name=re.compile("Demo case")).first
 
 
+def open_demo_options(page, tries=3):
+    """Open the demo-case list. With the overlay on, the first click can land while the
+    slice view redraws and the list does not open (a known glitch): click again."""
+    for _ in range(tries):
+        demo_picker(page).click()
+        try:
+            page.get_by_role("option").first.wait_for(timeout=3_000)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError: not open yet
+            continue
+    raise AssertionError("the demo-case list did not open")
+
+
 def slice_heading(page):
     """Number N of the 'Slice N probabilities' heading."""
     text = shown(page, re.compile(r"^Slice \d+ probabilities$")).inner_text()

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from browser_support import (  # noqa: F401 - fixtures: server, browser, shots
-    BROWSER_MARKS, browser, demo_picker, goto_slice, open_app, server, settle, shots, shown)
+    BROWSER_MARKS, browser, demo_picker, goto_slice, open_app, open_demo_options, server, settle, shots, shown)
 
 pytestmark = BROWSER_MARKS
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -99,7 +99,7 @@ def test_colour_bar_under_the_map_and_real_patient_screenshots(server, browser, 
     for title, slice_number, picture in (
             ("Real patient: intraparenchymal", None, "viewer_real_intraparenchymal.png"),
             ("Real patient: no hemorrhage", None, "viewer_real_normal.png")):  # epidural: test_browser
-        demo_picker(page).click()
+        open_demo_options(page)
         page.get_by_role("option", name=re.compile(title)).click()
         shown(page, re.compile("Radiologists' labels of this patient")).wait_for(timeout=180_000)
         settle(page, timeout=300_000)
