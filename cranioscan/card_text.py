@@ -4,7 +4,7 @@ every screen and output shows (what it was trained on, not for clinical use).
 Pure functions of ``model_card.json`` (a dict).
 """
 
-__all__ = ["is_synthetic_model", "model_notice", "short_notice", "model_name"]
+__all__ = ["is_synthetic_model", "model_notice", "short_notice", "model_name", "identity_lines"]
 
 import os
 
@@ -81,3 +81,15 @@ def model_name(card, path=None):
     if name:
         return str(name)
     return os.path.basename(str(path)) if path else "unnamed model"
+
+
+def identity_lines(card, path, sha256):
+    """``["Model: NAME", "SHA-256: <64 hex>", "<validity one-liner>"]`` for files and reports.
+
+    Args:
+        card: the model card dict (``Predictor.card``; {} when absent).
+        path: the model file (its name stands in when the card has none).
+        sha256: hex digest of the model file.
+    """
+    return [f"Model: {model_name(card, path)}", f"SHA-256: {sha256 or 'unknown'}",
+            short_notice(card)]

@@ -135,6 +135,29 @@ def csv_frame(frame):
     return out
 
 
+def csv_header(identity, thresholds, classes, verdict=None):
+    """``#`` comment lines opening every CranioScan CSV (the dashboard's and the
+    command line's): the model's identity, the series verdict when one series
+    is described, the thresholds of the flags, how slices are numbered.
+
+    Args:
+        identity: ``card_text.identity_lines`` (name, SHA-256, validity).
+        thresholds: dict class -> slice-flag threshold.
+        classes: class order.
+        verdict: the verdict sentence of the series, or None.
+
+    Returns:
+        list of str, each starting with ``"# "``.
+    """
+    lines = ["# CranioScan export"] + [f"# {line}" for line in identity]
+    if verdict:
+        lines.append(f"# {verdict}")
+    lines.append("# Thresholds (model card): " + ", ".join(
+        f"{name} {probability(thresholds.get(name))}" for name in classes))
+    lines.append("# Slices numbered from 1, inferior to superior, as in the dashboard.")
+    return lines
+
+
 def number(value, digits=3, missing="unknown"):
     """A number for people: up to ``digits`` decimals, trailing zeros dropped.
 

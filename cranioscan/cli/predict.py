@@ -8,8 +8,12 @@ on the terminal and in the series CSV, and the rest is scored.
 
 Files written (checked for writability before anything is scored):
 
+Both CSV files open with the dashboard's ``#`` lines (the model's name,
+SHA-256 and validity statement, the thresholds: ``formats.csv_header``).
+
 * ``--out`` (per slice): ``source, study_uid, series_uid, slice, sop_uid,
-  position_mm, thickness_mm`` and ``prob_<class>`` for the six classes,
+  position_mm, thickness_mm``, ``prob_<class>`` for the six classes and
+  ``flagged`` (the classes flagged on the slice, ``;``-separated),
   slices inferior -> superior as ``load_series`` orders them and numbered
   from 1 as in the dashboard;
 * ``--series-out`` (per series, default ``<out>_series.csv``):
@@ -63,7 +67,8 @@ import time
 from pathlib import Path
 
 from ..defaults import DEFAULT_MODEL, REPO_ROOT
-from ..formats import csv_number, csv_row, plural, probability, terminal_safe
+from ..card_text import identity_lines
+from ..formats import csv_header, csv_number, csv_row, plural, probability, terminal_safe
 from ..labels import CLASSES
 from ..uids import uid_argument
 from .worklist import Problem, check_output, find_series
@@ -90,7 +95,7 @@ def resolve_model_path(model_arg):
 
 SLICE_COLUMNS = (["source", "study_uid", "series_uid", "slice", "sop_uid", "position_mm",
                   "thickness_mm"]
-                 + [f"prob_{c}" for c in CLASSES])
+                 + [f"prob_{c}" for c in CLASSES] + ["flagged"])
 SERIES_COLUMNS = (["source", "study_uid", "series_uid", "series_description", "n_slices",
                    "status", "verdict_any", "series_score_any", "series_threshold_any", "flagged"]
                   + [f"max_prob_{c}" for c in CLASSES] + [f"max_slice_{c}" for c in CLASSES]
@@ -151,7 +156,8 @@ def _problem_row(problem):
     return row
 
 
-def _slice_rows(job, series, probs):
+def _slice_rows(job, series, assessed):
+    probs = assessed.probabilities
     rows = []
     for k in range(series.n_slices):
         row = {
@@ -164,14 +170,17 @@ def _slice_rows(job, series, probs):
             "thickness_mm": csv_number(series.thickness_at(k), 3),
         }
         row.update({f"prob_{c}": csv_number(probs[k, j]) for j, c in enumerate(CLASSES)})
+        row["flagged"] = ";".join(assessed.slice_flags(k))  # as the dashboard's CSV
         rows.append(row)
     return rows
 
 
-def _write_csv(path, columns, rows):
+def _write_csv(path, columns, rows, header=()):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as fh:
+        for line in header:  # the dashboard's '#' lines (formats.csv_header)
+            fh.write(line + "\n")
         writer = csv.DictWriter(fh, fieldnames=columns)
         writer.writeheader()
         writer.writerows(csv_row(row) for row in rows)  # no cell runs as a spreadsheet formula
@@ -270,7 +279,7 @@ def _score(jobs, predictor, batch_size, progress, after_scored=None):
             after_scored(job, series, assessed)
         result = _series_result(job, series, assessed)
         results.append(result)
-        slice_rows.extend(_slice_rows(job, series, assessed.probabilities))
+        slice_rows.extend(_slice_rows(job, series, assessed))
         for name, why in series.skipped:  # files of the series left out, e.g. truncated
             if (name, why) not in seen:
                 seen.add((name, why))
@@ -343,9 +352,11 @@ def run_predict(args):
                                  else -1.0))
     rows = [_ok_row(r) for r in results] + sorted(
         (_problem_row(p) for p in problems), key=lambda row: row["status"] != "error")
+    header = csv_header(identity_lines(predictor.card, model_path, predictor.sha256),
+                        predictor.thresholds, CLASSES)
     try:
-        _write_csv(args.out, SLICE_COLUMNS, slice_rows)
-        _write_csv(series_out, SERIES_COLUMNS, rows)
+        _write_csv(args.out, SLICE_COLUMNS, slice_rows, header)
+        _write_csv(series_out, SERIES_COLUMNS, rows, header)
     except OSError as exc:
         _say(f"cranioscan predict: error: cannot write the results: {exc}")
         return 2

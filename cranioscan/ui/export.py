@@ -22,9 +22,10 @@ import re
 
 import numpy as np
 
-from ..formats import csv_number, csv_row, probability
+from ..card_text import identity_lines
+from ..formats import csv_header as format_csv_header, csv_number, csv_row
 from ..labels import CLASSES
-from . import card_view, case_view
+from . import case_view
 
 def model_identity(card, path, sha256):
     """``["Model: NAME", "SHA-256: <64 hex>", "<validity one-liner>"]`` for files and reports.
@@ -34,21 +35,15 @@ def model_identity(card, path, sha256):
         path: the model file (its name stands in when the card has none).
         sha256: hex digest of the model file.
     """
-    return [f"Model: {card_view.model_name(card, path)}",
-            f"SHA-256: {sha256 or 'unknown'}",
-            card_view.short_notice(card)]
+    return identity_lines(card, path, sha256)
 
 
 def csv_header(identity, thresholds, classes=CLASSES, result=None):
     """``#`` comment lines naming the model, the series verdict (first, when
-    ``result`` is given) and the thresholds of the ▲ flags."""
-    lines = ["# CranioScan export"] + [f"# {line}" for line in identity]
-    if result is not None:
-        lines.append(f"# {result.verdict_sentence()}")
-    lines.append("# Thresholds (model card): " + ", ".join(
-        f"{name} {probability(thresholds.get(name))}" for name in classes))
-    lines.append("# Slices numbered from 1, inferior to superior, as in the dashboard.")
-    return lines
+    ``result`` is given) and the thresholds of the ▲ flags
+    (:func:`cranioscan.formats.csv_header`, shared with the command line)."""
+    return format_csv_header(identity, thresholds, classes,
+                             None if result is None else result.verdict_sentence())
 
 
 def _csv_bytes(header, columns, rows):

@@ -32,7 +32,7 @@ def model_path(tmp_path_factory):
 
 def read_rows(path):
     with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.DictReader(fh))
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
 
 
 def test_predict_csv_cells_from_the_data_are_not_formulas(model_path, tmp_path):

@@ -27,7 +27,7 @@ def run(*args, cwd=REPO, env=None):
 
 def read_csv(path):
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
 
 
 def small_model():
@@ -121,8 +121,27 @@ def test_predict_writes_per_slice_and_per_series_csv(model_path, worklist, tmp_p
                       for level, width in ((40, 80), (80, 200), (600, 2800))], axis=-1)
         expected = predictor.model(x.astype(np.float32), training=False).numpy()
         np.testing.assert_allclose(probs, expected, atol=2e-6)
+        # the flag column as the dashboard's: a class at or above its card threshold (THRESHOLDS;
+        # others 0.5): "any" on every slice, epidural on none
+        limits = {c: THRESHOLDS.get(c, 0.5) for c in CLASSES}
+        assert [r["flagged"] for r in mine] == [
+            ";".join(c for j, c in enumerate(CLASSES) if row[j] >= limits[c]) for row in probs]
+        assert all(r["flagged"].startswith("any") for r in mine)
         assert {r["study_uid"] for r in mine} == {series.study_uid}
         per_series[uid] = probs
+
+    # Both files open with the dashboard's header lines, made by the one function.
+    from cranioscan.card_text import identity_lines
+    from cranioscan.formats import csv_header
+
+    header = csv_header(identity_lines(predictor.card, model_path, predictor.sha256),
+                        predictor.thresholds, CLASSES)
+    for name in ("results.csv", "results_series.csv"):
+        lines = (tmp_path / name).read_text(encoding="utf-8").splitlines()
+        assert lines[:len(header)] == header, name
+    assert any(line.startswith("# SHA-256: " + predictor.sha256) for line in header)
+    assert any(line.startswith("# Thresholds (model card): any 0.000, epidural 1.000")
+               for line in header)
 
     # Per series: the two phantoms in triage order, the unreadable one, then what was left out.
     table = read_csv(tmp_path / "results_series.csv")

@@ -27,7 +27,7 @@ def predict(capsys, model_dir, out, *args):
 
 def rows(path):
     with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
+        return list(csv.DictReader(line for line in fh if not line.startswith("#")))
 
 
 def test_predict_one_study(pacs_env, tiny_model_dir, tmp_path, capsys):

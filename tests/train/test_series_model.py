@@ -247,6 +247,6 @@ def test_cli_predict_gives_the_verdict_first(tmp_path, series_model_dir, capsys)
     line = next(text for text in printed.splitlines() if "Series verdict:" in text)
     assert line.index("Series verdict:") < line.index("highest p(any)")
     with open(tmp_path / "r_series.csv", newline="") as fh:
-        (row,) = list(csv.DictReader(fh))
+        (row,) = list(csv.DictReader(line for line in fh if not line.startswith("#")))
     assert row["verdict_any"] in ("yes", "no") and float(row["series_score_any"]) >= 0
     assert row["series_threshold_any"] == "0.500000" or float(row["series_threshold_any"]) == 0.5
