@@ -40,6 +40,7 @@ import numpy as np
 from .card_text import model_name, short_notice
 from .labels import CLASSES
 from .series_result import ModelIdentity, SeriesResult
+from .slabs import SLAB_MM, make_slabs, needs_slabs, relative_positions
 
 #: Name of the model card read from the model file's folder.
 CARD_FILE = "model_card.json"
@@ -163,6 +164,35 @@ def _explain_load_failure(path, exc):
     if len(first) > 300:
         first = first[:300] + "..."
     return f"The model {path} cannot be loaded: it is damaged or not a CranioScan model ({first})."
+
+
+def _hu_slices(series):
+    """float32 ``(n, rows, cols)`` HU of a ``Series`` or an HU array (one slice allowed)."""
+    hu = np.asarray(series.hu if hasattr(series, "hu") else series, dtype=np.float32)
+    if hu.ndim == 2:
+        hu = hu[None]
+    if hu.ndim != 3:
+        raise ValueError(f"expected (n, rows, cols) HU slices, got shape {hu.shape}")
+    return hu
+
+
+def _as_read(series, hu):
+    """What the series stage reads: ``(hu, positions in mm, index, notes)``.
+
+    Positions are the series' own (an HU array's slices are taken as
+    :data:`ASSUMED_SPACING_MM` apart, in the order given); a thin series
+    becomes ~5 mm slabs (:mod:`cranioscan.slabs`), and ``index`` maps each
+    slice to the row it was read in.
+    """
+    positions = getattr(series, "positions", None)
+    positions = (np.arange(len(hu), dtype=np.float64) * ASSUMED_SPACING_MM if positions is None
+                 else np.asarray(positions, dtype=np.float64))
+    if not needs_slabs(positions):
+        return hu, positions, np.arange(len(hu)), ()
+    hu, positions, index = make_slabs(hu, positions)
+    return hu, positions, index, (f"Thin slices: the model read {len(hu)} slabs of about "
+                                  f"{SLAB_MM:g} mm (as it was trained); each slice shows its "
+                                  "slab's probabilities.",)
 
 
 class Predictor:
@@ -436,40 +466,25 @@ class Predictor:
             score or None; ``"series"``, ``"single slice"`` or ``"slice"``;
             tuple of plain-language notes.
         """
-        from .slabs import SLAB_MM, make_slabs, needs_slabs
-        from .train.series_trainer import relative_positions
-
-        hu = np.asarray(series.hu if hasattr(series, "hu") else series, dtype=np.float32)
-        if hu.ndim == 2:
-            hu = hu[None]
-        if hu.ndim != 3:
-            raise ValueError(f"expected (n, rows, cols) HU slices, got shape {hu.shape}")
-        n = len(hu)
-        if n == 0:
+        hu = _hu_slices(series)
+        if len(hu) == 0:
             return np.zeros((0, len(self.classes)), dtype=np.float32), None, "slice", ()
         box = self.frame_box(hu)
         if self.series_model is None:
             probs, _ = self._slice_pass(hu, box, batch_size, progress, embed=False)
             return self._calibrated(probs), None, "slice", ()
-        positions = getattr(series, "positions", None)
-        positions = (np.arange(n, dtype=np.float64) * ASSUMED_SPACING_MM if positions is None
-                     else np.asarray(positions, dtype=np.float64))
-        notes, index = [], np.arange(n)
-        if needs_slabs(positions):
-            hu, positions, index = make_slabs(hu, positions)
-            notes.append(f"Thin slices: the model read {len(hu)} slabs of about {SLAB_MM:g} mm "
-                         f"(as it was trained); each slice shows its slab's probabilities.")
+        hu, positions, index, notes = _as_read(series, hu)
         own, embeddings = self._slice_pass(hu, box, batch_size, progress, embed=True)
         if len(hu) == 1:
-            notes.append("A single slice: the model saw no neighbouring slices and gives no "
-                         "series verdict.")
+            notes += ("A single slice: the model saw no neighbouring slices and gives no "
+                      "series verdict.",)
             probs = self._apply(own, self.calibration_single)
-            return probs[index], None, "single slice", tuple(notes)
+            return probs[index], None, "single slice", notes
         slice_p, series_p = self.series_model(
             [embeddings[None], relative_positions(positions)[None]], training=False)
         probs = self._calibrated(np.asarray(slice_p)[0])
         scores = {c: float(v) for c, v in zip(self.classes, np.asarray(series_p)[0])}
-        return probs[index], scores, "series", tuple(notes)
+        return probs[index], scores, "series", notes
 
     def series_attention(self, series, batch_size=8):
         """What the series Transformer attended to across the slices.
@@ -488,22 +503,13 @@ class Predictor:
             None for a model without a series stage or a single slice.
         """
         from .net.layers import TransformerBlock
-        from .slabs import make_slabs, needs_slabs
-        from .train.series_trainer import relative_positions
-
         if self.series_model is None:
             return None
-        hu = np.asarray(series.hu if hasattr(series, "hu") else series, dtype=np.float32)
-        hu = hu[None] if hu.ndim == 2 else hu
-        positions = getattr(series, "positions", None)
-        positions = (np.arange(len(hu), dtype=np.float64) * ASSUMED_SPACING_MM
-                     if positions is None else np.asarray(positions, dtype=np.float64))
-        index = np.arange(len(hu))
+        hu = _hu_slices(series)
         if len(hu) < 2:
             return None
         box = self.frame_box(hu)
-        if needs_slabs(positions):
-            hu, positions, index = make_slabs(hu, positions)
+        hu, positions, index, _ = _as_read(series, hu)
         _, embeddings = self._slice_pass(hu, box, batch_size, None, embed=True)
         if self._series_attention is None:
             import keras

@@ -8,7 +8,8 @@ and every thin slice takes its slab's probabilities; the viewer keeps every
 thin slice. Pure numpy.
 """
 
-__all__ = ["SLAB_MM", "THIN_MM", "slab_index", "make_slabs", "needs_slabs"]
+__all__ = ["SLAB_MM", "THIN_MM", "slab_index", "make_slabs", "needs_slabs",
+           "relative_positions"]
 
 import numpy as np
 
@@ -67,3 +68,12 @@ def make_slabs(hu, positions, slab_mm=SLAB_MM):
     slab_positions = np.bincount(index, weights=np.asarray(positions, np.float64),
                                  minlength=m) / counts
     return slab_hu, slab_positions, index
+
+
+def relative_positions(positions):
+    """Positions along the slice normal scaled to [0, 1]; 0.5 for one slice."""
+    positions = np.asarray(positions, dtype=np.float64)
+    span = positions.max() - positions.min() if len(positions) else 0.0
+    if len(positions) < 2 or span <= 0:
+        return np.full(len(positions), 0.5, np.float32)
+    return ((positions - positions.min()) / span).astype(np.float32)

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..labels import CLASSES
 from ..net import series as series_net
+from ..slabs import relative_positions
 
 #: RSNA metric weights of the per-slice loss, in ``CLASSES`` order.
 LOSS_WEIGHTS = np.array([2, 1, 1, 1, 1, 1], np.float32)
@@ -83,15 +84,6 @@ def patient_table(cache):
         rows = rows[np.argsort(positions[rows], kind="stable")]
         out[patient] = (rows, relative_positions(positions[rows]))
     return out
-
-
-def relative_positions(positions):
-    """Positions along the slice normal scaled to [0, 1]; 0.5 for one slice."""
-    positions = np.asarray(positions, dtype=np.float64)
-    span = positions.max() - positions.min() if len(positions) else 0.0
-    if len(positions) < 2 or span <= 0:
-        return np.full(len(positions), 0.5, np.float32)
-    return ((positions - positions.min()) / span).astype(np.float32)
 
 
 def _build_member(shape, recipe, prefix):

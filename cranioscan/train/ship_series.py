@@ -39,6 +39,12 @@ RUN_FOLDER = "validation_run"
 NAME = "CranioScan series model (CT-ICH real patients, 5-fold ensemble)"
 
 
+def _history(cv_dir, fold):
+    """A fold's ``history.json`` (losses, minutes, patients)."""
+    with open(os.path.join(cv_dir, f"fold{fold}", "history.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
 def _members(cv_dir, k):
     from ..net.model import load_model
 
@@ -205,9 +211,7 @@ def ship(cv_dir, trunk_path, out_dir, cache, command="", verdict_from="series_he
 
     with open(os.path.join(cv_dir, "recipe.json"), encoding="utf-8") as fh:
         recipe = json.load(fh)
-    recipe["minutes_total"] = sum(
-        json.load(open(os.path.join(cv_dir, f"fold{k}", "history.json")))["minutes"]
-        for k in range(recipe["k"]))
+    recipe["minutes_total"] = sum(_history(cv_dir, k)["minutes"] for k in range(recipe["k"]))
     oof = dict(np.load(os.path.join(cv_dir, "oof.npz"), allow_pickle=False))
     figures = series_cv.evaluate_oof(oof, verdict_from=verdict_from)
     recipe["verdict_from"] = verdict_from
