@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..defaults import REPO_ROOT
 from ..uids import is_dicom_uid
-from .log import BUSY_TIMEOUT_S, FILE_MODE, FOLDER_MODE
+from .private_sqlite import connect
 
 SCHEMA_VERSION = 1
 #: The audit file under the cache folder when ``CRANIOSCAN_AUDIT_DB`` is unset.
@@ -96,68 +96,9 @@ class AuditLog:
     def __repr__(self):
         return f"AuditLog({str(self.path)!r})"
 
-    def _create_private_file(self):
-        folder = self.path.parent
-        if not folder.exists():
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                folder.mkdir(mode=FOLDER_MODE)
-            except FileExistsError:
-                pass
-        try:
-            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
-        except FileExistsError:
-            pass
-
     def _connect(self, create):
-        if not self.path.exists():
-            if not create:
-                return None
-            self._create_private_file()
-        elif create:
-            try:
-                if self.path.stat().st_mode & 0o077:
-                    os.chmod(self.path, FILE_MODE)
-            except OSError:
-                pass
-        try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise AuditError(f"cannot open the audit log {self.path}: {exc}") from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise AuditError(f"the audit log {self.path} has schema version {version}, "
-                                 f"newer than this CranioScan reads ({SCHEMA_VERSION})")
-            if version < SCHEMA_VERSION:
-                if not create:
-                    conn.close()
-                    return None
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    tables = conn.execute(
-                        "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-                    if version == 0 and tables:
-                        raise AuditError(f"{self.path} is an SQLite file but not a CranioScan "
-                                         "audit log")
-                    if version == 0:
-                        for statement in _SCHEMA:
-                            conn.execute(statement)
-                    conn.execute("COMMIT")
-                except BaseException:
-                    conn.execute("ROLLBACK")
-                    raise
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise AuditError(f"the audit log {self.path} cannot be read as SQLite: {exc}") from exc
-        except AuditError:
-            conn.close()
-            raise
-        return conn
+        """An open connection (see :func:`.private_sqlite.connect`), or None."""
+        return connect(self.path, create, _SCHEMA, SCHEMA_VERSION, AuditError, "audit log")
 
     def record(self, who, action, study_uid="", series_uid="", detail=""):
         """Append one event stamped with the current UTC time; returns it as an :class:`AuditEvent`.

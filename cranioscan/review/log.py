@@ -40,14 +40,11 @@ from pathlib import Path
 from ..defaults import REPO_ROOT
 from ..labels import CLASSES
 from .entry import FindingReview, ReviewEntry, ReviewError
+from .private_sqlite import connect
 
 SCHEMA_VERSION = 1
 #: The log's file under the cache folder when ``CRANIOSCAN_REVIEW_DB`` is unset.
 DEFAULT_NAME = Path("review") / "reviews.sqlite"
-#: How long a save waits for another writer before giving up (seconds).
-BUSY_TIMEOUT_S = 30.0
-#: Modes of the log's folder (when CranioScan creates it) and of the log file.
-FOLDER_MODE, FILE_MODE = 0o700, 0o600
 
 _TRIGGER = ("CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {VERB} ON {table} "
             "BEGIN SELECT RAISE(ABORT, 'the review log is append-only'); END")
@@ -107,77 +104,9 @@ class ReviewLog:
         return f"ReviewLog({str(self.path)!r})"
 
     # ------------------------------------------------------------ connection
-    def _create_private_file(self):
-        """Create the folder (0700) and an empty log file (0600) before SQLite opens it."""
-        folder = self.path.parent
-        if not folder.exists():
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                folder.mkdir(mode=FOLDER_MODE)
-            except FileExistsError:  # another writer made it first
-                pass
-        try:
-            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
-        except FileExistsError:  # another writer made it first
-            pass
-
-    def _narrow_mode(self):
-        """Make a log that group or others can read 0600 (a log from before this rule)."""
-        try:
-            if self.path.stat().st_mode & 0o077:
-                os.chmod(self.path, FILE_MODE)
-        except OSError:  # not ours to change: leave it, SQLite reports what it must
-            pass
-
     def _connect(self, create):
-        if not self.path.exists():
-            if not create:
-                return None
-            self._create_private_file()
-        elif create:
-            self._narrow_mode()
-        try:
-            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise ReviewError(f"cannot open the review log {self.path}: {exc}") from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise ReviewError(
-                    f"the review log {self.path} has schema version {version}, written by a newer "
-                    f"CranioScan; this one reads version {SCHEMA_VERSION}")
-            if version < SCHEMA_VERSION:
-                if not create:
-                    conn.close()
-                    return None
-                self._create(conn)
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ReviewError(f"the review log {self.path} cannot be read as SQLite: {exc}") from exc
-        except ReviewError:
-            conn.close()
-            raise
-        return conn
-
-    def _create(self, conn):
-        """Create the tables (once, whoever of several writers gets there first)."""
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
-            if version == 0 and tables:
-                raise ReviewError(f"{self.path} is an SQLite file but not a CranioScan review log "
-                                  f"(it holds tables {', '.join(t[0] for t in tables)})")
-            if version == 0:
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        """An open connection (see :func:`.private_sqlite.connect`), or None."""
+        return connect(self.path, create, _SCHEMA, SCHEMA_VERSION, ReviewError, "review log")
 
     # ----------------------------------------------------------------- write
     def save(self, entry):
