@@ -7,6 +7,7 @@ helpers they use, and set ``pytestmark = BROWSER_MARKS`` plus
 ``pytest.importorskip("playwright.sync_api", ...)``.
 """
 
+import contextlib
 import os
 import re
 import subprocess
@@ -43,20 +44,32 @@ def server(app_env, tmp_path_factory):
                 env[name] = value
             elif shipped:
                 env.pop(name)
-    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with running_dashboard(env, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_dashboard(env, log_path):
+    """``streamlit run app.py`` on a free localhost port with ``env``; yields its URL.
+
+    A server that does not come up fails the test with the tail of its log;
+    the server is stopped (terminated, then killed after 15 s) on leaving.
+    """
     log = open(log_path, "w")
     try:
         proc, url = start_dashboard(env, timeout=90, stdout=log)
     except RuntimeError as exc:
         log.close()
-        pytest.fail(f"{exc}; log:\n{log_path.read_text()[-3000:]}")
-    yield url
-    proc.terminate()
+        pytest.fail(f"{exc}; log:\n{Path(log_path).read_text()[-3000:]}")
     try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
 
 
 @pytest.fixture(scope="module")

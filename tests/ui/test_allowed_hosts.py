@@ -9,12 +9,11 @@ the Host and Origin headers are exactly the attacker's.
 """
 
 import socket
-import subprocess
 from urllib.parse import urlparse
 
 import pytest
 
-from cranioscan.ui.launch import start_dashboard
+from browser_support import running_dashboard
 
 pytestmark = pytest.mark.slow
 
@@ -27,16 +26,10 @@ def dashboard(app_env, tmp_path_factory):
     """``streamlit run app.py`` with the repository's config; yields ``(host, port)``."""
     import os
 
-    log = open(tmp_path_factory.mktemp("server") / "streamlit.log", "w")
-    proc, url = start_dashboard({**os.environ, **app_env}, timeout=90, stdout=log)
-    parsed = urlparse(url)
-    yield parsed.hostname, parsed.port
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with running_dashboard({**os.environ, **app_env},
+                           tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+        parsed = urlparse(url)
+        yield parsed.hostname, parsed.port
 
 
 def upgrade_status(address, host_header, origin):

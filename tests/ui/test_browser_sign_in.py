@@ -19,7 +19,6 @@ without ``oidc-provider-mock`` (requirements-dev.txt).
 
 import os
 import secrets
-import subprocess
 
 import pytest
 
@@ -27,11 +26,11 @@ pytest.importorskip("playwright.sync_api", reason="playwright is not installed (
 oidc = pytest.importorskip("oidc_provider_mock",
                            reason="oidc-provider-mock is not installed (requirements-dev.txt)")
 
-from browser_support import BROWSER_MARKS, browser, settle, shown  # noqa: E402,F401 - fixture
+from browser_support import (  # noqa: E402,F401 - fixture: browser
+    BROWSER_MARKS, browser, running_dashboard, settle, shown)
 
 from cranioscan.review import ReviewLog  # noqa: E402
 from cranioscan.review.audit import AuditLog  # noqa: E402
-from cranioscan.ui.launch import start_dashboard  # noqa: E402
 
 pytestmark = BROWSER_MARKS
 
@@ -70,19 +69,8 @@ def signed_server(app_env, provider, tmp_path_factory):
            "STREAMLIT_SECRETS_FILES": str(secrets_file),
            "CRANIOSCAN_REVIEW_DB": str(review_db), "CRANIOSCAN_AUDIT_DB": str(audit_db)}
     log_path = folder / "streamlit.log"
-    log = open(log_path, "w")
-    try:
-        proc, url = start_dashboard(env, timeout=90, stdout=log)
-    except RuntimeError as exc:
-        log.close()
-        pytest.fail(f"{exc}; log:\n{log_path.read_text()[-3000:]}")
-    yield url, review_db, audit_db, log_path
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with running_dashboard(env, log_path) as url:
+        yield url, review_db, audit_db, log_path
 
 
 def assert_only_the_sign_in_page(page):
