@@ -13,7 +13,8 @@ import os
 
 import streamlit as st
 
-from cranioscan.ui import auth, caches, card_view, streamlit_fixes as ui_runner
+from cranioscan.ui import auth, caches, streamlit_fixes as ui_runner
+from cranioscan.visualize import card_view
 
 ui_runner.keep_keras_session()  # no Keras clear_session after each run (see cranioscan.ui.streamlit_fixes)
 st.set_page_config(page_title="CranioScan", page_icon=":material/neurology:", layout="wide")

@@ -125,7 +125,7 @@ import streamlit; lap("import streamlit")
 import tensorflow; lap("import tensorflow")
 from cranioscan.inference import Predictor
 predictor = Predictor.load(sys.argv[1]); predictor.sha256; lap("load the model")
-from cranioscan.ui import demo
+from cranioscan import demo
 case = demo.load_demo(demo.DEFAULT_CASE, sys.argv[2]); lap("demo case (generate or read)")
 predictor.predict_series(case.series, batch_size=8); lap("score the series (first call)")
 predictor.predict_series(case.series, batch_size=8); lap("score the series again")
@@ -150,7 +150,7 @@ def browser_start(env):
     """Seconds from ``streamlit run`` to the probability table visible in Chromium."""
     from playwright.sync_api import sync_playwright
 
-    from cranioscan.ui.launch import free_port
+    from cranioscan.launch import free_port
 
     port = free_port()
     t0 = time.perf_counter()
@@ -182,7 +182,7 @@ def browser_start(env):
 
 def _start_server(env):
     """``streamlit run app.py`` on a free port; returns ``(process, url)`` once it is healthy."""
-    from cranioscan.ui.launch import start_dashboard
+    from cranioscan.launch import start_dashboard
 
     return start_dashboard({**env, "CRANIOSCAN_TIMING": "1"}, timeout=120)
 

@@ -8,11 +8,11 @@ the caption says whether the map's peak falls inside it.
 import streamlit as st
 
 from cranioscan import explain
-from cranioscan.ui import caches, case_view, overlay, slice_image, slice_nav
-from cranioscan.ui import state as ui_state, text as ui_text
-from cranioscan.ui.page import page_setup
 from cranioscan.formats import markdown_literal as md, probability
 from cranioscan.labels import CLASSES
+from cranioscan.ui import caches, slice_nav, state as ui_state
+from cranioscan.ui.page import page_setup
+from cranioscan.visualize import case_view, overlay, slice_image, text as vis_text
 
 cfg, predictor, model_error = page_setup()
 
@@ -29,7 +29,7 @@ level, width = ui_state.window()
 top = st.columns([3, 2, 2], vertical_alignment="bottom")
 top[0].markdown(f"**{md(case.label)}**  \n{slice_image.window_text(level, width)} (window of the case viewer)")
 class_name = top[1].selectbox("Finding to explain", CLASSES, key="att_class", persist_state="session",
-                              format_func=ui_text.CLASS_LABELS.get)
+                              format_func=vis_text.CLASS_LABELS.get)
 slice_nav.slice_controls(case, "att_slice", buttons=False, container=top[2])
 index = ui_state.slice_index(case)
 
@@ -37,12 +37,12 @@ probs = caches.score(predictor, case)
 mask = case_view.truth_mask(case.masks, class_name, index) if case.has_truth else None
 has_lesion = mask is not None and mask.any()
 st.caption(
-    f"Slice {index + 1} of {n}: model probability of {ui_text.CLASS_LABELS[class_name].lower()} "
+    f"Slice {index + 1} of {n}: model probability of {vis_text.CLASS_LABELS[class_name].lower()} "
     f"{probability(probs[index, CLASSES.index(class_name)])}"
     + ((" · known lesion on this slice" if has_lesion else " · no known lesion of this type on this slice")
        if case.has_truth else ""))
 if case.has_truth:
-    st.caption(ui_text.TRUTH_NOTE)
+    st.caption(vis_text.TRUTH_NOTE)
 
 
 def show_map(container, title, heat, note=None):
@@ -79,21 +79,21 @@ st.caption(f"Class activation maps on {default_layer} "
            "compare the ResNet stages below.")
 columns = st.columns(4)
 for column, method in zip(columns, explain.METHODS):
-    with column, st.spinner(f"{ui_text.METHOD_TITLES[method]}…"):
+    with column, st.spinner(f"{vis_text.METHOD_TITLES[method]}…"):
         heat = caches.heatmap(predictor, case, index, class_name, default_layer, method)
-    show_map(column, ui_text.METHOD_TITLES[method], heat, ui_text.METHOD_NOTES[method])
+    show_map(column, vis_text.METHOD_TITLES[method], heat, vis_text.METHOD_NOTES[method])
 with columns[3], st.spinner("Attention rollout…"):
     try:
         heat = caches.rollout(predictor, case, index)
     except ValueError as exc:  # a model without Transformer blocks
         st.info(f"No attention rollout: {md(exc)}")
     else:
-        show_map(columns[3], ui_text.METHOD_TITLES["rollout"], heat, ui_text.METHOD_NOTES["rollout"])
+        show_map(columns[3], vis_text.METHOD_TITLES["rollout"], heat, vis_text.METHOD_NOTES["rollout"])
 
 st.subheader("One method across ResNet stages")
-st.caption(ui_text.STAGE_NOTE)
+st.caption(vis_text.STAGE_NOTE)
 method = st.selectbox("Method", explain.METHODS, key="att_stage_method", persist_state="session",
-                      format_func=ui_text.METHOD_TITLES.get,
+                      format_func=vis_text.METHOD_TITLES.get,
                       index=explain.METHODS.index(case_view.OVERLAY_METHOD))
 layers = list(explain.available_layers(predictor).items())
 per_row = overlay.grid_columns(len(layers))
@@ -101,7 +101,7 @@ for start in range(0, len(layers), per_row):  # as many columns as maps, up to f
     for column, (label, layer) in zip(st.columns(per_row), layers[start:start + per_row]):
         with column, st.spinner(f"{label}…"):
             heat = caches.heatmap(predictor, case, index, class_name, layer, method)
-        show_map(column, f"{ui_text.METHOD_TITLES[method]}, {label}", heat)
+        show_map(column, f"{vis_text.METHOD_TITLES[method]}, {label}", heat)
 
 st.subheader("Which neighbours it looked at")
 attention = caches.series_attention(predictor, case)
@@ -112,4 +112,4 @@ else:
     weights, row_of = attention
     st.plotly_chart(case_view.series_attention_figure(weights, row_of, index),
                     key="series_attention", config={"displayModeBar": False})
-    st.caption(ui_text.SERIES_ATTENTION_NOTE)
+    st.caption(vis_text.SERIES_ATTENTION_NOTE)

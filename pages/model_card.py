@@ -5,9 +5,9 @@ import os
 
 import streamlit as st
 
-from cranioscan.ui import card_view, text as ui_text
 from cranioscan.ui.page import page_setup
-from cranioscan.ui.validation_view import display_path
+from cranioscan.visualize import card_view, text as vis_text
+from cranioscan.visualize.validation_view import display_path
 
 cfg, predictor, model_error = page_setup()
 
@@ -35,7 +35,7 @@ facts = [
     ("File size", f"{os.path.getsize(predictor.path) / 1e6:.1f} MB"),
     ("Input", f"{predictor.input_size} × {predictor.input_size} pixels, three CT windows "
               "(brain, subdural, bone)"),
-    ("Outputs", ", ".join(ui_text.CLASS_LABELS[c] for c in predictor.classes)),
+    ("Outputs", ", ".join(vis_text.CLASS_LABELS[c] for c in predictor.classes)),
     ("Parameters", f"{predictor.model.count_params():,}"),
     ("Trained on", card.get("trained_on", "unknown")),
     ("Created", card.get("created", "unknown")),

@@ -10,11 +10,11 @@ import os
 
 import streamlit as st
 
-from cranioscan.ui import caches, text as ui_text, validation_view as vv
-from cranioscan.ui.page import page_setup
-from cranioscan.ui import agreement_view
 from cranioscan.formats import markdown_literal as md
 from cranioscan.labels import CLASSES
+from cranioscan.ui import agreement_view, caches
+from cranioscan.ui.page import page_setup
+from cranioscan.visualize import text as vis_text, validation_view as vv
 
 cfg, _, _ = page_setup(model=False)
 shipped = os.path.normpath(str(cfg.model_path.parent / "validation_run"))
@@ -76,8 +76,8 @@ with thr_tab:
     run_tag = hashlib.blake2b(run.path.encode(), digest_size=4).hexdigest()
     thresholds = vv.default_thresholds(run)
     class_name = st.selectbox("Finding", CLASSES, key="thr_class", persist_state="session",
-                              format_func=ui_text.CLASS_LABELS.get)
-    threshold = st.slider(f"Threshold for {ui_text.CLASS_LABELS[class_name].lower()}",
+                              format_func=vis_text.CLASS_LABELS.get)
+    threshold = st.slider(f"Threshold for {vis_text.CLASS_LABELS[class_name].lower()}",
                           **vv.threshold_slider_args(thresholds[class_name]),
                           key=f"thr_{run_tag}_{class_name}",
                           persist_state="session",
@@ -113,7 +113,7 @@ with cmp_tab:
         st.dataframe(table, hide_index=True, width="stretch",
                      column_config={c: PCT for c in table.columns if c.startswith(("AUC", "Δ"))})
         cmp_class = st.selectbox("Finding", CLASSES, key="cmp_class", persist_state="session",
-                                 format_func=ui_text.CLASS_LABELS.get)
+                                 format_func=vis_text.CLASS_LABELS.get)
         st.plotly_chart(vv.compare_roc_figure(run, run_b, cmp_class), key="cmp_fig")
         a_col, b_col = st.columns(2)
         a_col.plotly_chart(caches.roc_figure(run), key="cmp_roc_a")

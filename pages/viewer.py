@@ -11,14 +11,13 @@ import time
 
 import streamlit as st
 
-from cranioscan.ui import caches, case_view, demo, downloads, overlay, slice_image, slice_nav
-from cranioscan.ui import state as ui_state, text as ui_text
-from cranioscan.ui.page import page_setup
-from cranioscan.ui import review_panel
+from cranioscan import demo
 from cranioscan.dicom import DicomLoadError
 from cranioscan.formats import PROBABILITY_FORMAT, markdown_literal as md
 from cranioscan.labels import CLASSES
-from cranioscan.ui import pacs_source
+from cranioscan.ui import caches, downloads, pacs_source, review_panel, slice_nav, state as ui_state
+from cranioscan.ui.page import page_setup
+from cranioscan.visualize import case_view, overlay, slice_image, text as vis_text
 
 cfg, predictor, _ = page_setup()
 log = logging.getLogger("cranioscan.app")
@@ -189,9 +188,9 @@ def slice_view(case, result):
                 layers = explain.available_layers(predictor)
                 c1, c2 = st.columns(2)
                 cam_class = c1.selectbox("Finding", CLASSES, key="cam_class",
-                                         persist_state="session", format_func=ui_text.CLASS_LABELS.get)
+                                         persist_state="session", format_func=vis_text.CLASS_LABELS.get)
                 method = c2.selectbox("Method", explain.METHODS, key="cam_method",
-                                      persist_state="session", format_func=ui_text.METHOD_TITLES.get,
+                                      persist_state="session", format_func=vis_text.METHOD_TITLES.get,
                                       index=explain.METHODS.index(case_view.OVERLAY_METHOD))
                 c3, c4 = st.columns(2)
                 names = list(layers.values())
@@ -201,18 +200,18 @@ def slice_view(case, result):
                 alpha = c4.slider("Opacity at the peak", 0.1, 0.9, overlay.DEFAULT_OPACITY, 0.05,
                                   key="cam_alpha", persist_state="session",
                                   help="The map fades in from transparent at its low end.")
-                with st.spinner(f"Computing {ui_text.METHOD_TITLES[method]}…"):
+                with st.spinner(f"Computing {vis_text.METHOD_TITLES[method]}…"):
                     heat = caches.heatmap(predictor, case, index, cam_class, layers[layer_label], method)
                 caches.prefetch_heatmaps(predictor, case, (index + 1, index - 1), cam_class,
                                          layers[layer_label], method)  # the slices a scroll reaches next
-                cam_text = f"{ui_text.METHOD_TITLES[method]}: {ui_text.CLASS_SHORT[cam_class]}"
+                cam_text = f"{vis_text.METHOD_TITLES[method]}: {vis_text.CLASS_SHORT[cam_class]}"
                 peak_warning = explain.peak_note(heat, series.hu[index])
                 if peak_warning:  # where the map points, in words
                     st.warning(peak_warning, icon=":material/my_location:")
         if case.has_truth:
             if st.toggle("Known lesion outline (phantom ground truth)", key="truth_on",
                          persist_state="session"):
-                outlines = [(case.masks[s][index], ui_text.CLASS_COLORS[s])
+                outlines = [(case.masks[s][index], vis_text.CLASS_COLORS[s])
                             for s in case.masks if case.masks[s][index].any()]
 
     with probs_box:
@@ -294,7 +293,7 @@ if result is not None:
             "Threshold": st.column_config.NumberColumn("Threshold", format=PROBABILITY_FORMAT),
         })
     if case.labels is not None:
-        known = [ui_text.CLASS_LABELS[c] for j, c in enumerate(CLASSES) if j and case.labels[:, j].any()]
+        known = [vis_text.CLASS_LABELS[c] for j, c in enumerate(CLASSES) if j and case.labels[:, j].any()]
         whose = "radiologists' labels of this patient" if case.masks is None else \
             "known findings of this phantom"
         st.caption(whose[0].upper() + whose[1:] + ": " + (", ".join(known) or "none"))

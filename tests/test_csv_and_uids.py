@@ -66,7 +66,7 @@ def test_every_csv_writer_in_the_library_goes_through_the_cell_rule():
 
 # ------------------------------------------------------------- the writers
 def test_dashboard_csv_neutralises_text_and_keeps_negative_positions():
-    from cranioscan.ui import export
+    from cranioscan.visualize import export
 
     data = export._csv_bytes(["# CranioScan export"], ["finding", "position_mm"],
                              [[PAYLOADS[0], csv_number(-12.5, 3)]]).decode("utf-8")

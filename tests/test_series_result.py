@@ -104,7 +104,7 @@ def test_pdf_key_slices_and_pacs_key_images_are_the_same(tmp_path, tiny_model_di
     from cranioscan.inference import Predictor
     from cranioscan.pacs.results import build_results, source_headers
     from cranioscan.phantom import make_study, write_series
-    from cranioscan.ui import case_report
+    from cranioscan.visualize import case_report
     from cranioscan.ui.state import ActiveCase
 
     write_series(make_study(3, matrix=64, n_slices=6, subtypes=("subdural",)), tmp_path)

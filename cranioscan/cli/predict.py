@@ -212,7 +212,7 @@ def summary_line(result):
 
 def model_line(predictor, model_path):
     """The line naming the model, its file's SHA-256 and its validity statement."""
-    from ..ui.card_view import model_name, short_notice
+    from ..visualize.card_view import model_name, short_notice
 
     name, file = model_name(predictor.card, model_path), Path(model_path).name
     sha = (predictor.sha256 or "")[:12]
@@ -291,7 +291,7 @@ def _score(jobs, predictor, batch_size, progress, after_scored=None):
 
 
 def _json_report(results, problems, predictor, model_path, out, series_out):
-    from ..ui.card_view import model_name, short_notice
+    from ..visualize.card_view import model_name, short_notice
 
     return {
         "model": {"name": model_name(predictor.card, model_path), "path": str(model_path),
@@ -336,7 +336,7 @@ def run_predict(args):
     after_scored = None
     if args.send_results:
         from ..pacs.worklist import result_sender
-        from ..ui.card_view import model_name
+        from ..visualize.card_view import model_name
 
         after_scored = result_sender(client, predictor, model_name(predictor.card, model_path),
                                      lambda text: _say(f"cranioscan predict: {text}"))

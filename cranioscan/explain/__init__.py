@@ -1,7 +1,7 @@
 """Where the network looked: class activation maps and attention rollout.
 
 Every map is a float32 array in [0, 1] aligned with the slice it explains
-(drawing is :mod:`cranioscan.ui.overlay`'s job). Functions take a
+(drawing is :mod:`cranioscan.visualize.overlay`'s job). Functions take a
 :class:`cranioscan.inference.Predictor`.
 
 - :mod:`.cam`: Grad-CAM, Grad-CAM++ and Score-CAM, the default layer;

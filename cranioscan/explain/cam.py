@@ -1,7 +1,7 @@
 """Where the network looked: class activation maps and attention rollout.
 
 Every function returns a float32 map in [0, 1] (drawing is
-:mod:`cranioscan.ui.overlay`'s job). Maps of a slice are aligned with
+:mod:`cranioscan.visualize.overlay`'s job). Maps of a slice are aligned with
 ``series.hu[slice_index]``: they are computed at the layer's grid, each cell
 is placed on the input pixel its receptive field is centred on
 (``cranioscan.explain.grid``; for ResNet50 that is ``stride * i``, not the

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import requests
 
-from ..ui.launch import free_port  # one port picker for every server the project starts
+from ..launch import free_port  # one port picker for every server the project starts
 
 #: Where Debian puts the DICOMweb plugin (``dpkg -L orthanc-dicomweb``).
 PLUGIN_CANDIDATES = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",

@@ -96,9 +96,9 @@ def key_image(hu_slice, heatmap, caption, level=40.0, width=80.0):
         caption: lines drawn at the bottom left (finding, probability).
         level, width: display window in HU (default: brain).
     """
-    from ..ui.slice_image import render_slice
+    from ..visualize.slice_image import render_slice
 
-    # the dashboard's overlay defaults (cranioscan.ui.overlay): only the upper part of the map tints
+    # the dashboard's overlay defaults (cranioscan.visualize.overlay): only the upper part of the map tints
     return render_slice(hu_slice, level, width, heatmap=heatmap,
                         corners={"top_left": [DISCLAIMER], "top_right": [DISCLAIMER],
                                  "bottom_left": list(caption)})
@@ -177,7 +177,7 @@ def structured_report(found, headers, model_name, model_sha256, series_uid=None,
     import highdicom as hd
     from pydicom.uid import generate_uid
 
-    from ..ui.text import CLASS_LABELS
+    from ..visualize.text import CLASS_LABELS
 
     contains = hd.sr.RelationshipTypeValues.CONTAINS
     items = [
@@ -243,7 +243,7 @@ def build_results(predictor, series, headers, result, model_name, heatmap=None):
     Raises:
         ValueError: a key slice's header is missing from ``headers``.
     """
-    from ..ui.text import CLASS_LABELS
+    from ..visualize.text import CLASS_LABELS
 
     if heatmap is None:
         from .. import explain

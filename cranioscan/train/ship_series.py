@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..ctich import CREDIT
+from ..demo import REAL_CASES_DIR
 from ..evaluation import metrics, reports, series_cv
 from ..inference import CARD_FILE, SERIES_FILE, file_sha256
 from ..labels import CLASSES
@@ -34,7 +35,7 @@ from ..net import series as series_net
 
 MODEL_FILE = "best_model.keras"
 #: The real demo patients that ship with the dashboard (CT-ICH JPG layout).
-DEMO_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)), "ui", "demo_data", "ctich")
+DEMO_DIR = str(REAL_CASES_DIR)
 RUN_FOLDER = "validation_run"
 NAME = "CranioScan series model (CT-ICH real patients, 5-fold ensemble)"
 

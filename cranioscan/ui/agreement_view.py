@@ -14,7 +14,7 @@ import streamlit as st
 
 from ..formats import PROBABILITY_FORMAT, interval, markdown_literal as md, plural
 from ..review import ReviewError, agreement_by_finding, disagreements
-from . import text as ui_text
+from ..visualize import text as vis_text
 from .review_panel import review_log
 
 _ANSWERS = {"disagree": "Disagrees with the flag", "missed": "Missed by the model"}
@@ -23,7 +23,7 @@ _ANSWERS = {"disagree": "Disagrees with the flag", "missed": "Missed by the mode
 def agreement_table(rows):
     """:class:`~cranioscan.review.FindingAgreement` rows as a table (one row per finding)."""
     return pd.DataFrame({
-        "Finding": [ui_text.CLASS_LABELS[r.finding] for r in rows],
+        "Finding": [vis_text.CLASS_LABELS[r.finding] for r in rows],
         "Flags answered": [r.flags for r in rows],
         "Agreed": [r.agreed for r in rows],
         "Disagreed": [r.disagreed for r in rows],
@@ -44,7 +44,7 @@ def disagreement_table(found, show_uids=False):
         "Saved (UTC)": [d.saved_at[:19].replace("T", " ") for d in found],
         "Reader": [d.reader for d in found],
         "Series": [name(d.series_uid) for d in found],
-        "Finding": [ui_text.CLASS_LABELS[d.finding] for d in found],
+        "Finding": [vis_text.CLASS_LABELS[d.finding] for d in found],
         "Probability": [d.probability for d in found],
         "Threshold": [d.threshold for d in found],
         "Reader's answer": [_ANSWERS[d.answer] for d in found],

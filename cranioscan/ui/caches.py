@@ -41,7 +41,8 @@ import threading
 
 import streamlit as st
 
-from . import case_view, config as ui_config
+from ..visualize import case_view
+from . import config as ui_config
 from .state import ActiveCase, active_case, set_case
 
 
@@ -86,7 +87,7 @@ def predictor(cfg=None):
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _demo_case(key, cache_dir):
-    from . import demo
+    from .. import demo
 
     case = demo.load_demo(key, cache_dir)
     return ActiveCase(key=case_view.content_key(case.series), label=case.spec.title, source="demo",
@@ -97,7 +98,7 @@ def _demo_case(key, cache_dir):
 
 @st.cache_resource(show_spinner=False)
 def _prefetch(cache_dir):
-    from . import demo
+    from .. import demo
 
     return demo.prefetch(demo.DEFAULT_CASE, cache_dir) is not None
 
@@ -171,7 +172,7 @@ def reading(pred, case):
     it is shown or by how many sessions. Demo cases' readings are also kept
     on disk beside the case, so a restarted server shows them at once.
     """
-    from . import demo
+    from .. import demo
 
     demo_folder = case.folder if case.source == "demo" else None
     if demo_folder is not None:
@@ -329,7 +330,7 @@ def run(path):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _run_figure(kind, path, mtime, args, _run):
-    from . import validation_view
+    from ..visualize import validation_view
 
     del path, mtime
     return getattr(validation_view, kind)(_run, *args)
@@ -379,7 +380,7 @@ def current_or_default_case(cfg=None, predictor=None):
     """
     case = active_case()
     if case is None:
-        from .demo import DEFAULT_CASE
+        from ..demo import DEFAULT_CASE
 
         case = demo_case(DEFAULT_CASE, cfg)
         set_case(case, start_index=opening_slice(predictor, case) if predictor is not None

@@ -10,8 +10,9 @@ __all__ = ["download_row"]
 
 import streamlit as st
 
-from . import auth, caches, case_report, case_view, export, names
-from .text import METHOD_TITLES
+from . import auth, caches
+from ..visualize import case_report, case_view, export, names
+from ..visualize.text import METHOD_TITLES
 
 
 def download_row(case, index, rgb, predictor=None, result=None, level=40.0, width=80.0):

@@ -27,7 +27,7 @@ import streamlit as st
 from ..formats import markdown_literal as md
 from ..review.audit import AuditError
 from . import auth
-from .case_view import HIDDEN
+from ..visualize.case_view import HIDDEN
 
 #: The label of this source in the viewer's source choice.
 PACS_SOURCE = "PACS (DICOMweb)"
@@ -149,7 +149,7 @@ def _retrieve(client, hit):
     """Retrieve ``hit`` with a progress bar; return ``(ActiveCase, headers)``."""
     from ..dicom import load_series
     from ..pacs.results import source_headers
-    from .case_view import content_key
+    from ..visualize.case_view import content_key
     from .state import ActiveCase
 
     auth.record("pacs_retrieve", hit.study_uid, hit.series_uid)
@@ -173,8 +173,9 @@ def _send_button(predictor, store):
     """The explicit "Send results to the PACS" button for the PACS case shown."""
     from .. import explain
     from ..pacs.results import build_results
-    from . import caches, case_view
-    from .card_view import model_name
+    from . import caches
+    from ..visualize import case_view
+    from ..visualize.card_view import model_name
 
     case = store["case"]
     clicked = _clicked(

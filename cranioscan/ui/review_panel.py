@@ -22,7 +22,8 @@ from ..formats import markdown_literal as md, probability
 from ..review import (AGREE, DISAGREE, ReviewError, ReviewLog, findings_from_result, new_entry,
                       resolve_path, to_csv)
 from ..review.entry import MAX_NOTE, MAX_READER
-from . import auth, text as ui_text
+from . import auth
+from ..visualize import text as vis_text
 
 #: Session-state key of the reader's name (kept for the whole browser session).
 READER_KEY = "review_reader"
@@ -37,12 +38,12 @@ def review_log(cfg):
 
 def answers_text(entry):
     """The reader's answers in one line: ``"SDH agree; IPH disagree; missed: EDH"``."""
-    parts = [f"{ui_text.CLASS_SHORT[f.finding]} {f.answer}" for f in entry.findings
+    parts = [f"{vis_text.CLASS_SHORT[f.finding]} {f.answer}" for f in entry.findings
              if f.answer in (AGREE, DISAGREE)]
-    missed = [ui_text.CLASS_SHORT[f.finding] for f in entry.findings if f.answer == "missed"]
+    missed = [vis_text.CLASS_SHORT[f.finding] for f in entry.findings if f.answer == "missed"]
     if missed:
         parts.append("missed: " + ", ".join(missed))
-    open_flags = [ui_text.CLASS_SHORT[name] for name in entry.unanswered()]
+    open_flags = [vis_text.CLASS_SHORT[name] for name in entry.unanswered()]
     if open_flags:
         parts.append("unanswered: " + ", ".join(open_flags))
     return "; ".join(parts) or "nothing flagged, nothing missed"
@@ -60,7 +61,7 @@ def history_table(entries):
 
 
 def _finding_label(f):
-    return (f"{ui_text.CLASS_LABELS[f.finding]}: {probability(f.probability)} ≥ threshold "
+    return (f"{vis_text.CLASS_LABELS[f.finding]}: {probability(f.probability)} ≥ threshold "
             f"{probability(f.threshold)} "
             f"(highest on slice {f.max_slice})")
 
@@ -91,7 +92,7 @@ def _save(log, series, findings, model_sha256, tag, reader=None):
     open_flags = saved.unanswered()
     if open_flags:
         text += (f"; {len(open_flags)} flagged finding{'s' if len(open_flags) != 1 else ''} left "
-                 "unanswered: " + ", ".join(ui_text.CLASS_LABELS[n].lower() for n in open_flags))
+                 "unanswered: " + ", ".join(vis_text.CLASS_LABELS[n].lower() for n in open_flags))
     state[_message_key(tag)] = ("success", text + ".")
 
 
@@ -108,7 +109,7 @@ def _form(log, series, findings, model_sha256, tag, reader=None):
             st.radio(_finding_label(f), [AGREE, DISAGREE], index=None, horizontal=True,
                      format_func=_ANSWER_TITLES.get, key=f"review_{tag}_{f.finding}")
         st.multiselect("Findings you see that the model did not flag", unflagged,
-                       format_func=ui_text.CLASS_LABELS.get, key=f"review_{tag}_missed")
+                       format_func=vis_text.CLASS_LABELS.get, key=f"review_{tag}_missed")
         st.text_area("Note", key=f"review_{tag}_note", max_chars=MAX_NOTE, height=80)
         st.form_submit_button("Save review", type="primary", icon=":material/save:",
                               key=f"review_save_{tag}", on_click=_save,

@@ -44,8 +44,9 @@ import streamlit as st
 
 from ..formats import markdown_literal
 from ..windowing import PRESETS
-from . import case_view, config as ui_config
-from .slice_image import preset_name
+from ..visualize import case_view
+from . import config as ui_config
+from ..visualize.slice_image import preset_name
 
 
 _CASE = "cs_case"

@@ -170,7 +170,7 @@ def test_merge_out_of_fold_writes_a_run_folder_the_validation_page_reads(tmp_pat
     assert summary["classes"]["any"]["sensitivity"] >= 0.90
     saved = json.loads((out / "calibration.json").read_text())
     assert saved["thresholds"]["any"] == pytest.approx(summary["classes"]["any"]["threshold"])
-    from cranioscan.ui.validation_view import cross_validation_summary
+    from cranioscan.visualize.validation_view import cross_validation_summary
 
     text = cross_validation_summary(run)
     assert "patient-level 3-fold cross-validation on 30 patients" in text
@@ -239,6 +239,6 @@ def test_build_real_card_records_data_cv_calibration_and_thresholds(tmp_path):
     assert card["cross_validation"]["patient_level_any"] == merged["patient_level"]["any"]
     assert len(card["cross_validation"]["folds"]) == 3
     assert card["validation_run"] == "cv" and "27 real head CTs" in card["trained_on"]
-    from cranioscan.ui.card_view import model_notice
+    from cranioscan.visualize.card_view import model_notice
 
     assert "27 real head CTs" in model_notice(card)

@@ -6,7 +6,7 @@ import pytest
 
 from cranioscan.evaluation import metrics
 from cranioscan.evaluation.heldout import fraction_ci, fraction_interval
-from cranioscan.ui import card_view
+from cranioscan.visualize import card_view
 
 
 def test_zero_of_35_is_not_a_point():

@@ -1,4 +1,4 @@
-"""Tests of ``cranioscan.explain`` (maps) and ``cranioscan.ui.overlay`` (drawing).
+"""Tests of ``cranioscan.explain`` (maps) and ``cranioscan.visualize.overlay`` (drawing).
 
 The planted-lesion tests use a hand-made flat model whose only useful
 feature detector (named like ResNet's stage-4 output) fires on bright
@@ -13,7 +13,7 @@ import pytest
 
 from cranioscan import explain
 from cranioscan.explain import engines
-from cranioscan.ui import overlay
+from cranioscan.visualize import overlay
 from cranioscan.dicom import Series
 from cranioscan.inference import Predictor
 from cranioscan.net.model import build_model

@@ -7,7 +7,7 @@ import pytest
 from cranioscan.pacs.client import StudyHit
 from cranioscan.review.audit import AuditLog
 from cranioscan.ui import pacs_source
-from cranioscan.ui.case_view import HIDDEN
+from cranioscan.visualize.case_view import HIDDEN
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                    "app.py")

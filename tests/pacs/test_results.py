@@ -7,7 +7,7 @@ from cranioscan.inference import Predictor
 from cranioscan.pacs.client import PacsClient
 from cranioscan.pacs.results import DISCLAIMER, build_results, findings, source_headers
 
-YELLOW = (255, 236, 140)  # the burned-in text colour of cranioscan.ui.slice_image
+YELLOW = (255, 236, 140)  # the burned-in text colour of cranioscan.visualize.slice_image
 
 
 def _texts(item):

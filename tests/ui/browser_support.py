@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from cranioscan.ui.launch import start_dashboard
+from cranioscan.launch import start_dashboard
 
 CHROMIUM = "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[2]

@@ -17,8 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cranioscan.ui import card_view, case_view, config as ui_config, demo, slice_image
-from cranioscan.ui import text as ui_text, validation_view as vv
+from cranioscan.visualize import card_view, case_view, slice_image
+from cranioscan.ui import config as ui_config
+from cranioscan import demo
+from cranioscan.visualize import text as vis_text, validation_view as vv
 from cranioscan.evaluation import metrics
 from cranioscan.formats import probability
 from cranioscan.dicom import Series
@@ -96,7 +98,7 @@ def test_start_slice_and_probability_tables():
     probs[3, 0] = 0.9
     assert case_view.start_slice(probs, {"any": 0.5}) == 3
     table = case_view.slice_probability_table(probs[3], {c: 0.5 for c in CLASSES})
-    assert list(table["Finding"]) == [ui_text.CLASS_LABELS[c] for c in CLASSES]
+    assert list(table["Finding"]) == [vis_text.CLASS_LABELS[c] for c in CLASSES]
     assert list(table["Flag"]) == ["▲", "", "", "", "", ""]
     summary = {c: {"max_prob": 0.9, "max_slice": 3, "slices_above": [0, 1, 2, 4]} for c in CLASSES}
     frame = case_view.summary_table(summary)
@@ -220,7 +222,7 @@ def test_validation_figures_match_metrics(tiny_model_dir, runs_root):
     assert conf["tp"] + conf["fn"] == int(run.labels[:, CLASSES.index("subdural")].sum())
     assert vv.confusion_figure(conf, "subdural").data[0].z[0][0] == conf["tp"]
     compare = vv.compare_table(run, other).set_index("Finding")
-    delta = compare.loc[ui_text.CLASS_LABELS["epidural"], "Δ AUC (B − A)"]
+    delta = compare.loc[vis_text.CLASS_LABELS["epidural"], "Δ AUC (B − A)"]
     assert delta == pytest.approx(metrics.auc_score(other.labels[:, 1], other.probs[:, 1])
                                   - metrics.auc_score(run.labels[:, 1], run.probs[:, 1]))
     assert len(vv.calibration_figure(run).data) == 1 + len(CLASSES)
@@ -306,7 +308,7 @@ def test_viewer_demo_case_probabilities_slices_and_windows(app):
     assert len(at.image) == 1 and len(at.get("plotly_chart")) == 1
     frames = [d.value for d in at.dataframe]
     current = next(f for f in frames if "Probability" in f.columns)
-    assert list(current["Finding"]) == [ui_text.CLASS_LABELS[c] for c in CLASSES]
+    assert list(current["Finding"]) == [vis_text.CLASS_LABELS[c] for c in CLASSES]
     assert current["Probability"].between(0, 1).all()
     summary = next(f for f in frames if "Slices above threshold" in f.columns)
     assert len(summary) == len(CLASSES)
@@ -496,7 +498,7 @@ def test_validation_page_shows_the_shipped_run(app):
     assert not at.exception, [e.message for e in at.exception]
     assert "shipped model" in at.selectbox(key="run_a").format_func(at.selectbox(key="run_a").value)
     table = at.dataframe[0].value
-    assert list(table["Finding"]) == [ui_text.CLASS_LABELS[c] for c in CLASSES]
+    assert list(table["Finding"]) == [vis_text.CLASS_LABELS[c] for c in CLASSES]
     run = load_run(at.selectbox(key="run_a").value)
     assert table["AUC"].to_numpy() == pytest.approx([run.metrics["classes"][c]["auc"] for c in CLASSES])
     charts = at.get("plotly_chart")

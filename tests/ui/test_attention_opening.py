@@ -2,7 +2,7 @@
 
 import os
 
-from cranioscan.ui import case_view
+from cranioscan.visualize import case_view
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                    "app.py")

@@ -57,7 +57,7 @@ def test_viewer_slice_keys_gradcam_and_pages(server, browser, shots, app_env):
 
     if os.environ.get("CRANIOSCAN_SCREENSHOTS"):
         # Pictures for the README: the slice where the known bleed is largest, outlined.
-        from cranioscan.ui import demo
+        from cranioscan import demo
 
         case = demo.load_demo(demo.DEFAULT_CASE, app_env["CRANIOSCAN_CACHE"])
         area = sum(mask.sum(axis=(1, 2)) for mask in case.masks.values())

@@ -17,7 +17,7 @@ from browser_support import (  # noqa: F401 - fixtures: server, browser
 pytestmark = BROWSER_MARKS
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
 
-N_SLICES = 28  # the default demo case (cranioscan.ui.demo)
+N_SLICES = 28  # the default demo case (cranioscan.demo)
 
 
 def wait_slice(page, number, timeout=60_000):

@@ -12,9 +12,9 @@ from cranioscan.dicom import load_series
 from cranioscan.formats import probability
 from cranioscan.labels import CLASSES
 from cranioscan.series_result import ModelIdentity, SeriesResult
-from cranioscan.ui import case_report, export, slice_image
+from cranioscan.visualize import case_report, export, slice_image
 from cranioscan.ui.state import ActiveCase
-from cranioscan.ui.text import CLASS_LABELS
+from cranioscan.visualize.text import CLASS_LABELS
 
 SHA = "0123456789abcdef" * 4
 CARD = {"name": "Export test model", "trained_on": "synthetic phantoms (cranioscan.phantom)",

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from cranioscan.ui import overlay, slice_image
+from cranioscan.visualize import overlay, slice_image
 
 
 def test_alpha_ramp_is_transparent_below_the_threshold_and_full_at_the_peak():

@@ -2,7 +2,7 @@
 
 from cranioscan.dicom import load_series
 from cranioscan.dicom.factory import mixed_thickness_series, write_series
-from cranioscan.ui.slice_image import slice_annotations
+from cranioscan.visualize.slice_image import slice_annotations
 
 
 def test_overlay_text_gives_each_slices_own_thickness(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from cranioscan.dicom import Series, load_series
 from cranioscan.phantom import make_study, write_series
-from cranioscan.ui import names
+from cranioscan.visualize import names
 from cranioscan.ui.state import ActiveCase
 
 PHI = ("doe", "jane", "mrn4242", "19700101")

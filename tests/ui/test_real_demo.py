@@ -6,7 +6,8 @@ import numpy as np
 import pydicom
 import pytest
 
-from cranioscan.ui import card_view, demo
+from cranioscan.visualize import card_view
+from cranioscan import demo
 from cranioscan.labels import CLASSES
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),

@@ -11,7 +11,7 @@ import pytest
 from cranioscan.dicom import load_series
 from cranioscan.labels import CLASSES
 from cranioscan.series_result import ModelIdentity, SeriesResult
-from cranioscan.ui import case_report, export
+from cranioscan.visualize import case_report, export
 from cranioscan.ui.state import ActiveCase
 
 SHA = "0123456789abcdef" * 4

@@ -14,7 +14,8 @@ import pytest
 
 from cranioscan.dicom.factory import head_like_slice, make_series, to_bytes
 from cranioscan.labels import CLASSES
-from cranioscan.ui import case_view, slice_nav
+from cranioscan.visualize import case_view
+from cranioscan.ui import slice_nav
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "app.py")
 

@@ -8,7 +8,7 @@ import pytest
 from cranioscan.evaluation.reports import load_run
 from cranioscan.formats import probability
 from cranioscan.labels import CLASSES
-from cranioscan.ui import validation_view as vv
+from cranioscan.visualize import validation_view as vv
 
 
 @pytest.fixture(scope="module")

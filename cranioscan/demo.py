@@ -45,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..labels import CLASSES, SUBTYPES
+from .labels import CLASSES, SUBTYPES
 
 #: Bump when the cases' content changes, so stale caches are not reused.
 DEMO_VERSION = 1
@@ -190,7 +190,7 @@ def _is_complete(folder):
 
 def _write_case(spec, folder):
     """Generate ``spec`` and write it into the new folder ``folder``."""
-    from .. import phantom
+    from . import phantom
 
     if spec.is_real:
         return _write_real_case(spec, folder)
@@ -211,7 +211,7 @@ def _write_case(spec, folder):
 
 def _write_real_case(spec, folder):
     """Write CT-ICH patient ``spec.patient`` as a DICOM series (HU rebuilt from its JPGs)."""
-    from ..ctich import load_ctich, read_slice_hu
+    from .ctich import load_ctich, read_slice_hu
     from .ctich_series import write_ctich_series
 
     data = load_ctich(REAL_CASES_DIR, patients=[spec.patient])
@@ -285,7 +285,7 @@ def _generate(spec, folder):
 
 def load_demo(key, cache_dir):
     """Load demo case ``key`` (generated on first use) as a :class:`DemoCase`."""
-    from ..dicom import load_series
+    from .dicom import load_series
 
     folder = ensure_demo(key, cache_dir)
     info = json.loads((folder / "case.json").read_text())

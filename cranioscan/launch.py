@@ -12,7 +12,7 @@ import sys
 import time
 import urllib.request
 
-from ..defaults import REPO_ROOT
+from .defaults import REPO_ROOT
 
 
 def free_port():

@@ -422,7 +422,7 @@ def history_figure(run):
 
 def display_path(path, root=None):
     """``path`` relative to the repository when inside it, else absolute."""
-    from .config import REPO_ROOT
+    from ..defaults import REPO_ROOT
 
     root = os.path.abspath(str(root or REPO_ROOT))
     path = os.path.abspath(str(path))

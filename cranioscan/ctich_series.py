@@ -16,7 +16,7 @@ import numpy as np
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 
-from ..ctich import CREDIT
+from .ctich import CREDIT
 
 #: Nominal geometry written for CT-ICH slices (not in the dataset's JPGs).
 NOMINAL_PIXEL_MM = 0.35

@@ -4,7 +4,7 @@ Pure functions returning ``bytes`` for ``st.download_button`` (no Streamlit
 import). Slices are numbered from 1 as on screen. Every file names the model
 that produced it: the CSV files in ``#`` comment lines at the top (read them
 with ``pandas.read_csv(..., comment="#")``), the PNG in a footer burned into
-the pixels. The PDF case report is in :mod:`cranioscan.ui.case_report`.
+the pixels. The PDF case report is in :mod:`cranioscan.visualize.case_report`.
 """
 
 __all__ = [
@@ -115,7 +115,7 @@ def view_png(rgb, identity):
 
     Args:
         rgb: ``uint8 (rows, cols, 3)`` image as drawn by
-            :func:`cranioscan.ui.slice_image.render_slice` (window, overlay,
+            :func:`cranioscan.visualize.slice_image.render_slice` (window, overlay,
             outlines, annotations and colour bar already in the pixels).
         identity: :func:`model_identity` lines (the SHA-256 is shortened to
             16 characters to fit).

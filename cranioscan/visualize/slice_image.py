@@ -198,7 +198,7 @@ def add_colorbar(rgb, cmap="inferno", threshold=None, label=None):
     """``rgb`` with a colour-bar strip added below it, saying what the colours mean.
 
     The strip holds "low", the label and "high" above a bar from
-    :func:`cranioscan.ui.overlay.colorbar_strip` (the undrawn part below the
+    :func:`cranioscan.visualize.overlay.colorbar_strip` (the undrawn part below the
     threshold in grey). Text scales with the image.
 
     Args:
@@ -288,7 +288,7 @@ def render_slice(hu_slice, level, width, *, heatmap=None, alpha=None, heat_thres
         hu_slice: ``(rows, cols)`` Hounsfield units (not modified).
         level, width: display window in HU.
         heatmap: optional float ``(rows, cols)`` in [0, 1] drawn over the
-            slice with ``cranioscan.ui.overlay.overlay_heatmap``.
+            slice with ``cranioscan.visualize.overlay.overlay_heatmap``.
         alpha: heatmap opacity at its peak, in [0, 1] (default
             ``overlay.DEFAULT_OPACITY``); it fades in from ``heat_threshold``.
         heat_threshold: heatmap values below it are not drawn (default

@@ -85,7 +85,7 @@ def case_report_pdf(description, identity, result, key_images, validity, created
     Args:
         description: lines from :func:`series_description` (the first is
             ``"Case: …"``, then ``"Field: value"``).
-        identity: ``cranioscan.ui.export.model_identity`` lines (name,
+        identity: ``cranioscan.visualize.export.model_identity`` lines (name,
             SHA-256, one-line notice).
         result: the series' :class:`~cranioscan.series_result.SeriesResult`.
         key_images: ``[(caption, uint8 (rows, cols, 3)), ...]``: the key
