@@ -37,8 +37,10 @@ import zipfile
 
 import numpy as np
 
+from .calibration import apply_calibration
 from .card_text import model_name, short_notice
 from .labels import CLASSES
+from .preprocess import head_box, to_model_input
 from .series_result import ModelIdentity, SeriesResult
 from .slabs import SLAB_MM, make_slabs, needs_slabs, relative_positions
 
@@ -227,7 +229,7 @@ class Predictor:
             ValueError: the model does not map a square 3-channel image to
                 ``len(CLASSES)`` outputs.
         """
-        from .net.model import model_classes, model_input_size
+        from .net.model import model_classes, model_input_size  # Keras: loads with a model
 
         self.model = model
         self.path = None if path is None else os.fspath(path)
@@ -244,8 +246,6 @@ class Predictor:
                                   resolve_thresholds(series_thresholds, self.classes))
         self.calibration = self.card.get("calibration") or None
         if self.calibration is not None:
-            from .calibration import apply_calibration
-
             apply_calibration(np.full((1, len(self.classes)), 0.5), self.calibration,
                               self.classes)  # a broken entry fails here, not mid-series
         self.series_model = series_model
@@ -283,7 +283,7 @@ class Predictor:
                 f"{path} is not a Keras model file: a .keras file is a zip archive "
                 "written by model.save(...).")
         card = _read_card(path)
-        from .net.model import load_model  # registers the custom layers
+        from .net.model import load_model  # Keras loads here; registers the custom layers
 
         try:
             model = load_model(path)
@@ -386,8 +386,6 @@ class Predictor:
     def _apply(self, probs, calibration):
         if calibration is None:
             return probs
-        from .calibration import apply_calibration
-
         return apply_calibration(probs, calibration, self.classes).astype(np.float32)
 
     def frame_box(self, hu_slices):
@@ -396,14 +394,10 @@ class Predictor:
         frames the head), or None (the whole slice)."""
         if self.frame != "head":
             return None
-        from .preprocess import head_box
-
         return head_box(hu_slices)
 
     def prepare(self, hu_slices, box=None):
         """Model input for HU slices: ``to_model_input(hu, input_size, box)``."""
-        from .preprocess import to_model_input
-
         return to_model_input(hu_slices, self.input_size, box=box)
 
     def _embed_fn(self):
@@ -414,7 +408,7 @@ class Predictor:
                     import keras
                     import tensorflow as tf
 
-                    from .net.series import EMBEDDING_LAYER
+                    from .net.series import EMBEDDING_LAYER  # Keras, as above
 
                     model = self.model
                     both = keras.Model(model.inputs[0],
@@ -502,7 +496,8 @@ class Predictor:
             slabs) the model read, and int ``(n,)`` the row of each slice;
             None for a model without a series stage or a single slice.
         """
-        from .net.layers import TransformerBlock
+        from .net.layers import TransformerBlock  # Keras: only with a series stage
+
         if self.series_model is None:
             return None
         hu = _hu_slices(series)

@@ -183,7 +183,7 @@ def slice_view(case, result):
             cam_on = st.toggle("Grad-CAM heatmap", key="cam_on", persist_state="session",
                                help="Where the network's evidence for the chosen finding lies.")
             if cam_on:
-                from cranioscan import explain
+                from cranioscan import explain  # TensorFlow loads on the first map, not at page load
 
                 layers = explain.available_layers(predictor)
                 c1, c2 = st.columns(2)

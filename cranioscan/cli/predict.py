@@ -66,11 +66,16 @@ import sys
 import time
 from pathlib import Path
 
+from ..card_text import identity_lines, model_name, short_notice
 from ..defaults import DEFAULT_MODEL, REPO_ROOT
-from ..card_text import identity_lines
+from ..dicom import DicomLoadError, load_series
 from ..formats import csv_header, csv_number, csv_row, plural, probability, terminal_safe
+from ..inference import ModelLoadError, Predictor
 from ..labels import CLASSES
+from ..pacs.client import PacsClient, PacsError, parse_date_range
+from ..pacs.worklist import pacs_jobs, result_sender
 from ..uids import uid_argument
+from .quiet import import_tensorflow_quietly
 from .worklist import Problem, check_output, find_series
 
 
@@ -212,8 +217,6 @@ def summary_line(result):
 
 def model_line(predictor, model_path):
     """The line naming the model, its file's SHA-256 and its validity statement."""
-    from ..visualize.card_view import model_name, short_notice
-
     name, file = model_name(predictor.card, model_path), Path(model_path).name
     sha = (predictor.sha256 or "")[:12]
     where = f"sha256 {sha}" if name == file else f"{file}, sha256 {sha}"
@@ -236,11 +239,7 @@ def _preflight(args, series_out):
 
 
 def _load_predictor(model_path, threshold):
-    from .quiet import import_tensorflow_quietly
-
     import_tensorflow_quietly()
-    from ..inference import ModelLoadError, Predictor
-
     try:
         return Predictor.load(model_path, thresholds=threshold)
     except ModelLoadError as exc:
@@ -254,9 +253,6 @@ def _score(jobs, predictor, batch_size, progress, after_scored=None):
     retrieved when its turn comes); ``after_scored(job, series, result)`` runs
     after each scored series (``--send-results``).
     """
-    from ..dicom import DicomLoadError, load_series
-    from ..pacs.client import PacsError
-
     results, slice_rows, problems, seen = [], [], [], set()
     for i, job in enumerate(jobs, start=1):
         start = time.perf_counter()
@@ -291,8 +287,6 @@ def _score(jobs, predictor, batch_size, progress, after_scored=None):
 
 
 def _json_report(results, problems, predictor, model_path, out, series_out):
-    from ..visualize.card_view import model_name, short_notice
-
     return {
         "model": {"name": model_name(predictor.card, model_path), "path": str(model_path),
                   "sha256": predictor.sha256, "validity": short_notice(predictor.card),
@@ -335,9 +329,6 @@ def run_predict(args):
 
     after_scored = None
     if args.send_results:
-        from ..pacs.worklist import result_sender
-        from ..visualize.card_view import model_name
-
         after_scored = result_sender(client, predictor, model_name(predictor.card, model_path),
                                      lambda text: _say(f"cranioscan predict: {text}"))
     results, slice_rows, failed = _score(jobs, predictor, args.batch_size, progress, after_scored)
@@ -381,9 +372,6 @@ def run_predict(args):
 
 def _pacs_worklist(args):
     """``(client, jobs, problems)`` of ``--dicomweb``; ``_InputError`` when the PACS cannot be used."""
-    from ..pacs.client import PacsClient, PacsError, parse_date_range
-    from ..pacs.worklist import pacs_jobs
-
     if args.paths:
         raise _InputError("give either PATHs or --dicomweb, not both")
     if not (args.study or args.study_date):

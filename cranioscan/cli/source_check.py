@@ -18,7 +18,13 @@ import sys
 
 import numpy as np
 
+from ..ctich import jpeg_roundtrip_hu
+from ..dicom import load_series
+from ..evaluation.metrics import auc_score
+from ..evaluation.model_card import add_measurement_arguments, load_measured_model, store_measurement
 from ..labels import CLASSES
+from ..phantom import balanced_plan, make_study
+from ..series_result import flag_matrix
 
 #: First seed of the phantom studies used here (apart from training and test seeds).
 CHECK_SEED = 970000
@@ -35,8 +41,6 @@ def roundtrip_shift(predictor, hu, quality=75):
     Returns:
         ``(clean, jpeg)``: float32 ``(n, 6)`` probabilities each.
     """
-    from ..ctich import jpeg_roundtrip_hu
-
     hu = np.asarray(hu, dtype=np.float32)
     return predictor.predict_series(hu), predictor.predict_series(jpeg_roundtrip_hu(hu, quality))
 
@@ -52,9 +56,6 @@ def _shift_summary(clean, jpeg):
 
 def check_phantoms(predictor, n_studies=8, seed=CHECK_SEED, matrix=256, quality=75):
     """Held-out phantom studies scored clean and JPEG round-tripped: shifts and AUCs."""
-    from ..evaluation.metrics import auc_score
-    from ..phantom import balanced_plan, make_study
-
     clean, jpeg, labels = [], [], []
     for study_seed, kwargs in balanced_plan(n_studies, seed):
         study = make_study(study_seed, matrix=matrix, **kwargs)
@@ -68,26 +69,26 @@ def check_phantoms(predictor, n_studies=8, seed=CHECK_SEED, matrix=256, quality=
     return out
 
 
+def _flagged_classes(probs, thresholds):
+    """Classes with at least one slice flagged by the series result's rule (``flag_matrix``)."""
+    flags = flag_matrix(probs, thresholds)
+    return [c for i, c in enumerate(CLASSES) if flags[:, i].any()]
+
+
 def check_dicom(predictor, paths, quality=75):
     """Each DICOM source (file or folder) loaded with ``load_series``, scored both ways."""
-    from ..dicom import load_series
-
     rows = []
     for path in paths:
         series = load_series(path)
         clean, jpeg = roundtrip_shift(predictor, series.hu, quality)
         rows.append({"source": str(path), "slices": series.n_slices,
                      "any_clean": float(clean[:, 0].max()), "any_jpeg": float(jpeg[:, 0].max()),
-                     "flagged_clean": [c for i, c in enumerate(CLASSES)
-                                       if (clean[:, i] >= predictor.thresholds[c]).any()],
-                     "flagged_jpeg": [c for i, c in enumerate(CLASSES)
-                                      if (jpeg[:, i] >= predictor.thresholds[c]).any()]})
+                     "flagged_clean": _flagged_classes(clean, predictor.thresholds),
+                     "flagged_jpeg": _flagged_classes(jpeg, predictor.thresholds)})
     return rows
 
 
 def main(argv=None):
-    from ..evaluation.model_card import add_measurement_arguments, load_measured_model, store_measurement
-
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_measurement_arguments(parser)

@@ -11,6 +11,7 @@ import weakref
 
 import numpy as np
 
+from ..inference import Predictor
 from ..net.model import STAGE_OUTPUTS
 from ..preprocess import grid_to_input
 from .grid import grid_geometry
@@ -75,8 +76,6 @@ def _predictor(obj):
         TypeError: ``obj`` is something else (a bare ``keras.Model``, say):
             wrap it with ``cranioscan.inference.Predictor(model)``.
     """
-    from ..inference import Predictor
-
     if not isinstance(obj, Predictor):
         raise TypeError(f"explanations take a cranioscan.inference.Predictor, got "
                         f"{type(obj).__name__}; wrap a keras.Model as Predictor(model)")

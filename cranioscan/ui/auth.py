@@ -19,7 +19,7 @@
 :func:`exposure` and :func:`is_loopback` are pure (tested without a server).
 """
 
-__all__ = ["ENV_ALLOW_NETWORK", "Access", "audit_log", "audited", "auth_configured", "exposure",
+__all__ = ["ENV_ALLOW_NETWORK", "READER_KEY", "Access", "audit_log", "audited", "auth_configured", "exposure",
            "gate", "is_loopback", "record", "signed_in_user", "sidebar_account", "who"]
 
 import ipaddress
@@ -31,12 +31,15 @@ import streamlit as st
 from ..review.audit import AuditLog, resolve_audit_path
 from ..review.entry import MAX_READER
 from ..uids import is_dicom_uid
+from . import caches
 
 #: The opt-in to serve without sign-in on a non-loopback address.
 ENV_ALLOW_NETWORK = "CRANIOSCAN_ALLOW_UNAUTHENTICATED_NETWORK"
 _TRUE = {"1", "true", "yes", "on"}
 #: ID-token claims naming the signed-in reader, in order of preference.
 READER_CLAIMS = ("email", "preferred_username", "name", "sub")
+#: Session key of the reader name typed in the review form (who acts when nobody signed in).
+READER_KEY = "review_reader"
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,6 @@ def who():
     user = signed_in_user()
     if user:
         return user
-    from .review_panel import READER_KEY
-
     typed = str(st.session_state.get(READER_KEY) or "").strip()
     return f"not signed in ({typed[:120]})" if typed else "not signed in"
 
@@ -185,8 +186,6 @@ def sidebar_account(access):
 def audit_log(cfg=None):
     """The :class:`~cranioscan.review.audit.AuditLog` of these settings."""
     if cfg is None:
-        from . import caches
-
         cfg = caches.config()
     return AuditLog(resolve_audit_path(cfg.cache_dir))
 

@@ -41,7 +41,10 @@ import threading
 
 import streamlit as st
 
-from ..visualize import case_view
+from .. import demo
+from ..evaluation.reports import PREDICTIONS_FILE, find_runs, load_run
+from ..inference import ModelLoadError, Predictor
+from ..visualize import case_view, validation_view
 from . import config as ui_config
 from .state import ActiveCase, active_case, set_case
 
@@ -58,8 +61,6 @@ def config():
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
 def _load_predictor(path, mtime):
-    from ..inference import Predictor
-
     del mtime  # part of the cache key only: a replaced file is reloaded
     return Predictor.load(path)
 
@@ -72,8 +73,6 @@ def predictor(cfg=None):
         loaded (missing file, unreadable file): the dashboard still shows
         images without probabilities.
     """
-    from ..inference import ModelLoadError
-
     cfg = cfg or config()
     path = str(cfg.model_path)
     if not os.path.isfile(path):
@@ -87,8 +86,6 @@ def predictor(cfg=None):
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _demo_case(key, cache_dir):
-    from .. import demo
-
     case = demo.load_demo(key, cache_dir)
     return ActiveCase(key=case_view.content_key(case.series), label=case.spec.title, source="demo",
                       series=case.series, masks=case.masks, labels=case.labels,
@@ -98,8 +95,6 @@ def _demo_case(key, cache_dir):
 
 @st.cache_resource(show_spinner=False)
 def _prefetch(cache_dir):
-    from .. import demo
-
     return demo.prefetch(demo.DEFAULT_CASE, cache_dir) is not None
 
 
@@ -111,7 +106,7 @@ def prefetch_default_demo(cfg=None):
 
 @st.cache_resource(show_spinner=False, max_entries=2)
 def _gradcam_warm_up(model_sha, layer, _predictor):
-    from .. import explain
+    from .. import explain  # TensorFlow loads on the first map, not at app start
 
     del model_sha  # cache key only: one warm-up per model and layer
     # Not a daemon: a process that exits while TensorFlow traces in a daemon
@@ -132,7 +127,7 @@ def warm_up_gradcam(pred):
     it once the page is drawn, so that the trace does not compete with the
     first case's scoring. Returns the (started or finished) thread.
     """
-    from .. import explain
+    from .. import explain  # TensorFlow loads on the first map, not at app start
 
     return _gradcam_warm_up(pred.sha256, explain.default_layer(pred), pred)
 
@@ -172,8 +167,6 @@ def reading(pred, case):
     it is shown or by how many sessions. Demo cases' readings are also kept
     on disk beside the case, so a restarted server shows them at once.
     """
-    from .. import demo
-
     demo_folder = case.folder if case.source == "demo" else None
     if demo_folder is not None:
         probs = demo.cached_scores(demo_folder, pred.scores_key, case.series.n_slices)
@@ -222,7 +215,7 @@ _prefetch_lock = threading.Lock()
 
 
 def _compute_heatmap(pred, series, index, class_name, layer, method):
-    from .. import explain
+    from .. import explain  # TensorFlow loads on the first map, not at app start
 
     return explain.gradcam(pred, series, index, class_name, layer=layer, method=method)
 
@@ -290,7 +283,7 @@ def prefetch_heatmaps(pred, case, indices, class_name, layer, method):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _rollout(series_key, model_sha, index, _predictor, _series):
-    from .. import explain
+    from .. import explain  # TensorFlow loads on the first map, not at app start
 
     del series_key, model_sha
     return explain.attention_map(_predictor, _series, index)
@@ -303,23 +296,17 @@ def rollout(pred, case, index):
 
 def run_paths(cfg=None):
     """Run folders found under the configured roots (``reports.find_runs``)."""
-    from ..evaluation.reports import find_runs
-
     cfg = cfg or config()
     return find_runs(*cfg.run_roots)
 
 
 @st.cache_data(show_spinner="Reading the run folder…", max_entries=16)
 def _run(path, mtime):
-    from ..evaluation.reports import load_run
-
     del mtime
     return load_run(path)
 
 
 def _run_mtime(path):
-    from ..evaluation.reports import PREDICTIONS_FILE
-
     return os.path.getmtime(os.path.join(path, PREDICTIONS_FILE))
 
 
@@ -330,8 +317,6 @@ def run(path):
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _run_figure(kind, path, mtime, args, _run):
-    from ..visualize import validation_view
-
     del path, mtime
     return getattr(validation_view, kind)(_run, *args)
 
@@ -380,9 +365,7 @@ def current_or_default_case(cfg=None, predictor=None):
     """
     case = active_case()
     if case is None:
-        from ..demo import DEFAULT_CASE
-
-        case = demo_case(DEFAULT_CASE, cfg)
+        case = demo_case(demo.DEFAULT_CASE, cfg)
         set_case(case, start_index=opening_slice(predictor, case) if predictor is not None
                  else None)
     return case

@@ -10,8 +10,9 @@ __all__ = ["download_row"]
 
 import streamlit as st
 
-from . import auth, caches
+from ..deidentify import deidentified_zip
 from ..visualize import case_report, case_view, export, names
+from . import auth, caches
 from ..visualize.text import METHOD_TITLES
 
 
@@ -41,7 +42,7 @@ def download_row(case, index, rgb, predictor=None, result=None, level=40.0, widt
     identity = export.model_identity(predictor.card, predictor.path, predictor.sha256)
 
     def report():
-        from .. import explain
+        from .. import explain  # TensorFlow loads on the first map, not at app start
 
         layer = explain.default_layer(predictor)
         return case_report.report_for_case(
@@ -90,8 +91,6 @@ def deidentified_button(case, stem):
         return
 
     def make():
-        from ..deidentify import deidentified_zip
-
         source, series_uid = case.origin
         return deidentified_zip(source, series_uid)[0]
 

@@ -24,10 +24,17 @@ __all__ = ["PACS_SOURCE", "choose", "series_label", "series_table", "study_label
 import pandas as pd
 import streamlit as st
 
+from ..dicom import load_series
 from ..formats import markdown_literal as md
+from ..pacs.client import PacsClient, PacsError
+from ..pacs.config import ENV_URL, from_env
+from ..pacs.results import build_results, source_headers
 from ..review.audit import AuditError
-from . import auth
-from ..visualize.case_view import HIDDEN
+from ..visualize import case_view
+from ..visualize.card_view import model_name
+from ..visualize.case_view import HIDDEN, content_key
+from . import auth, caches
+from .state import ActiveCase
 
 #: The label of this source in the viewer's source choice.
 PACS_SOURCE = "PACS (DICOMweb)"
@@ -112,9 +119,6 @@ def _store():
 
 
 def _client():
-    from ..pacs.client import PacsClient
-    from ..pacs.config import from_env
-
     return PacsClient(from_env())
 
 
@@ -147,11 +151,6 @@ def _search_form():
 
 def _retrieve(client, hit):
     """Retrieve ``hit`` with a progress bar; return ``(ActiveCase, headers)``."""
-    from ..dicom import load_series
-    from ..pacs.results import source_headers
-    from ..visualize.case_view import content_key
-    from .state import ActiveCase
-
     auth.record("pacs_retrieve", hit.study_uid, hit.series_uid)
     bar = st.progress(0.0, text="Retrieving from the PACS…")
 
@@ -171,11 +170,7 @@ def _retrieve(client, hit):
 
 def _send_button(predictor, store):
     """The explicit "Send results to the PACS" button for the PACS case shown."""
-    from .. import explain
-    from ..pacs.results import build_results
-    from . import caches
-    from ..visualize import case_view
-    from ..visualize.card_view import model_name
+    from .. import explain  # TensorFlow loads on the first map, not at app start
 
     case = store["case"]
     clicked = _clicked(
@@ -207,9 +202,6 @@ def choose(predictor=None):
     are shown as messages; a load error of the retrieved files is raised
     (``DicomLoadError``) for the page to show as it does for an upload.
     """
-    from ..pacs.client import PacsError
-    from ..pacs.config import ENV_URL, from_env
-
     store = _store()
     try:
         config = from_env()

@@ -22,11 +22,10 @@ from ..formats import markdown_literal as md, probability
 from ..review import (AGREE, DISAGREE, ReviewError, ReviewLog, findings_from_result, new_entry,
                       resolve_path, to_csv)
 from ..review.entry import MAX_NOTE, MAX_READER
-from . import auth
 from ..visualize import text as vis_text
+from . import auth
+from .auth import READER_KEY
 
-#: Session-state key of the reader's name (kept for the whole browser session).
-READER_KEY = "review_reader"
 CSV_NAME = "cranioscan_review_log.csv"
 _ANSWER_TITLES = {AGREE: "Agree", DISAGREE: "Disagree"}
 

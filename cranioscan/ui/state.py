@@ -42,11 +42,12 @@ import dataclasses
 
 import streamlit as st
 
+from ..dicom import discover_series, load_series
 from ..formats import markdown_literal
-from ..windowing import PRESETS
 from ..visualize import case_view
-from . import config as ui_config
 from ..visualize.slice_image import preset_name
+from ..windowing import PRESETS
+from . import config as ui_config
 
 
 _CASE = "cs_case"
@@ -109,8 +110,6 @@ def _session_store(name, signature):
 
 
 def _discover(store_name, signature, source):
-    from ..dicom import discover_series
-
     store = _session_store(store_name, signature)
     if store["infos"] is None:
         store["infos"] = discover_series(source)
@@ -118,8 +117,6 @@ def _discover(store_name, signature, source):
 
 
 def _load(store_name, signature, source, series_uid, label, kind):
-    from ..dicom import load_series
-
     store = _session_store(store_name, signature)
     case = store["cases"].get(series_uid)
     if case is None:

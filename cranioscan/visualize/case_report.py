@@ -31,7 +31,7 @@ import numpy as np
 from ..formats import probability
 from ..labels import CLASSES
 from ..series_result import MAX_KEY_SLICES
-from . import card_view, case_view, names
+from . import card_view, case_view, export, names, slice_image
 from .text import CLASS_LABELS
 
 #: Metadata rows of the description (``case_view.metadata_table`` fields);
@@ -295,8 +295,6 @@ def report_for_case(case, result, card, model_path, model_sha, heatmap_fn,
     Returns:
         PDF bytes.
     """
-    from . import export, slice_image
-
     series = case.series
     images = []
     for key in result.key_slices:

@@ -26,6 +26,7 @@ from ..card_text import identity_lines
 from ..formats import csv_header as format_csv_header, csv_number, csv_row
 from ..labels import CLASSES
 from . import case_view
+from .slice_image import add_footer
 
 def model_identity(card, path, sha256):
     """``["Model: NAME", "SHA-256: <64 hex>", "<validity one-liner>"]`` for files and reports.
@@ -124,8 +125,6 @@ def view_png(rgb, identity):
         PNG bytes of ``(rows + footer, cols, 3)``.
     """
     from PIL import Image
-
-    from .slice_image import add_footer
 
     lines = [re.sub(r"^SHA-256: ([0-9a-f]{16})[0-9a-f]+$", r"SHA-256: \1…", line) for line in identity]
     out = add_footer(np.asarray(rgb, dtype=np.uint8), lines)

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..formats import number
 from ..windowing import PRESETS, apply_window
+from . import overlay
 
 
 # ------------------------------------------------------------------- text
@@ -213,8 +214,6 @@ def add_colorbar(rgb, cmap="inferno", threshold=None, label=None):
     """
     from PIL import Image, ImageDraw
 
-    from . import overlay
-
     threshold = overlay.DEFAULT_THRESHOLD if threshold is None else float(threshold)
     label = overlay.COLORBAR_LABEL if label is None else str(label)
     rgb = np.asarray(rgb, dtype=np.uint8)
@@ -308,8 +307,6 @@ def render_slice(hu_slice, level, width, *, heatmap=None, alpha=None, heat_thres
         uint8 ``(rows, cols, 3)`` RGB, or ``(rows + strip, cols, 3)`` with
         ``colorbar``.
     """
-    from . import overlay
-
     hu_slice = np.asarray(hu_slice)
     if hu_slice.ndim != 2:
         raise ValueError(f"expected one (rows, cols) slice, got shape {hu_slice.shape}")

@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from ..evaluation import curves as curve_lib, metrics
-from ..formats import interval, is_number, probability
+from ..defaults import REPO_ROOT
+from ..formats import PROBABILITY_DIGITS, PROBABILITY_FORMAT, interval, is_number, probability
 from ..labels import CLASSES
 from .text import CLASS_COLORS, CLASS_LABELS
 
@@ -161,8 +162,6 @@ def threshold_slider_args(threshold):
     0.065 for 0.0648, 0.006 for 0.00647, where a 0.01 step showed 0.06 and
     0.01), and moves in steps of that last digit.
     """
-    from ..formats import PROBABILITY_DIGITS, PROBABILITY_FORMAT
-
     value = min(1.0, max(0.0, float(threshold)))
     return {"min_value": 0.0, "max_value": 1.0, "value": value,
             "step": 10.0 ** -PROBABILITY_DIGITS, "format": PROBABILITY_FORMAT}
@@ -422,8 +421,6 @@ def history_figure(run):
 
 def display_path(path, root=None):
     """``path`` relative to the repository when inside it, else absolute."""
-    from ..defaults import REPO_ROOT
-
     root = os.path.abspath(str(root or REPO_ROOT))
     path = os.path.abspath(str(path))
     return os.path.relpath(path, root) if os.path.commonpath([path, root]) == root else path
