@@ -18,6 +18,7 @@ __all__ = ["FindingAgreement", "Disagreement", "latest_per_reader_series", "agre
 import dataclasses
 import math
 
+from ..evaluation.metrics import wilson_interval  # noqa: F401 (re-exported: the readers' agreement interval)
 from ..labels import CLASSES
 from .entry import AGREE, DISAGREE, MISSED
 
@@ -73,20 +74,6 @@ class Disagreement:
     answer: str
     note: str
     model_sha256: str
-
-
-def wilson_interval(successes, trials, z=1.959964):
-    """Wilson score interval ``(low, high)`` of a proportion; ``(nan, nan)`` for no trials.
-
-    ``wilson_interval(8, 10)`` is about ``(0.490, 0.943)``.
-    """
-    if trials <= 0:
-        return math.nan, math.nan
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
 
 
 def latest_per_reader_series(entries, model_sha256=None):
