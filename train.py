@@ -154,11 +154,12 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    # the trainers load after the arguments parse: --help and argument errors answer at once
     from cranioscan.train import trainer
 
     try:
         if args.stream_minutes:
-            from cranioscan.train import stream as stream_trainer
+            from cranioscan.train import stream as stream_trainer  # imports Keras at once
 
             stream_trainer.run(vars(args))
         else:

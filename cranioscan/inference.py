@@ -41,14 +41,12 @@ from .calibration import apply_calibration
 from .card_text import model_name, short_notice
 from .labels import CLASSES
 from .preprocess import head_box, to_model_input
+from .run_folder import CARD_FILE, SERIES_MODEL_FILE
 from .series_result import ModelIdentity, SeriesResult
 from .slabs import SLAB_MM, make_slabs, needs_slabs, relative_positions
 
-#: Name of the model card read from the model file's folder.
-CARD_FILE = "model_card.json"
-
 #: The series model's file, beside the slice model, when the card names one.
-SERIES_FILE = "series_model.keras"
+SERIES_FILE = SERIES_MODEL_FILE
 
 #: Slice spacing assumed (mm) for HU arrays given without slice positions.
 ASSUMED_SPACING_MM = 5.0

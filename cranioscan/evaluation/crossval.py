@@ -9,24 +9,22 @@ dashboard's validation page reads like any other: ``val_predictions.csv``,
 out-of-fold predictions (``calibration.json``).
 """
 
-__all__ = ["CALIBRATION_FILE", "SENSITIVITY_TARGET", "patient_strata", "patient_folds",
+__all__ = ["SENSITIVITY_TARGET", "patient_strata", "patient_folds",
            "fold_of_patients", "merge_out_of_fold", "operating_thresholds", "patient_level_auc",
            "expected_calibration_error", "cross_fitted_report"]
 
-import json
+import argparse
 import os
 
 import numpy as np
 import pandas as pd
 
 from .. import calibration
-from ..formats import csv_frame
+from ..formats import csv_frame, interval, number
 from ..labels import CLASSES, SUBTYPES
-from . import metrics
+from ..run_folder import RunFolder, read_json, train_command, write_json
+from . import metrics, reports
 from .curves import calibration_curve_per_class
-
-#: File of the out-of-fold run folder holding the fitted calibration.
-CALIBRATION_FILE = "calibration.json"
 
 #: Sensitivity the ``any`` threshold must keep (a triage tool must not miss blood).
 SENSITIVITY_TARGET = 0.90
@@ -104,7 +102,7 @@ def merge_out_of_fold(fold_dirs, out, n_boot=1000, seed=0):
     Writes into ``out``: ``val_predictions.csv`` (all folds, a ``fold``
     column added), ``folds.json`` (the folds' commands, seeds and
     patients), ``calibration.json`` and the usual reports
-    (``cranioscan.reports.write_reports``).
+    (``cranioscan.evaluation.reports.write_reports``).
 
     Returns:
         the reports' summary dict.
@@ -112,14 +110,11 @@ def merge_out_of_fold(fold_dirs, out, n_boot=1000, seed=0):
     Raises:
         ValueError: a fold is missing or a patient is in two folds.
     """
-    from . import reports
-    from .model_card import train_command
-
     frames, folds = [], []
     for path in fold_dirs:
-        with open(os.path.join(path, "config.json")) as handle:
-            config = json.load(handle)
-        frame = pd.read_csv(os.path.join(path, reports.PREDICTIONS_FILE),
+        fold_run = RunFolder(path)
+        config = read_json(fold_run.config)
+        frame = pd.read_csv(fold_run.val_predictions,
                             dtype={"image_id": str, "patient": str, "study": str})
         frame["fold"] = int(config["fold"])
         frames.append(frame)
@@ -135,8 +130,8 @@ def merge_out_of_fold(fold_dirs, out, n_boot=1000, seed=0):
     if (twice > 1).any():
         raise ValueError(f"patients in two folds: {sorted(twice[twice > 1].index)[:5]}")
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "folds.json"), "w") as handle:
-        json.dump(folds, handle, indent=1)
+    merged_run = RunFolder(out)
+    write_json(merged_run.folds, folds)
     y_true = merged[[f"label_{c}" for c in CLASSES]].to_numpy()
     raw = merged[[f"prob_{c}" for c in CLASSES]].to_numpy()
     fitted = cross_fitted_report(y_true, raw, merged["fold"].to_numpy())
@@ -144,27 +139,24 @@ def merge_out_of_fold(fold_dirs, out, n_boot=1000, seed=0):
     calibrated = calibration.apply_calibration(raw, fitted)
     thresholds = operating_thresholds(y_true, calibrated)
     fitted["thresholds"] = thresholds
-    with open(os.path.join(out, CALIBRATION_FILE), "w") as handle:
-        json.dump(fitted, handle, indent=1)
+    write_json(merged_run.calibration, fitted)
     # The run folder shows what the Predictor will: calibrated probabilities
     # (one increasing map per class, so AUCs are those of the raw ones).
     for c, name in enumerate(CLASSES):
         merged[f"raw_prob_{name}"] = raw[:, c]
         merged[f"prob_{name}"] = calibrated[:, c]
-    csv_frame(merged).to_csv(os.path.join(out, reports.PREDICTIONS_FILE), index=False,
-                             float_format="%.6f")
+    csv_frame(merged).to_csv(merged_run.val_predictions, index=False, float_format="%.6f")
     summary = reports.write_reports(out, n_boot=n_boot, seed=seed, thresholds=thresholds,
-                                    title=os.path.basename(os.path.normpath(out)))
+                                    title=merged_run.name)
     summary["patient_level"] = {"any": patient_level_auc(
         merged["patient"].to_numpy(), y_true[:, 0], calibrated[:, 0], n_boot=n_boot, seed=seed)}
     summary["calibration"] = {"method": fitted["method"], "ece": fitted["ece"],
                               "n_bins": fitted["n_bins"]}
     summary["cross_validation"] = {"folds": len(folds), "fold_seed": folds[0]["fold_seed"],
                                    "patients": int(merged["patient"].nunique())}
-    with open(os.path.join(out, "metrics.json"), "w") as handle:
-        json.dump(metrics.to_jsonable(summary), handle, indent=1)
+    write_json(merged_run.metrics, metrics.to_jsonable(summary))
     reports.plot_reliability(y_true, {"raw model": raw, "calibrated (cross-fitted)": crossed},
-                             os.path.join(out, "reliability.png"), n_bins=fitted["n_bins"])
+                             merged_run.plot("reliability"), n_bins=fitted["n_bins"])
     return summary
 
 
@@ -254,10 +246,6 @@ def cross_fitted_report(y_true, y_prob, folds, classes=CLASSES, n_bins=10):
 
 def main(argv=None):
     """``cranioscan crossval FOLD_RUN ... --out RUN``: merge the folds."""
-    import argparse
-
-    from ..formats import interval, number
-
     parser = argparse.ArgumentParser(description=merge_out_of_fold.__doc__.split("\n")[0])
     parser.add_argument("folds", nargs="+", help="the fold run folders (train.py --cv-folds)")
     parser.add_argument("--out", required=True, help="out-of-fold run folder to write")

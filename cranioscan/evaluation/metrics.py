@@ -25,6 +25,7 @@ __all__ = [
 ]
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_curve
@@ -234,8 +235,6 @@ def wilson_interval(k, n, alpha=0.05):
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     if n == 0:
         return _NAN, _NAN
-    from statistics import NormalDist
-
     z = NormalDist().inv_cdf(1.0 - alpha / 2.0)
     p = k / n
     denom = 1.0 + z * z / n

@@ -14,9 +14,9 @@ the comparison of Grad-CAM layers and methods (``store_measurement``);
 rebuilding the card of the same file keeps both.
 """
 
-__all__ = ["MEASURED_KEYS", "PHANTOM_MODEL_NAME", "REAL_MODEL_NAME", "train_command",
-           "build_card", "build_real_card", "card_of_model", "store_measurement",
-           "add_measurement_arguments", "load_measured_model", "main"]
+__all__ = ["MEASURED_KEYS", "PHANTOM_MODEL_NAME", "REAL_MODEL_NAME", "build_card",
+           "build_real_card", "card_of_model", "store_measurement", "add_measurement_arguments",
+           "load_measured_model", "main"]
 
 import argparse
 import datetime
@@ -24,26 +24,14 @@ import json
 import os
 import sys
 
+import pandas as pd
+
+from ..ctich import CREDIT, load_ctich
 from ..defaults import DEFAULT_MODEL
-from ..inference import file_sha256
+from ..inference import Predictor, file_sha256
 from ..labels import CLASSES
-from .reports import INIT_FROM_FILE
-
-
-def train_command(config):
-    """The ``train.py`` command line that reproduces a run's config."""
-    backend = (config.get("stream") or {}).get("backend", "")
-    parts = ["KERAS_BACKEND=jax"] if backend.startswith("jax") else []
-    parts += ["python", "train.py"]
-    for key, value in sorted(config.items()):
-        flag = "--" + key.replace("_", "-")
-        if value is None or value is False or isinstance(value, dict) or value in ([], ()):
-            continue  # unset flags, and facts the run recorded (e.g. "stream")
-        if isinstance(value, (list, tuple)):
-            parts += [flag] + [str(v) for v in value]
-        else:
-            parts += [flag] if value is True else [flag, str(value)]
-    return " ".join(parts)
+from ..run_folder import RunFolder, read_json, train_command, write_json
+from .reports import load_run
 
 
 def _sampling(config):
@@ -121,8 +109,7 @@ def store_measurement(card_path, key, value, model_sha256):
         raise ValueError(f"unknown card entry {key!r}; one of {MEASURED_KEYS}")
     card = card_of_model(card_path, model_sha256)
     card[key] = value
-    with open(card_path, "w") as handle:
-        json.dump(card, handle, indent=1)
+    write_json(card_path, card)
 
 
 def add_measurement_arguments(parser):
@@ -139,8 +126,6 @@ def load_measured_model(parser, args):
     A card that cannot be read or describes another file stops the script
     through ``parser.error`` now, not after a run of many minutes.
     """
-    from ..inference import Predictor
-
     predictor = Predictor.load(args.model)
     if args.card:
         try:
@@ -152,23 +137,13 @@ def load_measured_model(parser, args):
 
 def build_card(model_path, run_dir, name=PHANTOM_MODEL_NAME):
     """Assemble the card dict for ``model_path`` trained in ``run_dir``."""
-    from .reports import load_run
-
-    run = load_run(run_dir)
+    run, folder = load_run(run_dir), RunFolder(run_dir)
     config, summary = run.config, run.metrics
     synthetic = config.get("data") == "phantom"
     per_class = summary.get("classes", {})
     history = run.history
-    best = {}
-    state_path = os.path.join(run_dir, "best_model.keras.json")
-    if os.path.isfile(state_path):
-        with open(state_path) as handle:
-            best = json.load(handle)
-    init_path = os.path.join(run_dir, INIT_FROM_FILE)
-    initialised_from = None
-    if os.path.isfile(init_path):
-        with open(init_path) as handle:
-            initialised_from = json.load(handle)
+    best = read_json(folder.model_state, {})
+    initialised_from = read_json(folder.init_from, None)
     card = {
         "name": name,
         "file": os.path.basename(model_path),
@@ -199,7 +174,7 @@ def build_card(model_path, run_dir, name=PHANTOM_MODEL_NAME):
             "hardware": _hardware(config),
             "sampling": _sampling(config),
         },
-        "validation_run": os.path.basename(os.path.normpath(run_dir)),
+        "validation_run": folder.name,
         "metrics": {c: {k: per_class.get(c, {}).get(k) for k in
                         ("auc", "auc_ci_low", "auc_ci_high", "sensitivity", "specificity",
                          "threshold", "n_pos", "n_neg")} for c in CLASSES},
@@ -233,8 +208,6 @@ def build_card(model_path, run_dir, name=PHANTOM_MODEL_NAME):
 
 def _subtype_patients(data, patients):
     """Patients (of ``patients``) with each class, and positive slices, of a ``CtichData``."""
-    import pandas as pd
-
     frame = pd.DataFrame(data.labels, columns=list(CLASSES))
     frame["patient"] = [int(p[5:]) for p in data.ids["patient"]]  # "CTICH070" -> 70
     frame = frame[frame["patient"].isin(patients)]
@@ -251,14 +224,12 @@ def build_real_card(model_path, run_dir, cv_dir, name=REAL_MODEL_NAME):
     by ``cranioscan crossval``, whose metrics, calibration and
     operating thresholds the card records (the validation page shows it).
     """
-    from ..ctich import CREDIT, load_ctich
-    from .crossval import CALIBRATION_FILE
-
     card = build_card(model_path, run_dir, name)
-    config = _read(os.path.join(run_dir, "config.json"))
-    cv_metrics = _read(os.path.join(cv_dir, "metrics.json"))
-    fitted = _read(os.path.join(cv_dir, CALIBRATION_FILE))
-    folds = _read(os.path.join(cv_dir, "folds.json"))
+    cv = RunFolder(cv_dir)
+    config = read_json(RunFolder(run_dir).config)
+    cv_metrics = read_json(cv.metrics)
+    fitted = read_json(cv.calibration)
+    folds = read_json(cv.folds)
     data = load_ctich(config["data_dir"])
     everyone = sorted({int(p[5:]) for p in data.ids["patient"]})
     held_out = sorted(int(p) for p in config.get("holdout") or ())
@@ -304,7 +275,7 @@ def build_real_card(model_path, run_dir, cv_dir, name=REAL_MODEL_NAME):
     card["thresholds"] = fitted["thresholds"]
     card["threshold_rules"] = {"any": "highest threshold with sensitivity >= 0.90 out of fold",
                                "subtypes": "Youden point out of fold"}
-    card["validation_run"] = os.path.basename(os.path.normpath(cv_dir))
+    card["validation_run"] = cv.name
     card["intended_use"] = (
         "Research and teaching: exploring how a ResNet50 + Transformer hemorrhage classifier "
         "trained on a small public set of real head CTs behaves, and where its attention maps "
@@ -320,11 +291,6 @@ def build_real_card(model_path, run_dir, cv_dir, name=REAL_MODEL_NAME):
         f"{config.get('freeze_through')} frozen (from the phantom model).",
     ]
     return card
-
-
-def _read(path):
-    with open(path) as handle:
-        return json.load(handle)
 
 
 def main(argv=None):
@@ -345,13 +311,10 @@ def main(argv=None):
         card = build_real_card(args.model, args.run, args.cv, args.name or REAL_MODEL_NAME)
     else:
         card = build_card(args.model, args.run, args.name or PHANTOM_MODEL_NAME)
-    if os.path.isfile(args.out):  # keep what was measured on the same file
-        with open(args.out) as handle:
-            previous = json.load(handle)
-        if previous.get("sha256") == card["sha256"]:
-            card.update({key: previous[key] for key in MEASURED_KEYS if key in previous})
-    with open(args.out, "w") as handle:
-        json.dump(card, handle, indent=1)
+    previous = read_json(args.out, {})  # keep what was measured on the same file
+    if previous.get("sha256") == card["sha256"]:
+        card.update({key: previous[key] for key in MEASURED_KEYS if key in previous})
+    write_json(args.out, card)
     print(f"wrote {args.out}")
     return 0
 

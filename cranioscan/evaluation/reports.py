@@ -3,13 +3,12 @@
 Everything here is computed from ``val_predictions.csv`` alone, so the numbers
 in ``metrics.json``, ``roc.json`` and the PNGs follow from the predictions and
 can be recomputed with ``write_reports(run_dir)`` at any time. The dashboard's
-validation page reads the same files back with ``load_run``.
+validation page reads the same files back with ``load_run``. File names come
+from :class:`cranioscan.run_folder.RunFolder`.
 """
 
 __all__ = [
-    "PREDICTIONS_FILE",
-    "INIT_FROM_FILE",
-    "RunFolder",
+    "LoadedRun",
     "write_val_predictions",
     "read_val_predictions",
     "write_reports",
@@ -20,7 +19,6 @@ __all__ = [
 
 import dataclasses
 import glob
-import json
 import os
 
 import numpy as np
@@ -29,11 +27,8 @@ import pandas as pd
 from . import curves, metrics
 from ..formats import csv_frame
 from ..labels import CLASSES
+from ..run_folder import RunFolder, read_json, write_json
 
-PREDICTIONS_FILE = "val_predictions.csv"
-
-#: Run-folder file recording the weights a run started from (``--init-from``).
-INIT_FROM_FILE = "init_from.json"
 _ID_COLUMNS = ("image_id", "patient", "study", "position")
 
 
@@ -68,6 +63,7 @@ def read_val_predictions(path):
 
 
 def _plot_curves(curves, x_key, y_key, x_label, y_label, title, path, diagonal):
+    # matplotlib loads only when plots are written, and after choosing Agg
     import matplotlib
 
     matplotlib.use("Agg")
@@ -106,24 +102,21 @@ def write_reports(run_dir, n_boot=1000, seed=0, threshold_method="youden", title
     Returns:
         the metrics dict written to ``metrics.json``.
     """
-    ids, labels, probs = read_val_predictions(os.path.join(run_dir, PREDICTIONS_FILE))
+    folder = RunFolder(run_dir)
+    ids, labels, probs = read_val_predictions(folder.val_predictions)
     groups = ids["study"].to_numpy() if "study" in ids.columns else None
     summary = metrics.summarize(labels, probs, groups=groups, n_boot=n_boot, seed=seed,
                                 threshold_method=threshold_method, thresholds=thresholds)
     roc = curves.roc_curve_per_class(labels, probs)
     pr = curves.precision_recall_per_class(labels, probs)
-    with open(os.path.join(run_dir, "metrics.json"), "w") as handle:
-        json.dump(metrics.to_jsonable(summary), handle, indent=1)
-    with open(os.path.join(run_dir, "roc.json"), "w") as handle:
-        json.dump(metrics.to_jsonable(roc), handle)
-    with open(os.path.join(run_dir, "pr.json"), "w") as handle:
-        json.dump(metrics.to_jsonable(pr), handle)
+    write_json(folder.metrics, metrics.to_jsonable(summary))
+    write_json(folder.roc, metrics.to_jsonable(roc), indent=None)
+    write_json(folder.pr, metrics.to_jsonable(pr), indent=None)
     suffix = f" - {title}" if title else ""
     _plot_curves(roc, "fpr", "tpr", "1 - specificity", "sensitivity",
-                 f"Validation ROC{suffix}", os.path.join(run_dir, "roc.png"), diagonal=True)
+                 f"Validation ROC{suffix}", folder.plot("roc"), diagonal=True)
     _plot_curves(pr, "recall", "precision", "recall (sensitivity)", "precision (PPV)",
-                 f"Validation precision-recall{suffix}", os.path.join(run_dir, "pr.png"),
-                 diagonal=False)
+                 f"Validation precision-recall{suffix}", folder.plot("pr"), diagonal=False)
     return summary
 
 
@@ -136,6 +129,7 @@ def plot_reliability(y_true, probs_by_name, path, n_bins=10, classes=CLASSES):
             raw and calibrated), one line each per class panel.
         path: PNG to write.
     """
+    # matplotlib loads only when plots are written, and after choosing Agg
     import matplotlib
 
     matplotlib.use("Agg")
@@ -163,8 +157,8 @@ def plot_reliability(y_true, probs_by_name, path, n_bins=10, classes=CLASSES):
 
 
 @dataclasses.dataclass
-class RunFolder:
-    """A training run folder read back for display."""
+class LoadedRun:
+    """A training run folder read back for display (``load_run``)."""
 
     path: str
     name: str
@@ -176,30 +170,24 @@ class RunFolder:
     probs: np.ndarray
 
 
-def _read_json(path, default):
-    if not os.path.isfile(path):
-        return default
-    with open(path) as handle:
-        return json.load(handle)
-
-
 def load_run(path):
     """Read a run folder written by ``train.py``.
 
     Raises:
         FileNotFoundError: no ``val_predictions.csv`` in ``path``.
     """
-    pred_path = os.path.join(path, PREDICTIONS_FILE)
-    if not os.path.isfile(pred_path):
-        raise FileNotFoundError(f"{path}: not a finished run folder (no {PREDICTIONS_FILE})")
-    ids, labels, probs = read_val_predictions(pred_path)
-    history_path = os.path.join(path, "history.csv")
-    history = pd.read_csv(history_path) if os.path.isfile(history_path) else pd.DataFrame()
-    return RunFolder(
+    folder = RunFolder(path)
+    if not folder.finished():
+        raise FileNotFoundError(f"{path}: not a finished run folder "
+                                f"(no {os.path.basename(folder.val_predictions)})")
+    ids, labels, probs = read_val_predictions(folder.val_predictions)
+    history = (pd.read_csv(folder.history) if os.path.isfile(folder.history)
+               else pd.DataFrame())
+    return LoadedRun(
         path=path,
-        name=os.path.basename(os.path.normpath(path)),
-        config=_read_json(os.path.join(path, "config.json"), {}),
-        metrics=_read_json(os.path.join(path, "metrics.json"), {}),
+        name=folder.name,
+        config=read_json(folder.config, {}),
+        metrics=read_json(folder.metrics, {}),
         history=history,
         ids=ids,
         labels=labels,
@@ -212,6 +200,6 @@ def find_runs(*roots):
     found = []
     for root in roots:
         for candidate in [root] + sorted(glob.glob(os.path.join(root, "*"))):
-            if os.path.isfile(os.path.join(candidate, PREDICTIONS_FILE)):
+            if RunFolder(candidate).finished():
                 found.append(os.path.normpath(candidate))
     return list(dict.fromkeys(found))

@@ -18,7 +18,7 @@ the patient. Here they become:
 __all__ = ["SLICE_SPECIFICITY", "VERDICT_SENSITIVITY", "operating_points", "evaluate_oof",
            "recipe_row", "main"]
 
-import json
+import argparse
 import os
 
 import numpy as np
@@ -26,6 +26,7 @@ import pandas as pd
 
 from .. import calibration
 from ..labels import CLASSES
+from ..run_folder import RunFolder, read_json, write_json
 from . import metrics
 from .crossval import cross_fitted_report
 
@@ -164,8 +165,6 @@ def recipe_row(name, figures, minutes):
 
 def main(argv=None):
     """``python -m cranioscan.evaluation.series_cv CV_DIR``: print a recipe's figures."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m cranioscan.evaluation.series_cv",
                                      description=main.__doc__)
     parser.add_argument("cv_dir", help="folder written by cranioscan.train.series_trainer")
@@ -173,20 +172,17 @@ def main(argv=None):
     parser.add_argument("--verdict-from", default="series_head",
                         choices=("series_head", "top_slice"))
     args = parser.parse_args(argv)
-    oof = dict(np.load(os.path.join(args.cv_dir, "oof.npz"), allow_pickle=False))
+    cv = RunFolder(args.cv_dir)
+    oof = dict(np.load(cv.oof, allow_pickle=False))
     figures = evaluate_oof(oof, verdict_from=args.verdict_from)
     minutes = 0.0
-    for fold in sorted(os.listdir(args.cv_dir)):
-        path = os.path.join(args.cv_dir, fold, "history.json")
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as fh:
-                minutes += json.load(fh)["minutes"]
+    for entry in sorted(os.listdir(cv.path)):
+        history = RunFolder(os.path.join(cv.path, entry)).member_history
+        if os.path.isfile(history):
+            minutes += read_json(history)["minutes"]
     figures.pop("calibrated")
-    with open(os.path.join(args.cv_dir, f"figures_{args.verdict_from}.json"), "w",
-              encoding="utf-8") as fh:
-        json.dump(metrics.to_jsonable(figures), fh, indent=1)
-    print(recipe_row(args.name or os.path.basename(os.path.normpath(args.cv_dir)), figures,
-                     minutes))
+    write_json(cv.figures(args.verdict_from), metrics.to_jsonable(figures))
+    print(recipe_row(args.name or cv.name, figures, minutes))
 
 
 if __name__ == "__main__":

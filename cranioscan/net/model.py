@@ -36,6 +36,7 @@ import keras
 import numpy as np
 
 from ..labels import CLASSES
+from ..preprocess import resize_stack
 from . import series as _series  # noqa: F401 - registers the series stage's layers for loading
 from .layers import ClassToken, InputScaling, PositionEmbedding, TakeToken, TransformerBlock
 
@@ -183,8 +184,6 @@ def resize_position_embedding(table, grid_from, grid_to):
         when enlarging, anti-aliased when shrinking), as ViT does to fine-tune
         at another resolution.
     """
-    from ..preprocess import resize_stack
-
     table = np.asarray(table, dtype=np.float32)
     (h, w), (rows, cols) = grid_from, grid_to
     if table.ndim != 3 or table.shape[:2] != (1, 1 + h * w):

@@ -45,7 +45,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from .layers import _PACKAGE, ClassToken, PositionEmbedding, TakeToken, TransformerBlock
+from .layers import (_PACKAGE, ClassToken, InputScaling, PositionEmbedding, TakeToken,
+                     TransformerBlock)
 
 #: The ResNet layer the trunk ends at (frozen, cached during training).
 TRUNK_LAYER = "conv4_block6_out"
@@ -231,8 +232,6 @@ def assemble_slice_model(trunk_source, heads, own_logit_layers, head_config,
         ``keras.Model`` float32 ``(n, s, s, 3)`` -> ``(n, 6)`` probabilities;
         layers ``"slice_embeddings"``, ``"logits"``, ``"probabilities"``.
     """
-    from .layers import InputScaling
-
     size = int(trunk_source.inputs[0].shape[1])
     inputs = keras.Input(shape=(size, size, 3), dtype="float32", name="image")
     scaled = InputScaling(mode=trunk_source.get_layer("input_scaling").mode,

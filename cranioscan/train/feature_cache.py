@@ -29,6 +29,7 @@ __all__ = [
     "build_ctich_cache",
 ]
 
+import argparse
 import hashlib
 import json
 import os
@@ -36,7 +37,9 @@ import os
 import numpy as np
 
 from .. import preprocess
+from ..ctich import load_ctich, read_slice_hu
 from ..windowing import MODEL_WINDOWS, PRESETS
+from .pipeline import make_augmenter
 
 #: Bumped when what a cached feature means changes without its ingredients changing.
 CACHE_VERSION = 1
@@ -46,7 +49,7 @@ META_FILE, DONE_FILE = "meta.json", "done.json"
 
 def trunk_model(model, layer):
     """``keras.Model`` from ``model``'s image input to ``layer``'s output."""
-    import keras
+    import keras  # Keras loads only to build a cache; reading one needs none
 
     return keras.Model(model.inputs[0], model.get_layer(layer).output, name=f"trunk_{layer}")
 
@@ -143,8 +146,6 @@ def _data_digest(data):
 
 
 def _patient_volume(data, rows):
-    from ..ctich import read_slice_hu
-
     return np.stack([read_slice_hu(data.ids["brain"].iat[i], data.ids["bone"].iat[i])
                      for i in rows])
 
@@ -169,8 +170,6 @@ def build_ctich_cache(root, data, model, layer, size, n_draws=4, augmentation=No
     Returns:
         :class:`FeatureCache`.
     """
-    from .pipeline import make_augmenter
-
     augmentation = dict(augmentation or {"rotation_deg": 10.0, "zoom": 0.1, "shift": 0.08,
                                          "brightness": 0.05, "flip": True})
     trunk = trunk_model(model, layer)
@@ -221,10 +220,7 @@ def build_ctich_cache(root, data, model, layer, size, n_draws=4, augmentation=No
 
 def main(argv=None):
     """``python -m cranioscan.train.feature_cache``: build the CT-ICH cache."""
-    import argparse
-
-    from ..ctich import load_ctich
-    from ..net.model import load_model
+    from ..net.model import load_model  # Keras loads only to build a cache; reading one needs none
 
     parser = argparse.ArgumentParser(prog="python -m cranioscan.train.feature_cache",
                                      description=main.__doc__)

@@ -19,16 +19,16 @@ import os
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from .. import ctich
 from . import pipeline
 from ..labels import CLASSES
+from ..phantom import balanced_plan, make_study
 from ..preprocess import to_model_input
 
 def _ctich_inputs(data, size):
     """uint8 ``(n, size, size, 3)`` model input of every CT-ICH slice, in order."""
-    from tqdm import tqdm
-
     out = np.empty((len(data), size, size, 3), dtype=np.uint8)
     for i, (brain, bone) in enumerate(tqdm(list(zip(data.ids["brain"], data.ids["bone"])),
                                            desc="rebuilding CT-ICH HU", unit="slice")):
@@ -52,10 +52,6 @@ def phantom_inputs(config, size, jpeg_share=0.0):
         ``"phantom-jpeg"``), uint8 ``(n, 6)`` labels and uint8
         ``(n, size, size, 3)`` model input, one row per slice.
     """
-    from tqdm import tqdm
-
-    from ..phantom import balanced_plan, make_study
-
     n, seed0 = int(config["phantom_studies"]), int(config["phantom_seed"])
     rng = np.random.default_rng(seed0)
     ids, labels, inputs = [], [], []

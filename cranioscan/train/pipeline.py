@@ -30,6 +30,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 
+from ..dicom import read_slice_hu
 from ..labels import CLASSES
 from ..preprocess import to_model_input, to_uint8
 
@@ -126,8 +127,6 @@ def decode_dicom_slice(path, size):
     Uses ``cranioscan.dicom`` so every scanner fix (RSNA intercept defect,
     padding, MONOCHROME1, codecs) applies to training exactly as to inference.
     """
-    from ..dicom import read_slice_hu  # local: keeps worker start-up light
-
     return to_uint8(to_model_input(read_slice_hu(path), size=size))[0]
 
 
@@ -206,7 +205,7 @@ def make_augmenter(seed=0, rotation_deg=10.0, zoom=0.1, shift=0.1, brightness=0.
     Returns:
         ``keras.Sequential`` taking and returning float ``(b, h, w, 3)`` in [0, 1].
     """
-    import keras
+    import keras  # Keras loads only when an augmenter is built: caches and weights need none
 
     layers = []
     if flip:
@@ -309,7 +308,7 @@ def prior_shift_offsets(labels, weights):
 
 def _weighted_rows(rows, weights, seed):
     """An endless ``tf.data.Dataset`` of ``rows`` drawn with replacement by ``weights``."""
-    import tensorflow as tf
+    import tensorflow as tf  # tf.data only here: Keras-only (JAX) training uses this module too
 
     p = np.asarray(weights, dtype=np.float64)
     p = p / p.sum()
@@ -340,7 +339,7 @@ def make_dataset(images, labels, rows=None, batch_size=16, shuffle=False, augmen
             ``class_balance_weights``): batches are then drawn with
             replacement in those proportions, endlessly (needs ``repeat``).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # tf.data only here: Keras-only (JAX) training uses this module too
 
     rows = np.arange(len(labels)) if rows is None else np.asarray(rows, dtype=np.int64)
     size = int(images.shape[1])

@@ -35,9 +35,9 @@ def make_strategy(name="default"):
     """Return the ``tf.distribute`` strategy called ``name`` (see ``STRATEGIES``).
 
     TensorFlow is imported here, not with the module, so the callbacks below
-    also serve training on other Keras backends (``cranioscan.stream_trainer``).
+    also serve training on other Keras backends (``cranioscan.train.stream``).
     """
-    import tensorflow as tf
+    import tensorflow as tf  # tf.distribute only: a JAX machine has no TensorFlow
 
     if name == "default":
         return tf.distribute.get_strategy()

@@ -17,16 +17,23 @@ shipped ensemble, so the figures describe the model that ships.
 
 __all__ = ["Recipe", "patient_table", "train_member", "score_patients", "crossval"]
 
+import argparse
 import dataclasses
 import json
 import os
 import time
 
+import keras
 import numpy as np
+import tensorflow as tf
 
+from ..evaluation.crossval import patient_folds
 from ..labels import CLASSES
 from ..net import series as series_net
+from ..net.model import load_model
+from ..run_folder import RunFolder, write_json
 from ..slabs import relative_positions
+from .feature_cache import FeatureCache
 
 #: RSNA metric weights of the per-slice loss, in ``CLASSES`` order.
 LOSS_WEIGHTS = np.array([2, 1, 1, 1, 1, 1], np.float32)
@@ -88,8 +95,6 @@ def patient_table(cache):
 
 def _build_member(shape, recipe, prefix):
     """``(head, member)`` Keras models of one ensemble member."""
-    import keras
-
     features = keras.Input(shape=tuple(shape), name="features")
     head = keras.Model(features, series_net.build_slice_head(features, prefix,
                                                              **recipe.head_config()),
@@ -108,8 +113,6 @@ def _own_logits(member, prefix):
 
 
 def _bce(labels, logits):
-    import tensorflow as tf
-
     return tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
 
 
@@ -120,9 +123,6 @@ def train_member(cache, patients, recipe, prefix, progress=print):
         ``(head, member, history)``: the trained Keras models and a list of
         per-epoch mean losses.
     """
-    import keras
-    import tensorflow as tf
-
     keras.utils.set_random_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
     table = patient_table(cache)
@@ -181,8 +181,6 @@ def score_patients(cache, head, member, patients, prefix, draw=0):
         ``own`` ``(n, 6)`` (slice head alone), ``series`` ``(n, 6)`` (the
         patient's series probabilities, repeated on each of its slices).
     """
-    import tensorflow as tf
-
     table = patient_table(cache)
     features = cache.features(draw)
     own_layer = _own_logits(member, prefix)
@@ -211,35 +209,29 @@ def crossval(cache, recipe, out_dir, k=5, fold_seed=0, progress=print):
     Returns:
         dict: the ``oof.npz`` arrays, and ``minutes`` per fold.
     """
-    import keras
-
-    from ..evaluation.crossval import patient_folds
-    from ..net.model import load_model
-
+    cv = RunFolder(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "recipe.json"), "w", encoding="utf-8") as fh:
-        json.dump(dataclasses.asdict(recipe) | {"cache": cache.meta["key"], "k": k,
-                                                "fold_seed": fold_seed}, fh, indent=1)
+    write_json(cv.recipe, dataclasses.asdict(recipe) | {"cache": cache.meta["key"], "k": k,
+                                                        "fold_seed": fold_seed})
     folds = patient_folds(cache.patients, cache.labels, k=k, seed=fold_seed)
     parts, minutes = [], []
     for fold in range(k):
         prefix = series_net.member_prefix(fold)
-        fold_dir = os.path.join(out_dir, f"fold{fold}")
-        head_path, member_path = (os.path.join(fold_dir, "head.keras"),
-                                  os.path.join(fold_dir, "series.keras"))
+        fold_run = cv.fold(fold)
+        head_path, member_path = fold_run.head, fold_run.member
         train = sorted(p for p, f in folds.items() if f != fold)
         held = sorted(p for p, f in folds.items() if f == fold)
         start = time.perf_counter()
         if os.path.isfile(head_path) and os.path.isfile(member_path):
             head, member = load_model(head_path), load_model(member_path)
         else:
-            os.makedirs(fold_dir, exist_ok=True)
+            os.makedirs(fold_run.path, exist_ok=True)
             head, member, history = train_member(cache, train, recipe, prefix, progress)
             head.save(head_path)
             member.save(member_path)
-            with open(os.path.join(fold_dir, "history.json"), "w", encoding="utf-8") as fh:
-                json.dump({"loss": history, "minutes": (time.perf_counter() - start) / 60,
-                           "train": train, "held_out": held}, fh)
+            write_json(fold_run.member_history,
+                       {"loss": history, "minutes": (time.perf_counter() - start) / 60,
+                        "train": train, "held_out": held}, indent=None)
         minutes.append((time.perf_counter() - start) / 60)
         scored = score_patients(cache, head, member, held, prefix)
         scored["fold"] = np.full(len(scored["rows"]), fold)
@@ -250,17 +242,13 @@ def crossval(cache, recipe, out_dir, k=5, fold_seed=0, progress=print):
     merged = {key: value[order] for key, value in merged.items()}
     merged["patients"] = cache.patients[merged["rows"]]
     merged["labels"] = cache.labels[merged["rows"]]
-    np.savez(os.path.join(out_dir, "oof.npz"), **merged)
+    np.savez(cv.oof, **merged)
     merged["minutes"] = minutes
     return merged
 
 
 def main(argv=None):
     """``python -m cranioscan.train.series_trainer``: cross-validate one recipe."""
-    import argparse
-
-    from .feature_cache import FeatureCache
-
     parser = argparse.ArgumentParser(prog="python -m cranioscan.train.series_trainer",
                                      description=main.__doc__)
     parser.add_argument("--cache", required=True, help="feature cache folder (<root>/<key>)")

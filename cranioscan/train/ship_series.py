@@ -19,41 +19,36 @@ averages all five).
 
 __all__ = ["DEMO_DIR", "demo_figures", "ship", "main"]
 
+import argparse
 import datetime
 import json
 import os
+import sys
 
 import numpy as np
 import pandas as pd
 
-from ..ctich import CREDIT
+from ..ctich import CREDIT, load_ctich, read_slice_hu
 from ..demo import REAL_CASES_DIR
 from ..evaluation import metrics, reports, series_cv
-from ..inference import CARD_FILE, SERIES_FILE, file_sha256
+from ..inference import Predictor, file_sha256
 from ..labels import CLASSES
 from ..net import series as series_net
+from ..net.model import load_model
+from ..run_folder import (MODEL_FILE, SERIES_MODEL_FILE, VALIDATION_RUN, RunFolder, read_json,
+                          write_json)
+from .feature_cache import FeatureCache
 
-MODEL_FILE = "best_model.keras"
 #: The real demo patients that ship with the dashboard (CT-ICH JPG layout).
 DEMO_DIR = str(REAL_CASES_DIR)
-RUN_FOLDER = "validation_run"
 NAME = "CranioScan series model (CT-ICH real patients, 5-fold ensemble)"
 
 
-def _history(cv_dir, fold):
-    """A fold's ``history.json`` (losses, minutes, patients)."""
-    with open(os.path.join(cv_dir, f"fold{fold}", "history.json"), encoding="utf-8") as fh:
-        return json.load(fh)
-
-
 def _members(cv_dir, k):
-    from ..net.model import load_model
-
-    heads, series = [], []
-    for fold in range(k):
-        heads.append(load_model(os.path.join(cv_dir, f"fold{fold}", "head.keras")))
-        series.append(load_model(os.path.join(cv_dir, f"fold{fold}", "series.keras")))
-    return heads, series
+    """The ``k`` fold members' slice heads and series layers (two lists of Keras models)."""
+    folds = [RunFolder(cv_dir).fold(fold) for fold in range(k)]
+    return ([load_model(fold.head) for fold in folds],
+            [load_model(fold.member) for fold in folds])
 
 
 def demo_figures(predictor, root=DEMO_DIR, patients=None):
@@ -64,8 +59,6 @@ def demo_figures(predictor, root=DEMO_DIR, patients=None):
         (1-based), "labelled_any" (1-based), "series_score_any", "verdict_any",
         "max_p_any"}``.
     """
-    from ..ctich import load_ctich, read_slice_hu
-
     data = load_ctich(root, patients=patients)
     out = {}
     for patient in dict.fromkeys(data.ids["patient"]):
@@ -85,24 +78,22 @@ def demo_figures(predictor, root=DEMO_DIR, patients=None):
 
 def _validation_run(out_dir, cache, oof, figures):
     """The Validation page's run folder from the out-of-fold predictions."""
-    run = os.path.join(out_dir, RUN_FOLDER)
-    os.makedirs(run, exist_ok=True)
+    run = RunFolder(out_dir).validation_run
+    os.makedirs(run.path, exist_ok=True)
     ids = pd.DataFrame(cache.meta["ids"]).iloc[oof["rows"]].reset_index(drop=True)
     ids["study"] = ids["patient"]
-    reports.write_val_predictions(os.path.join(run, reports.PREDICTIONS_FILE), ids,
-                                  oof["labels"], figures["calibrated"])
-    summary = reports.write_reports(run, n_boot=500, thresholds=figures["thresholds"],
+    reports.write_val_predictions(run.val_predictions, ids, oof["labels"], figures["calibrated"])
+    summary = reports.write_reports(run.path, n_boot=500, thresholds=figures["thresholds"],
                                     title="series model, out of fold")
     summary["patient_level"] = {"any": figures["patient"]}
     summary["calibration"] = {"method": "platt", "ece": figures["ece"], "n_bins": 10}
     summary["series_verdict"] = {"thresholds": figures["series_thresholds"]}
-    with open(os.path.join(run, "metrics.json"), "w", encoding="utf-8") as fh:
-        json.dump(metrics.to_jsonable(summary), fh, indent=1)
+    write_json(run.metrics, metrics.to_jsonable(summary))
     return summary
 
 
 def _card(out_dir, cache, recipe, figures, oof, command):
-    model_path = os.path.join(out_dir, MODEL_FILE)
+    folder = RunFolder(out_dir)
     patients = sorted(set(np.asarray(oof["patients"]).tolist()))
     per_class = {name: {"patients": int(pd.Series(oof["labels"][:, c]).groupby(
         oof["patients"]).max().sum()), "slices": int(oof["labels"][:, c].sum())}
@@ -111,10 +102,10 @@ def _card(out_dir, cache, recipe, figures, oof, command):
     return {
         "name": NAME,
         "file": MODEL_FILE,
-        "sha256": file_sha256(model_path),
-        "size_bytes": os.path.getsize(model_path),
-        "series_model": SERIES_FILE,
-        "series_sha256": file_sha256(os.path.join(out_dir, SERIES_FILE)),
+        "sha256": file_sha256(folder.model),
+        "size_bytes": os.path.getsize(folder.model),
+        "series_model": SERIES_MODEL_FILE,
+        "series_sha256": file_sha256(folder.series_model),
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "architecture": {
             "backbone": "ResNet50 (keras.applications) cut after stage 4, frozen: the weights "
@@ -185,7 +176,7 @@ def _card(out_dir, cache, recipe, figures, oof, command):
             "normal_demo": figures.get("normal_demo"),
             "own_auc": figures["own_auc"],
         },
-        "validation_run": RUN_FOLDER,
+        "validation_run": VALIDATION_RUN,
         "intended_use": ("Research and teaching: how a ResNet50 + Transformer hemorrhage "
                          "classifier that reads a series slice by slice and across slices "
                          "behaves on a small public set of real head CTs, and where its maps "
@@ -208,12 +199,11 @@ def _card(out_dir, cache, recipe, figures, oof, command):
 
 def ship(cv_dir, trunk_path, out_dir, cache, command="", verdict_from="series_head"):
     """Assemble, save and describe the shipped model; returns the card dict."""
-    from ..net.model import load_model
-
-    with open(os.path.join(cv_dir, "recipe.json"), encoding="utf-8") as fh:
-        recipe = json.load(fh)
-    recipe["minutes_total"] = sum(_history(cv_dir, k)["minutes"] for k in range(recipe["k"]))
-    oof = dict(np.load(os.path.join(cv_dir, "oof.npz"), allow_pickle=False))
+    cv, folder = RunFolder(cv_dir), RunFolder(out_dir)
+    recipe = read_json(cv.recipe)
+    recipe["minutes_total"] = sum(read_json(cv.fold(k).member_history)["minutes"]
+                                  for k in range(recipe["k"]))
+    oof = dict(np.load(cv.oof, allow_pickle=False))
     figures = series_cv.evaluate_oof(oof, verdict_from=verdict_from)
     recipe["verdict_from"] = verdict_from
     recipe["trunk_sha256"] = file_sha256(trunk_path)
@@ -226,32 +216,23 @@ def ship(cv_dir, trunk_path, out_dir, cache, command="", verdict_from="series_he
     own = [m.get_layer(f"{series_net.member_prefix(k)}own_logits") for k, m in enumerate(members)]
     os.makedirs(out_dir, exist_ok=True)
     slice_model = series_net.assemble_slice_model(load_model(trunk_path), heads, own, head_config)
-    slice_model.save(os.path.join(out_dir, MODEL_FILE))
+    slice_model.save(folder.model)
     series_model = series_net.assemble_series_model(members, recipe["d_model"], series_config,
                                                     verdict_from=verdict_from)
-    series_model.save(os.path.join(out_dir, SERIES_FILE))
+    series_model.save(folder.series_model)
     _validation_run(out_dir, cache, oof, figures)
     card = _card(out_dir, cache, recipe, figures, oof, command)
-    with open(os.path.join(out_dir, CARD_FILE), "w", encoding="utf-8") as fh:
-        json.dump(metrics.to_jsonable(card), fh, indent=1)
-    from ..inference import Predictor
-
-    card["demo_cases"] = demo_figures(Predictor.load(os.path.join(out_dir, MODEL_FILE)))
+    write_json(folder.card, metrics.to_jsonable(card))
+    card["demo_cases"] = demo_figures(Predictor.load(folder.model))
     card["demo_cases_note"] = ("the shipped ensemble on the dashboard's real demo patients "
                                "(4 of its 5 members trained on each of them); "
                                "tests/test_shipped_model.py scores them again")
-    with open(os.path.join(out_dir, CARD_FILE), "w", encoding="utf-8") as fh:
-        json.dump(metrics.to_jsonable(card), fh, indent=1)
+    write_json(folder.card, metrics.to_jsonable(card))
     return card
 
 
 def main(argv=None):
     """``python -m cranioscan.train.ship_series``: assemble a cross-validated recipe."""
-    import argparse
-    import sys
-
-    from .feature_cache import FeatureCache
-
     parser = argparse.ArgumentParser(prog="python -m cranioscan.train.ship_series",
                                      description=main.__doc__)
     parser.add_argument("--cv", required=True, help="cross-validation folder (series_trainer)")

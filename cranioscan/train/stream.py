@@ -35,6 +35,7 @@ from ..formats import csv_frame
 from ..labels import CLASSES
 from ..phantom import balanced_plan
 from ..phantom.stream import StudyStream
+from ..run_folder import RunFolder
 from .trainer import (DataError, build_network, class_balance_line, make_augmenter,
                       record_init_from, report_best_model, write_config)
 
@@ -194,11 +195,11 @@ def _save_best(net, batches, wrapper, path):
 def _backend_description():
     backend = keras.backend.backend()
     if backend == "jax":
-        import jax
+        import jax  # only the running backend is imported: a JAX machine has no TensorFlow
 
         return f"jax {jax.__version__} on {jax.devices()[0].device_kind}"
     if backend == "tensorflow":
-        import tensorflow as tf
+        import tensorflow as tf  # only the running backend is imported
 
         gpus = tf.config.list_physical_devices("GPU")
         return f"tensorflow {tf.__version__} on {len(gpus)} GPU(s)" if gpus else \
@@ -273,15 +274,14 @@ def _train(config, stream, n_val, budget_s):
                             config["seed"], workers=4, max_queue_size=8)
     x_val, y_val = stream.images[:val_end].copy(), stream.labels[:val_end].astype(np.float32)
 
-    out = config["out"]
-    best_path = os.path.join(out, "best_model.keras")
+    folder = RunFolder(config["out"])
     callbacks = [
         training.EpochProgressLog(),
         CosineOverTime(config["lr"], budget_s),
         TimeBudget(budget_s),
-        training.BestModelSaver(best_path, config["monitor"], config["monitor_mode"],
+        training.BestModelSaver(folder.model, config["monitor"], config["monitor_mode"],
                                 functools.partial(_save_best, net, batches)),
-        keras.callbacks.CSVLogger(os.path.join(out, "history.csv")),
+        keras.callbacks.CSVLogger(folder.history),
     ]
     started = time.monotonic()
     wrapper.fit(batches, validation_data=(x_val, y_val), validation_batch_size=batch_size,
@@ -292,12 +292,12 @@ def _train(config, stream, n_val, budget_s):
 
     report = _report_lines(config, stream, n_val, val_end, batches)
     report.append(f"trained {trained_s / 60:.1f} min on {backend}")
-    with open(os.path.join(out, "data_report.txt"), "w") as handle:
+    with open(folder.data_report, "w") as handle:
         handle.write("\n".join(report) + "\n")
     print("\n".join(report))
     ids = _split_tables(stream, val_end)
     csv_frame(ids[["image_id", "patient", "study", "split"]]).to_csv(
-        os.path.join(out, "split.csv"), index=False)
+        folder.split, index=False)
     write_config(dict(config, stream={"backend": backend,
                                       "studies_rendered": stream.studies_ready,
                                       "validation_studies": n_val,

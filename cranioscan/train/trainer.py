@@ -18,11 +18,17 @@ import os
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from . import pipeline
+from .mixed_data import build_mixed_cache, is_phantom, phantom_inputs, source_share_weights
+from .rsna import LabelFormatError, load_rsna, split_by_group
 from ..evaluation import reports
+from ..evaluation.crossval import patient_folds
 from ..formats import csv_frame
+from ..inference import file_sha256
 from ..labels import CLASSES
+from ..run_folder import RunFolder, read_json, write_json
 
 
 class DataError(RuntimeError):
@@ -45,14 +51,12 @@ def _phantom_table(config):
     n, seed0 = int(config["phantom_studies"]), int(config["phantom_seed"])
     meta = {"source": "phantom", "studies": n, "seed": seed0,
             "slices": config.get("phantom_slices"), "matrix": config["phantom_matrix"]}
-    cache_dir = config["cache_dir"] or os.path.join(config["out"], "cache")
+    cache_dir = config["cache_dir"] or RunFolder(config["out"]).cache
     ids_path = os.path.join(cache_dir, "ids.csv")
     cache = pipeline.find_complete_cache(cache_dir, config["input_size"], meta)
     if cache is not None and os.path.isfile(ids_path):
         ids = pd.read_csv(ids_path, dtype={"image_id": str, "patient": str, "study": str})
         return ids, cache, [f"reusing the phantom cache in {cache_dir} ({len(cache)} slices)"]
-    from .mixed_data import phantom_inputs
-
     ids, labels, inputs = phantom_inputs(config, config["input_size"])
     ids = ids.drop(columns="source")  # one source: nothing to mix
     cache = pipeline.create_cache(cache_dir, labels, config["input_size"], meta=meta)
@@ -68,14 +72,12 @@ def _phantom_table(config):
 
 
 def _rsna_table(config):
-    from .rsna import LabelFormatError, load_rsna
-
     data_dir = config.get("data_dir")
     labels_csv = config.get("labels") or (data_dir and os.path.join(data_dir, "stage_2_train.csv"))
     images_dir = config.get("images") or data_dir
     if not labels_csv or not images_dir:
         raise DataError("--data rsna needs --data-dir (or --labels and --images)")
-    cache_dir = config["cache_dir"] or os.path.join(config["out"], "cache")
+    cache_dir = config["cache_dir"] or RunFolder(config["out"]).cache
     try:
         table = load_rsna(labels_csv, images_dir,
                           index_cache=os.path.join(cache_dir, "header_index.csv"),
@@ -97,8 +99,6 @@ def _rsna_table(config):
 
 
 def _progress(label):
-    from tqdm import tqdm
-
     bar = {"bar": None}
 
     def update(done, total):
@@ -113,8 +113,6 @@ def _progress(label):
 
 
 def _ctich_table(config):
-    from .mixed_data import build_mixed_cache
-
     if not config.get("data_dir"):
         raise DataError("--data ctich needs --data-dir (the CT-ICH folder with labels.csv)")
     try:
@@ -130,8 +128,6 @@ def _split(config, ids, cache):
     patients (``crossval.patient_folds``) and training the other folds plus
     every phantom; ``holdout`` patients are in neither.
     """
-    from .rsna import split_by_group
-
     holdout = {f"CTICH{int(p):03d}" for p in config.get("holdout") or ()}
     if holdout and "source" not in ids.columns:
         raise DataError("--holdout takes CT-ICH patient numbers: it needs --data ctich")
@@ -141,8 +137,6 @@ def _split(config, ids, cache):
     if not config.get("cv_folds"):
         groups = ids[config["split_by"]].to_numpy()
         return split_by_group(groups, config["val_fraction"], config["split_seed"])
-    from ..evaluation.crossval import patient_folds
-
     if "source" not in ids.columns:
         raise DataError("--cv-folds needs --data ctich")
     real = (ids["source"] == "ctich").to_numpy() & kept
@@ -201,8 +195,6 @@ def _class_balance(config, data):
         weights = pipeline.class_balance_weights(labels, power)
         data.report_lines.append(class_balance_line(labels, weights, power))
     if mixing:
-        from .mixed_data import is_phantom, source_share_weights
-
         sources = data.ids["source"].to_numpy()[data.train_rows]
         weights = source_share_weights(sources, share, weights)
         drawn = weights[is_phantom(sources)].sum() / weights.sum()
@@ -222,17 +214,15 @@ def class_balance_line(labels, weights, power):
 
 def write_config(config):
     """Write ``<out>/config.json``; refuse a folder that holds another architecture's run."""
-    path = os.path.join(config["out"], "config.json")
-    if os.path.isfile(path):
-        with open(path) as handle:
-            previous = json.load(handle)
+    path = RunFolder(config["out"]).config
+    previous = read_json(path, None)
+    if previous is not None:
         keys = ("data", "input_size", "stage", "d_model", "depth", "heads", "mlp_dim")
         changed = [k for k in keys if previous.get(k) != config.get(k)]
         if changed:
             raise DataError(f"{config['out']} holds a run with different {', '.join(changed)}; "
                             "use a new --out folder")
-    with open(path, "w") as handle:
-        json.dump(config, handle, indent=1, sort_keys=True)
+    write_json(path, config, sort_keys=True)
 
 
 def record_init_from(config):
@@ -246,31 +236,24 @@ def record_init_from(config):
     Returns:
         the record (dict), or None without ``init_from``.
     """
-    path = os.path.join(config["out"], reports.INIT_FROM_FILE)
+    path = RunFolder(config["out"]).init_from
     if not config.get("init_from"):
         return None
     if os.path.isfile(path):
-        with open(path) as handle:
-            return json.load(handle)
-    from ..inference import file_sha256
-
+        return read_json(path)
     record = {"path": config["init_from"], "sha256": file_sha256(config["init_from"])}
-    card_path = os.path.join(os.path.dirname(config["init_from"]), "model_card.json")
-    if os.path.isfile(card_path):
-        with open(card_path) as handle:
-            card = json.load(handle)
-        if card.get("sha256") == record["sha256"]:
-            record["model_card"] = {key: card[key] for key in
-                                    ("name", "created", "trained_on", "training", "metrics",
-                                     "held_out_evaluation") if key in card}
-    with open(path, "w") as handle:
-        json.dump(record, handle, indent=1)
+    card = read_json(RunFolder(os.path.dirname(config["init_from"])).card, {})
+    if card.get("sha256") == record["sha256"]:
+        record["model_card"] = {key: card[key] for key in
+                                ("name", "created", "trained_on", "training", "metrics",
+                                 "held_out_evaluation") if key in card}
+    write_json(path, record)
     return record
 
 
 def build_network(config):
     """The model ``config`` describes, holding the ``init_from`` weights when given."""
-    from ..net import model as model_lib
+    from ..net import model as model_lib  # Keras and TensorFlow load only when a model is built
 
     net = model_lib.build_model(
         input_size=config["input_size"], stage=config["stage"], d_model=config["d_model"],
@@ -315,26 +298,27 @@ def make_augmenter(config):
 
 def run(config):
     """Train as ``config`` says and write the run folder; returns the metrics dict."""
+    # Keras and TensorFlow load only when training starts
     import keras
 
     from ..net import model as model_lib
     from . import losses, runtime as training
 
+    folder = RunFolder(config["out"])
     os.makedirs(config["out"], exist_ok=True)
     write_config(config)
     record_init_from(config)
     keras.utils.set_random_seed(config["seed"])
     data = prepare_data(config)
     weights, logit_offsets = _class_balance(config, data)
-    with open(os.path.join(config["out"], "data_report.txt"), "w") as handle:
+    with open(folder.data_report, "w") as handle:
         handle.write("\n".join(data.report_lines) + "\n")
     print("\n".join(data.report_lines))
     split = data.ids[["image_id", "patient", "study"]].copy()
     split["split"] = ""
     split.loc[data.train_rows, "split"] = "train"
     split.loc[data.val_rows, "split"] = "val"
-    csv_frame(split[split["split"] != ""]).to_csv(os.path.join(config["out"], "split.csv"),
-                                                  index=False)
+    csv_frame(split[split["split"] != ""]).to_csv(folder.split, index=False)
 
     training.set_precision(config["mixed_precision"])
     strategy = training.make_strategy(config["strategy"])
@@ -351,14 +335,13 @@ def run(config):
                                      seed=config["seed"], repeat=True, weights=weights)
     val_ds = pipeline.make_dataset(data.cache.images, data.cache.labels, data.val_rows,
                                    config["batch_size"])
-    best_path = os.path.join(config["out"], "best_model.keras")
     callbacks = [
-        keras.callbacks.BackupAndRestore(os.path.join(config["out"], "backup")),
+        keras.callbacks.BackupAndRestore(folder.backup),
         training.EpochProgressLog(),
-        training.BestModelSaver(best_path, config["monitor"], config["monitor_mode"],
+        training.BestModelSaver(folder.model, config["monitor"], config["monitor_mode"],
                                 functools.partial(model_lib.save_for_inference,
                                                   logit_offsets=logit_offsets)),
-        keras.callbacks.CSVLogger(os.path.join(config["out"], "history.csv"), append=True),
+        keras.callbacks.CSVLogger(folder.history, append=True),
     ]
     net.fit(train_ds, validation_data=val_ds, epochs=config["epochs"], steps_per_epoch=steps,
             callbacks=callbacks, verbose=0 if config["quiet"] else 1)
@@ -380,14 +363,13 @@ def report_best_model(config, val_inputs, val_ids, val_labels, batch_size=None):
     Returns:
         the ``reports.write_reports`` summary (per-class AUCs are printed).
     """
-    from ..net import model as model_lib
+    from ..net import model as model_lib  # Keras and TensorFlow load only when training ends
 
-    out = config["out"]
-    best = model_lib.load_model(os.path.join(out, "best_model.keras"))
+    folder = RunFolder(config["out"])
+    best = model_lib.load_model(folder.model)
     probs = best.predict(val_inputs, batch_size=batch_size, verbose=0)
-    reports.write_val_predictions(os.path.join(out, reports.PREDICTIONS_FILE), val_ids,
-                                  val_labels, probs)
-    summary = reports.write_reports(out, n_boot=config["bootstrap"], seed=config["seed"],
-                                    title=os.path.basename(os.path.normpath(out)))
+    reports.write_val_predictions(folder.val_predictions, val_ids, val_labels, probs)
+    summary = reports.write_reports(folder.path, n_boot=config["bootstrap"], seed=config["seed"],
+                                    title=folder.name)
     print(json.dumps({c: summary["classes"][c]["auc"] for c in CLASSES}, indent=1))
     return summary

@@ -42,8 +42,9 @@ import threading
 import streamlit as st
 
 from .. import demo
-from ..evaluation.reports import PREDICTIONS_FILE, find_runs, load_run
+from ..evaluation.reports import find_runs, load_run
 from ..inference import ModelLoadError, Predictor
+from ..run_folder import RunFolder
 from ..visualize import case_view, validation_view
 from . import config as ui_config
 from .state import ActiveCase, active_case, set_case
@@ -307,7 +308,7 @@ def _run(path, mtime):
 
 
 def _run_mtime(path):
-    return os.path.getmtime(os.path.join(path, PREDICTIONS_FILE))
+    return os.path.getmtime(RunFolder(path).val_predictions)
 
 
 def run(path):

@@ -42,6 +42,7 @@ from ..evaluation import curves as curve_lib, metrics
 from ..defaults import REPO_ROOT
 from ..formats import PROBABILITY_DIGITS, PROBABILITY_FORMAT, interval, is_number, probability
 from ..labels import CLASSES
+from ..run_folder import RunFolder
 from .text import CLASS_COLORS, CLASS_LABELS
 
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "height": 430}
@@ -440,7 +441,7 @@ def _folds(run):
     """A cross-validation run's ``folds.json`` (list of dicts), [] when absent or unreadable."""
     import json
 
-    path = os.path.join(run.path or "", "folds.json")
+    path = RunFolder(run.path or "").folds
     try:
         with open(path) as handle:
             folds = json.load(handle)
