@@ -65,8 +65,8 @@ def zip_of(members, path):
 def rle_slice(size, z, rows=None):
     from pydicom.uid import RLELossless
 
-    from cranioscan.dicom.factory import head_like_slice, make_ct_slice, to_bytes
-    from cranioscan.dicom.mutate import _rewrite
+    from cranioscan.testing.factory import head_like_slice, make_ct_slice, to_bytes
+    from cranioscan.testing.mutate import _rewrite
 
     ds = make_ct_slice(head_like_slice(size, size, 0.5, 0), position=(0, 0, z), instance=int(z))
     ds.compress(RLELossless)
@@ -80,7 +80,7 @@ def rle_slice(size, z, rows=None):
 def main(argv=None):
     from cranioscan.dicom.assemble import MAX_VOXELS
     from cranioscan.dicom.checks import MAX_MATRIX
-    from cranioscan.dicom.factory import make_ct_slice, to_bytes
+    from cranioscan.testing.factory import make_ct_slice, to_bytes
     from cranioscan.dicom.sources import MAX_FILE_BYTES, MAX_ZIP_BYTES, MAX_ZIP_FILES
 
     import numpy as np

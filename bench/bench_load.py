@@ -50,7 +50,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 from cranioscan.dicom import load_series  # noqa: E402
 from cranioscan.preprocess import to_model_input  # noqa: E402
-from cranioscan.dicom.factory import head_like_slice, make_series, write_series  # noqa: E402
+from cranioscan.testing.factory import head_like_slice, make_series, write_series  # noqa: E402
 
 
 def write_head_series(folder, n_slices, size):

@@ -35,7 +35,7 @@ def write_thin_series(folder, n_slices, codec, size=512, step=0.625):
     """``n_slices`` phantom head sections ``step`` mm apart; return the folder."""
     from bench_load import transcode_jpeg_lossless
 
-    from cranioscan.dicom.factory import head_like_slice, make_series, write_series
+    from cranioscan.testing.factory import head_like_slice, make_series, write_series
 
     datasets = make_series(
         n_slices, dz=step, thickness=step, spacing=(0.45, 0.45), intercept=-1024.0,

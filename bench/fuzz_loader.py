@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 
 from cranioscan.dicom import decode_pool, load_series
-from cranioscan.dicom.mutate import GOOD_OUTCOMES, make_case, run_case, seed_series
+from cranioscan.testing.mutate import GOOD_OUTCOMES, make_case, run_case, seed_series
 from cranioscan.formats import terminal_safe
 
 REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "realct"

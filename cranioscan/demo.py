@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .ctich_series import write_ctich_series
 from .labels import CLASSES, SUBTYPES
 
 #: Bump when the cases' content changes, so stale caches are not reused.
@@ -212,7 +213,6 @@ def _write_case(spec, folder):
 def _write_real_case(spec, folder):
     """Write CT-ICH patient ``spec.patient`` as a DICOM series (HU rebuilt from its JPGs)."""
     from .ctich import load_ctich, read_slice_hu
-    from .ctich_series import write_ctich_series
 
     data = load_ctich(REAL_CASES_DIR, patients=[spec.patient])
     if not len(data) or data.report.problems:

@@ -16,19 +16,26 @@ __all__ = [
     "fields_of",
     "read_header",
     "INDEX_TAGS",
+    "ScannedFiles",
+    "peek",
     "read_index_entry",
 ]
 
+import io
 import math
+import os
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pydicom import dcmread
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
 from .checks import BOUNDARY_PASS, check_fields, failure_text
+from .geometry import slice_normal
 from .sniff import plausible_bare_dataset
 
 #: SOP classes holding CT images (CT, Enhanced CT, Legacy Converted Enhanced CT).
@@ -203,6 +210,26 @@ class Header:
         """The file's display name."""
         return self.file.name
 
+    def compact(self, keywords):
+        """This header with ``ds`` cut down to ``keywords`` (and the file meta); nothing parsed again.
+
+        For headers kept between finding a series and loading it (a worklist
+        of thousands of files): the plain values in ``f``, the pixel offset
+        and the transfer syntax stay; of the dataset only the tags read after
+        the scan are kept, still raw. Returns a new :class:`Header`.
+        """
+        small = Dataset()
+        for keyword in keywords:
+            tag = tag_for_keyword(keyword)
+            if tag is not None and tag in self.ds:
+                small[tag] = self.ds.get_item(tag)
+        implicit, little = getattr(self.ds, "original_encoding", (None, None))
+        small.set_original_encoding(implicit, little, getattr(self.ds, "original_character_set", None))
+        meta = getattr(self.ds, "file_meta", None)
+        if meta is not None:
+            small.file_meta = meta
+        return replace(self, ds=small)
+
     def text(self, keyword):
         """A tag as display text through pydicom (character set honoured)."""
         try:
@@ -210,6 +237,20 @@ class Header:
         except Exception:
             return ""
         return "" if value is None else str(value).strip()
+
+
+@dataclass
+class ScannedFiles:
+    """Files whose headers are parsed already: a source ``load_series`` reads without parsing again.
+
+    ``headers``: one :class:`Header` per image file (usually
+    :meth:`Header.compact`); ``len()`` is the number of files.
+    """
+
+    headers: list
+
+    def __len__(self):
+        return len(self.headers)
 
 
 def _problem(sop_class, modality):
@@ -380,8 +421,6 @@ def read_index_entry(path):
         (mm along the slice normal, NaN when the geometry tags are missing or
         invalid) and ``instance`` (InstanceNumber or None); or ``(None, reason)``.
     """
-    from .geometry import slice_normal
-
     try:
         ds = dcmread(path, stop_before_pixels=True, specific_tags=list(INDEX_TAGS))
     except Exception as exc:  # noqa: BLE001 - any parse failure means unreadable
@@ -398,3 +437,35 @@ def read_index_entry(path):
     return {"patient": f["PatientID"] or "", "study": f["StudyInstanceUID"] or "",
             "series": f["SeriesInstanceUID"] or "", "position": position,
             "instance": f["InstanceNumber"]}, None
+
+
+def peek(source, tags=None):
+    """The header of one DICOM file, without its pixel data.
+
+    The one place outside the loader where CranioScan parses a header (PACS
+    results copy the source's tags, the development PACS reads a study UID,
+    the worklist groups files): the plain parse first, ``force=True`` for
+    files without the 128-byte preamble.
+
+    Args:
+        source: a path, the file's bytes, or a binary file object.
+        tags: keywords to read (the others are not parsed), or ``None`` for all.
+
+    Returns:
+        a ``pydicom.Dataset`` (no Pixel Data); absent tags are simply missing.
+
+    Raises:
+        OSError: the file cannot be opened.
+        Exception: whatever pydicom raises for bytes that are not DICOM.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(bytes(source))
+    elif isinstance(source, os.PathLike):
+        source = os.fspath(source)
+    specific = None if tags is None else list(tags)
+    try:
+        return dcmread(source, stop_before_pixels=True, specific_tags=specific)
+    except InvalidDicomError:  # no preamble: old systems write bare datasets
+        if hasattr(source, "seek"):
+            source.seek(0)
+        return dcmread(source, stop_before_pixels=True, specific_tags=specific, force=True)

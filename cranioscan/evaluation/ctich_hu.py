@@ -22,10 +22,17 @@ slice is read on its own (no neighbours: the single-slice path).
 
 __all__ = ["ASSUMED_SPACING_MM", "read_hu_pairs", "check", "main"]
 
+import argparse
 import glob
 import os
 
 import numpy as np
+
+from ..ctich import read_slice_hu
+from ..defaults import DEFAULT_MODEL
+from ..dicom.read import stored_pixels
+from ..inference import Predictor
+from ..labels import CLASSES
 
 #: Pixel spacing assumed for the 512-px true-HU slices (mm): 240 mm / 512.
 ASSUMED_SPACING_MM = 240.0 / 512.0
@@ -33,14 +40,12 @@ ASSUMED_SPACING_MM = 240.0 / 512.0
 
 def read_hu_pairs(hu_dir):
     """``[(patient, slice, hu (512, 512) float32, mask bool)]`` of the folder."""
-    from pydicom import dcmread
-
     out = []
     for path in sorted(glob.glob(os.path.join(hu_dir, "slices", "*.dcm"))):
         name = os.path.basename(path)[:-4]
         patient, number = (int(v) for v in name.split("_"))
-        hu = dcmread(path).pixel_array.astype(np.float32)
-        mask = dcmread(os.path.join(hu_dir, "masks", name + ".dcm")).pixel_array > 0
+        hu = stored_pixels(path).astype(np.float32)
+        mask = stored_pixels(os.path.join(hu_dir, "masks", name + ".dcm")) > 0
         out.append((patient, number, hu, mask))
     return out
 
@@ -52,9 +57,7 @@ def check(predictor, hu_dir, ctich_dir, class_name="any"):
         list of dicts: ``patient``, ``slice``, ``p_true_hu``, ``p_jpg`` (p of
         ``class_name``), ``gap``, ``peak_inside`` (bool), ``peak_tissue``.
     """
-    from .. import explain
-    from ..ctich import read_slice_hu
-    from ..labels import CLASSES
+    from .. import explain  # imports TensorFlow: only when the check runs
 
     j = CLASSES.index(class_name)
     layer = explain.default_layer(predictor)
@@ -79,11 +82,6 @@ def check(predictor, hu_dir, ctich_dir, class_name="any"):
 
 def main(argv=None):
     """Print the per-slice figures and the totals."""
-    import argparse
-
-    from ..defaults import DEFAULT_MODEL
-    from ..inference import Predictor
-
     parser = argparse.ArgumentParser(prog="python -m cranioscan.evaluation.ctich_hu",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--hu-dir", default="../shared/ct-ich-hu")

@@ -33,10 +33,11 @@ import datetime as _dt
 import logging
 import re
 from dataclasses import dataclass, replace
-from io import BytesIO
 
 import requests
 
+from ..dicom import load_series
+from ..dicom.write import unchanged_bytes
 from ..uids import dicom_uid
 from .config import check_url, from_env
 
@@ -193,7 +194,7 @@ class PacsClient:
             raise PacsError(str(exc)) from None
         for line in config.security_warnings:
             _log.warning("cranioscan: warning: %s", line)
-        from dicomweb_client import DICOMwebClient
+        from dicomweb_client import DICOMwebClient  # third-party, 0.5 s: only when a PACS is used
 
         self.config = config
         self.session = _WildcardSession()
@@ -363,8 +364,6 @@ class PacsClient:
             PacsError: not found, not CT, unreachable, refused, timed out,
                 or an empty series.
         """
-        from pydicom.filewriter import dcmwrite
-
         hit = self.series(study_uid, series_uid)
         total = hit.n_instances
         files = []
@@ -372,9 +371,7 @@ class PacsClient:
         with self._errors(f"retrieving series {series_uid}", missing=missing):
             for ds in self._client.iter_series(study_uid, series_uid,
                                                media_types=(("application/dicom", "*"),)):
-                buffer = BytesIO()
-                dcmwrite(buffer, ds)
-                files.append((f"{ds.get('SOPInstanceUID', len(files))}.dcm", buffer.getvalue()))
+                files.append((f"{ds.get('SOPInstanceUID', len(files))}.dcm", unchanged_bytes(ds)))
                 if progress is not None:
                     progress(len(files), total)
         if not files:
@@ -391,8 +388,6 @@ class PacsClient:
             PacsError: see :meth:`retrieve_files`;
             DicomLoadError: the files hold no usable CT image.
         """
-        from ..dicom import load_series
-
         files = self.retrieve_files(study_uid, series_uid, progress)
         return load_series(files, series_uid=series_uid)
 

@@ -31,6 +31,7 @@ __all__ = [
 
 import argparse
 import atexit
+import getpass
 import json
 import os
 import shutil
@@ -43,7 +44,11 @@ from pathlib import Path
 
 import requests
 
+from ..dicom.header import peek
+from ..dicom.write import to_bytes
 from ..launch import free_port  # one port picker for every server the project starts
+from ..phantom import make_study, study_seed_for
+from ..phantom.dicom_writer import series_datasets
 
 #: Where Debian puts the DICOMweb plugin (``dpkg -L orthanc-dicomweb``).
 PLUGIN_CANDIDATES = ("/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
@@ -240,10 +245,6 @@ def phantom_blobs(index, seed=0, matrix=128, n_slices=None, accession=None, stud
     ``ACC<index>`` and, unless given, study date ``2024-01-(index+1)``, so
     that every query field has something to find.
     """
-    from ..dicom.factory import to_bytes
-    from ..phantom import make_study, study_seed_for
-    from ..phantom.dicom_writer import series_datasets
-
     study = make_study(study_seed_for(seed, index), matrix=matrix, n_slices=n_slices)
     blobs = []
     for _sop, ds in series_datasets(study):
@@ -257,14 +258,11 @@ def phantom_blobs(index, seed=0, matrix=128, n_slices=None, accession=None, stud
 
 def upload_phantoms(server, n_studies, seed=0, matrix=128, n_slices=None):
     """Store ``n_studies`` phantom studies in ``server``; return their StudyInstanceUIDs."""
-    from pydicom import dcmread
-    from io import BytesIO
-
     uids = []
     for index in range(n_studies):
         blobs = phantom_blobs(index, seed=seed, matrix=matrix, n_slices=n_slices)
         server.upload(blobs)
-        uids.append(str(dcmread(BytesIO(blobs[0]), stop_before_pixels=True).StudyInstanceUID))
+        uids.append(str(peek(blobs[0], ["StudyInstanceUID"]).StudyInstanceUID))
     return uids
 
 
@@ -299,8 +297,6 @@ def password_for(user, environ=None, ask=None, interactive=None):
         raise ValueError(f"no password for user {user!r}: set {PASSWORD_ENV} "
                          "(or run it in a terminal to be asked)")
     if ask is None:
-        import getpass
-
         ask = getpass.getpass
     password = ask(f"Password for {user}: ")
     if not password:

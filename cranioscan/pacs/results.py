@@ -32,12 +32,17 @@ __all__ = [
 ]
 
 from dataclasses import dataclass
-from io import BytesIO
 
 import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pydicom.uid import generate_uid
 
+from ..dicom.header import peek
 from ..formats import probability
 from ..labels import CLASSES
+from ..visualize.slice_image import render_slice
+from ..visualize.text import CLASS_LABELS
 
 #: Burned into every key image and written in the SR.
 DISCLAIMER = "RESEARCH USE - NOT FOR DIAGNOSIS"
@@ -67,11 +72,9 @@ class Finding:
 
 def source_headers(files):
     """``[(name, bytes)]`` DICOM files -> ``{SOPInstanceUID: Dataset}`` headers (no pixel data)."""
-    from pydicom import dcmread
-
     headers = {}
     for _name, blob in files:
-        ds = dcmread(BytesIO(blob), stop_before_pixels=True, force=True)
+        ds = peek(blob)
         if "SOPInstanceUID" in ds:
             headers[str(ds.SOPInstanceUID)] = ds
     return headers
@@ -96,8 +99,6 @@ def key_image(hu_slice, heatmap, caption, level=40.0, width=80.0):
         caption: lines drawn at the bottom left (finding, probability).
         level, width: display window in HU (default: brain).
     """
-    from ..visualize.slice_image import render_slice
-
     # the dashboard's overlay defaults (cranioscan.visualize.overlay): only the upper part of the map tints
     return render_slice(hu_slice, level, width, heatmap=heatmap,
                         corners={"top_left": [DISCLAIMER], "top_right": [DISCLAIMER],
@@ -105,8 +106,6 @@ def key_image(hu_slice, heatmap, caption, level=40.0, width=80.0):
 
 
 def _reference(header):
-    from pydicom.dataset import Dataset
-
     item = Dataset()
     item.ReferencedSOPClassUID = header.SOPClassUID
     item.ReferencedSOPInstanceUID = header.SOPInstanceUID
@@ -125,9 +124,7 @@ def secondary_capture(images, series_uid=None, series_number=SC_SERIES_NUMBER):
     Returns:
         list of ``highdicom.sc.SCImage`` (pydicom Datasets).
     """
-    import highdicom as hd
-    from pydicom.sequence import Sequence
-    from pydicom.uid import generate_uid
+    import highdicom as hd  # third-party, 0.6 s: only when results are built
 
     series_uid = series_uid or generate_uid()
     out = []
@@ -150,7 +147,7 @@ def secondary_capture(images, series_uid=None, series_number=SC_SERIES_NUMBER):
 
 
 def _code(value, meaning, scheme=_SCHEME):
-    import highdicom as hd
+    import highdicom as hd  # third-party, 0.6 s: only when results are built
 
     return hd.sr.CodedConcept(value=value, scheme_designator=scheme, meaning=meaning)
 
@@ -174,10 +171,7 @@ def structured_report(found, headers, model_name, model_sha256, series_uid=None,
     Returns:
         ``highdicom.sr.ComprehensiveSR`` (a pydicom Dataset).
     """
-    import highdicom as hd
-    from pydicom.uid import generate_uid
-
-    from ..visualize.text import CLASS_LABELS
+    import highdicom as hd  # third-party, 0.6 s: only when results are built
 
     contains = hd.sr.RelationshipTypeValues.CONTAINS
     items = [
@@ -243,10 +237,8 @@ def build_results(predictor, series, headers, result, model_name, heatmap=None):
     Raises:
         ValueError: a key slice's header is missing from ``headers``.
     """
-    from ..visualize.text import CLASS_LABELS
-
     if heatmap is None:
-        from .. import explain
+        from .. import explain  # imports TensorFlow: only when no heatmap is given
 
         layer = explain.default_layer(predictor)
 

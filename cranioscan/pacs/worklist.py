@@ -16,6 +16,7 @@ __all__ = ["PacsSeries", "pacs_jobs", "result_sender"]
 
 from ..cli.worklist import Problem, SeriesJob
 from .client import PacsError
+from .results import build_results, source_headers
 
 
 class PacsSeries:
@@ -89,8 +90,6 @@ def result_sender(client, predictor, model_name, say):
     ``say(text)`` reports what was sent, or why it could not be; a failure
     to send never stops the worklist.
     """
-    from .results import build_results, source_headers
-
     def after_scored(job, series, result):
         source = job.source
         try:

@@ -9,6 +9,8 @@ import argparse
 import sys
 
 from ..labels import SUBTYPES
+from .contact_sheet import make_contact_sheet
+from .dataset import make_dataset
 
 
 def _size(text):
@@ -57,13 +59,9 @@ def main(argv=None):
     if args.out is None and args.contact_sheet is None:
         build_parser().error("give --out DIR (and/or --contact-sheet PNG)")
     if args.contact_sheet:
-        from .contact_sheet import make_contact_sheet
-
         path = make_contact_sheet(args.contact_sheet, seed=args.seed, real_path=args.real)
         print(f"contact sheet: {path}")
     if args.out:
-        from .dataset import make_dataset
-
         kwargs = {"n_slices": args.slices, "size": args.size, "p_normal": args.p_normal}
         if args.subtypes:
             subtypes = tuple(s.strip() for s in args.subtypes.split(",") if s.strip())

@@ -15,7 +15,10 @@ __all__ = ["DEFAULT_REAL", "make_contact_sheet", "read_real_slice"]
 import os
 
 import numpy as np
+from pydicom.multival import MultiValue
 
+from ..dicom import read_slice_hu
+from ..dicom.header import peek
 from ..labels import SUBTYPES
 from ..windowing import PRESETS, apply_window
 from .study import make_study
@@ -29,14 +32,16 @@ _COLORS = {"epidural": "#ff4040", "subdural": "#ffb000", "subarachnoid": "#40e0f
 
 
 def read_real_slice(path):
-    """Read a CT slice with pydicom: ``(hu float32, (level, width) of its window tags)``."""
-    import pydicom
+    """Read a CT slice: ``(hu float32 (rows, cols), (level, width) of its window tags in HU)``.
 
-    ds = pydicom.dcmread(path)
-    hu = ds.pixel_array.astype(np.float32) * float(ds.get("RescaleSlope", 1)) + float(
-        ds.get("RescaleIntercept", 0))
+    HU as the loader reads them (:func:`cranioscan.dicom.read_slice_hu`:
+    padding is air); the first window of multi-valued window tags, else the
+    brain window (40, 80).
+    """
+    hu = read_slice_hu(path)
+    ds = peek(path, ["WindowCenter", "WindowWidth"])
     level, width = ds.get("WindowCenter", 40), ds.get("WindowWidth", 80)
-    first = lambda x: float(x[0]) if isinstance(x, pydicom.multival.MultiValue) else float(x)  # noqa: E731
+    first = lambda x: float(x[0]) if isinstance(x, MultiValue) else float(x)  # noqa: E731
     return hu, (first(level), first(width))
 
 
@@ -87,7 +92,7 @@ def make_contact_sheet(path, seed=0, real_path=None, matrix=512, dpi=96):
         matrix: phantom matrix size.
         dpi: resolution of the PNG.
     """
-    import matplotlib
+    import matplotlib  # plotting (and scipy below) only for this picture: not on import
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -19,10 +19,12 @@ __all__ = ["RSNA_CSV_ORDER", "make_dataset", "save_masks", "study_seed_for"]
 
 import io
 import json
+import multiprocessing
 import os
 import zipfile
 
 import numpy as np
+from tqdm import tqdm
 
 from ..labels import CLASSES, SUBTYPES
 from .dicom_writer import write_series
@@ -102,16 +104,12 @@ def make_dataset(out_dir, n_studies, seed, *, matrix=512, rle=False, progress=Tr
     os.makedirs(os.path.join(out_dir, "masks"), exist_ok=True)
     jobs = [(out_dir, int(seed), i, int(matrix), bool(rle), study_kwargs) for i in range(n_studies)]
     if workers and int(workers) > 1:
-        import multiprocessing
-
         pool = multiprocessing.get_context("spawn").Pool(int(workers))
         results = pool.imap(_one_study, jobs)
     else:
         pool = None
         results = map(_one_study, jobs)
     if progress:
-        from tqdm import tqdm
-
         results = tqdm(results, total=n_studies, desc="phantom studies", unit="study")
     csv_path = os.path.join(out_dir, "stage_2_train.csv")
     records = []

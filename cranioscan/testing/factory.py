@@ -1,10 +1,13 @@
 """Small CT DICOM datasets built in memory, for tests and benchmarks.
 
+Test fixtures, not part of the installed package (the wheel leaves
+``cranioscan.testing`` out); product code never imports them.
+
 ``make_ct_slice`` returns a valid single-frame CT Image Storage dataset with
 the geometry, storage and rescale parameters a test asks for;
 ``make_series`` stacks them along a (possibly tilted) axis; ``to_bytes`` and
-``write`` serialise with pydicom's ``dcmwrite`` (with or without the 128-byte
-preamble). ``encode_jpeg_lossless`` is a tiny JPEG Lossless (process 14,
+``write`` (the product's, :mod:`cranioscan.dicom.write`, re-exported) serialise
+with pydicom's ``dcmwrite`` (with or without the 128-byte preamble). ``encode_jpeg_lossless`` is a tiny JPEG Lossless (process 14,
 selection value 1) encoder, because pydicom has no encoder for that transfer
 syntax and the loader's decoder path must still be exercised.
 """
@@ -24,21 +27,16 @@ __all__ = [
     "SERIES_UID",
 ]
 
-import io
 import math
 from pathlib import Path
 
 import numpy as np
-from pydicom import dcmwrite
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
-from pydicom.uid import (
-    CTImageStorage,
-    ExplicitVRLittleEndian,
-    JPEGLosslessSV1,
-    PYDICOM_IMPLEMENTATION_UID,
-    generate_uid,
-)
+from pydicom.pixels import get_encoder
+from pydicom.uid import CTImageStorage, JPEGLosslessSV1, generate_uid
+
+from ..dicom.write import ct_dataset, set_slice, to_bytes, write
 
 #: Fixed UIDs so that tests can name the default study/series.
 STUDY_UID = "1.2.826.0.1.3680043.8.498.1"
@@ -75,6 +73,9 @@ def make_ct_slice(
 ):
     """Return a native (uncompressed) single-frame CT slice dataset.
 
+    Built by the product's writer (:func:`cranioscan.dicom.write.ct_dataset`,
+    :func:`~cranioscan.dicom.write.set_slice`) with a test patient's header.
+
     Args:
         pixels: stored values, array-like ``(rows, cols)``; default: zeros.
             Written with the dtype implied by ``signed`` / ``bits_allocated``
@@ -94,59 +95,27 @@ def make_ct_slice(
         pixels = np.zeros((rows, cols))
     pixels = np.asarray(pixels)
     rows, cols = pixels.shape
-    bits_stored = bits_allocated if bits_stored is None else bits_stored
-    dtype = np.dtype(f"{'i' if signed else 'u'}{bits_allocated // 8}")
-
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = sop_class
-    sop_uid = sop_uid or generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-
-    ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = sop_uid
-    ds.StudyInstanceUID = study_uid
-    ds.SeriesInstanceUID = series_uid
-    ds.Modality = modality
-    ds.PatientName = "Test^Phantom"
-    ds.PatientID = "CS-0001"
-    ds.PatientBirthDate = "19600101"
-    ds.PatientSex = "O"
-    ds.StudyDate = "20240102"
-    ds.StudyDescription = "CT HEAD"
-    ds.SeriesDescription = series_description
-    ds.SeriesNumber = 2
-    ds.Manufacturer = "CranioScan Test"
-    ds.KVP = 120
-    ds.InstanceNumber = instance
-    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
-    ds.ImagePositionPatient = [float(v) for v in position]
-    ds.ImageOrientationPatient = [float(v) for v in orientation]
-    ds.PixelSpacing = [float(v) for v in spacing]
-    ds.SliceThickness = thickness
-    if window_center is not None:
-        ds.WindowCenter = window_center
-        ds.WindowWidth = window_width
-    if slope is not None:
-        ds.RescaleSlope = slope
-    if intercept is not None:
-        ds.RescaleIntercept = intercept
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.Rows, ds.Columns = rows, cols
-    ds.BitsAllocated = bits_allocated
-    ds.BitsStored = bits_stored
-    ds.HighBit = bits_stored - 1
-    ds.PixelRepresentation = int(bool(signed))
+    padding = {}
     if padding_value is not None:
-        ds.PixelPaddingValue = int(padding_value)
+        padding["PixelPaddingValue"] = int(padding_value)
     if padding_limit is not None:
-        ds.PixelPaddingRangeLimit = int(padding_limit)
+        padding["PixelPaddingRangeLimit"] = int(padding_limit)
+    ds = ct_dataset(
+        rows=rows, cols=cols, study_uid=study_uid, series_uid=series_uid,
+        spacing=[float(v) for v in spacing], orientation=[float(v) for v in orientation],
+        thickness=thickness, signed=signed, bits_allocated=bits_allocated,
+        bits_stored=bits_stored, slope=slope, intercept=intercept, photometric=photometric,
+        window=None if window_center is None else (window_center, window_width),
+        modality=modality, sop_class=sop_class,
+        PatientName="Test^Phantom", PatientID="CS-0001", PatientBirthDate="19600101",
+        PatientSex="O", StudyDate="20240102", StudyDescription="CT HEAD",
+        SeriesDescription=series_description, SeriesNumber=2, Manufacturer="CranioScan Test",
+        KVP=120, ImageType=["ORIGINAL", "PRIMARY", "AXIAL"], **padding,
+    )
+    set_slice(ds, pixels, sop_uid=sop_uid or generate_uid(), instance=instance,
+              position=[float(v) for v in position])
     for keyword, value in extra.items():
         setattr(ds, keyword, value)
-    ds.PixelData = pixels.astype(np.int64).astype(dtype).tobytes()
     return ds
 
 
@@ -229,30 +198,6 @@ def head_like_slice(rows=512, cols=512, z_frac=0.5, seed=0, spacing=0.45):
     return stored.astype(np.int16)
 
 
-def to_bytes(ds, preamble=True):
-    """Serialise ``ds`` to bytes.
-
-    With ``preamble`` a conformant Part 10 file (preamble, ``DICM``, file
-    meta); without it the bare implicit-VR little-endian dataset as some old
-    systems write it (no preamble, no file meta).
-    """
-    buf = io.BytesIO()
-    if preamble:
-        dcmwrite(buf, ds, enforce_file_format=True)
-    else:
-        bare = Dataset()
-        bare.update(ds)
-        dcmwrite(buf, bare, implicit_vr=True, little_endian=True)
-    return buf.getvalue()
-
-
-def write(ds, path, preamble=True):
-    """Write ``ds`` to ``path`` (see ``to_bytes``); return the path."""
-    path = Path(path)
-    path.write_bytes(to_bytes(ds, preamble=preamble))
-    return path
-
-
 def write_series(datasets, folder, prefix="slice", preamble=True):
     """Write datasets as ``folder/prefix_###.dcm``; return the paths."""
     folder = Path(folder)
@@ -265,8 +210,6 @@ def write_series(datasets, folder, prefix="slice", preamble=True):
 
 def encoder_available(uid):
     """True when pydicom has a working encoder for transfer syntax ``uid``."""
-    from pydicom.pixels import get_encoder
-
     try:
         return get_encoder(uid).is_available
     except NotImplementedError:

@@ -6,7 +6,7 @@ long campaign (``bench/fuzz_loader.py``) feed the cases built here to
 either loads with finite Hounsfield units or raises ``DicomLoadError``.
 
 A case starts from a small, valid *seed* series (real pydicom files built by
-:mod:`cranioscan.dicom.factory`: native, RLE, JPEG Lossless, JPEG-LS and
+:mod:`cranioscan.testing.factory`: native, RLE, JPEG Lossless, JPEG-LS and
 JPEG 2000, plus any real slices given as extra seeds), applies one mutation
 drawn from :data:`MUTATIONS` (byte flips, truncation, tag / VR / VM
 corruption, impossible values, geometry, compressed-stream corruption,
@@ -21,12 +21,15 @@ __all__ = ["Case", "FORMS", "GOOD_OUTCOMES", "MUTATIONS", "make_case", "material
 import io
 import random
 import struct
+import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
 
+from ..dicom import DicomLoadError
 from .factory import encoder_available, head_like_slice, jpeg_lossless_dataset, make_series, to_bytes
 
 #: Source forms a case is loaded in (see :func:`materialise`).
@@ -57,8 +60,6 @@ class Case:
 
 
 def _compress(ds, kind):
-    from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, RLELossless
-
     if kind == "native":
         return ds
     if kind == "jpeg-lossless":
@@ -466,10 +467,6 @@ def run_case(case, workdir, load):
         any other exception, including ``BaseException`` subclasses raised by
         codecs (not ``KeyboardInterrupt`` / ``SystemExit``).
     """
-    import time
-
-    from .sources import DicomLoadError
-
     source = materialise(case, workdir)
     start = time.perf_counter()
     try:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cranioscan.cli import main as cli
-from cranioscan.dicom.factory import make_series, write_series
+from cranioscan.testing.factory import make_series, write_series
 
 from test_cli_predict import small_model
 

@@ -12,7 +12,7 @@ from pydicom.uid import MRImageStorage
 
 from cranioscan.cli import main as cli
 
-from cranioscan.dicom.factory import make_series, write_series
+from cranioscan.testing.factory import make_series, write_series
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -102,7 +102,7 @@ def test_inspect_parser_can_be_extended():
 
 
 def test_inspect_gives_each_slices_own_thickness_and_position(tmp_path):
-    from cranioscan.dicom.factory import mixed_thickness_series
+    from cranioscan.testing.factory import mixed_thickness_series
 
     write_series(mixed_thickness_series(), tmp_path)
     proc = run("inspect", tmp_path)

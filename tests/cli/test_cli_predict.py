@@ -14,7 +14,7 @@ import pytest
 from cranioscan.cli import main as cli, predict as cli_predict
 from cranioscan.labels import CLASSES
 
-from cranioscan.dicom.factory import make_series, write_series
+from cranioscan.testing.factory import make_series, write_series
 
 REPO = Path(__file__).resolve().parents[2]
 THRESHOLDS = {"any": 0.0, "epidural": 1.0}  # "any" always flagged, "epidural" never
@@ -226,7 +226,7 @@ def messy(tmp_path_factory):
     """
     import os
 
-    from cranioscan.dicom.factory import to_bytes
+    from cranioscan.testing.factory import to_bytes
 
     root = tmp_path_factory.mktemp("messy")
     good = write_series(make_series(4, series_uid="1.2.3.10", series_description="Head 5mm",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cranioscan.cli.worklist import check_output, find_series
-from cranioscan.dicom.factory import make_series, write_series
+from cranioscan.testing.factory import make_series, write_series
 
 
 def series_folder(folder, uid="1.2.3.50"):

@@ -30,7 +30,7 @@ from cranioscan.dicom import (
     load_series,
 )
 
-from cranioscan.dicom.factory import (
+from cranioscan.testing.factory import (
     encoder_available,
     jpeg_lossless_dataset,
     make_ct_slice,

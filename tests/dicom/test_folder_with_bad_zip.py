@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cranioscan.dicom import DicomLoadError, discover_series, load_series
-from cranioscan.dicom.factory import make_series, write_series
+from cranioscan.testing.factory import make_series, write_series
 
 
 def test_damaged_zip_in_a_folder_is_skipped_with_its_reason(tmp_path):

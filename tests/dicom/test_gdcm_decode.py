@@ -13,7 +13,7 @@ import pytest
 from pydicom.uid import JPEG2000Lossless, JPEGLSLossless, JPEGLosslessSV1
 
 from cranioscan.dicom import decode_pool, load_series
-from cranioscan.dicom.factory import (
+from cranioscan.testing.factory import (
     encoder_available,
     head_like_slice,
     jpeg_lossless_dataset,
@@ -21,7 +21,7 @@ from cranioscan.dicom.factory import (
     to_bytes,
     write_series,
 )
-from cranioscan.dicom.mutate import _rewrite
+from cranioscan.testing.mutate import _rewrite
 
 pytest.importorskip("gdcm", reason="python-gdcm is not installed (requirements.txt)")
 

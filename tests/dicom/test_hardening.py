@@ -20,8 +20,8 @@ import pytest
 from pydicom.uid import JPEGLSLossless, RLELossless
 
 from cranioscan.dicom import DicomLoadError, load_series, read_slice_hu
-from cranioscan.dicom.factory import head_like_slice, make_ct_slice, make_series, to_bytes, write_series
-from cranioscan.dicom.mutate import _rewrite
+from cranioscan.testing.factory import head_like_slice, make_ct_slice, make_series, to_bytes, write_series
+from cranioscan.testing.mutate import _rewrite
 from cranioscan.formats import terminal_safe
 
 
@@ -294,8 +294,8 @@ _ABORT_REPRODUCER = """
 import struct
 from pydicom.uid import JPEGLSLossless
 from cranioscan.dicom import DicomLoadError, load_series
-from cranioscan.dicom.factory import head_like_slice, make_ct_slice, to_bytes
-from cranioscan.dicom.mutate import _rewrite
+from cranioscan.testing.factory import head_like_slice, make_ct_slice, to_bytes
+from cranioscan.testing.mutate import _rewrite
 ds = make_ct_slice(head_like_slice(48, 48, 0.5, 0))
 ds.compress(JPEGLSLossless)
 data = to_bytes(ds)
@@ -314,7 +314,7 @@ def test_a_stream_smaller_than_its_header_never_reaches_an_aborting_decoder():
     import subprocess
     import sys
 
-    from cranioscan.dicom.factory import encoder_available
+    from cranioscan.testing.factory import encoder_available
 
     if not encoder_available(JPEGLSLossless):
         pytest.skip("no JPEG-LS encoder (pyjpegls) to build the reproducer")

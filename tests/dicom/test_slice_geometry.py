@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cranioscan.dicom import load_series
-from cranioscan.dicom.factory import make_series, mixed_thickness_series, write_series
+from cranioscan.testing.factory import make_series, mixed_thickness_series, write_series
 from cranioscan.dicom.geometry import gap_warnings, spacing_plan, value_runs
 
 

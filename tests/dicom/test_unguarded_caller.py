@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from cranioscan.dicom.factory import head_like_slice, jpeg_lossless_dataset, make_series, write_series
+from cranioscan.testing.factory import head_like_slice, jpeg_lossless_dataset, make_series, write_series
 
 pytest.importorskip("gdcm", reason="python-gdcm is not installed (requirements.txt)")
 

@@ -14,7 +14,7 @@ start or answer on its DICOMweb root fails every test that uses it.
 import pytest
 from pydicom.uid import MRImageStorage, generate_uid
 
-from cranioscan.dicom.factory import make_series, to_bytes
+from cranioscan.testing.factory import make_series, to_bytes
 from cranioscan.pacs.config import PacsConfig
 from cranioscan.pacs.orthanc_dev import (OrthancServer, OrthancUnavailable, find_dicomweb_plugin,
                                          find_orthanc, phantom_blobs)

@@ -23,7 +23,7 @@ import pytest
 from browser_support import (  # noqa: F401 - fixtures: server, browser, shots
     BROWSER_MARKS, browser, open_app, server, settle, shots, shown)
 
-from cranioscan.dicom.factory import make_series, write_series
+from cranioscan.testing.factory import make_series, write_series
 
 pytestmark = BROWSER_MARKS
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")

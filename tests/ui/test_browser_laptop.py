@@ -7,7 +7,7 @@ import pytest
 from browser_support import (  # noqa: F401 - fixtures: server, browser, shots
     BROWSER_MARKS, browser, server, settle, shots, shown)
 
-from cranioscan.dicom.factory import make_series, write_series
+from cranioscan.testing.factory import make_series, write_series
 
 pytestmark = BROWSER_MARKS
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
@@ -18,7 +18,7 @@ WIDTH, HEIGHT = 1366, 768
 def upload_with_notes(folder):
     """A 12-slice CT series with one slice missing (a reading warning), a second
     series and a file that is not DICOM (notes that can wait)."""
-    from cranioscan.dicom.factory import head_like_slice
+    from cranioscan.testing.factory import head_like_slice
 
     ct = make_series(12, pixels=lambda i: head_like_slice(128, 128, z_frac=(i + 0.5) / 12, seed=i),
                      series_uid="1.2.826.0.1.3680043.8.498.61", series_description="CT head")

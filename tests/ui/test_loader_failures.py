@@ -13,8 +13,8 @@ import struct
 import pytest
 from pydicom.uid import RLELossless
 
-from cranioscan.dicom.factory import head_like_slice, make_ct_slice, to_bytes
-from cranioscan.dicom.mutate import _rewrite
+from cranioscan.testing.factory import head_like_slice, make_ct_slice, to_bytes
+from cranioscan.testing.mutate import _rewrite
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                    "app.py")
@@ -30,7 +30,7 @@ def _rle_relabelled(rows):
 
 
 def _good_series():
-    from cranioscan.dicom.factory import make_series
+    from cranioscan.testing.factory import make_series
 
     dss = make_series(3, pixels=lambda i: head_like_slice(48, 48, 0.3 + 0.2 * i, i))
     return [(f"good_{i}.dcm", to_bytes(ds), "application/dicom") for i, ds in enumerate(dss)]

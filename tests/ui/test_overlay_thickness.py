@@ -1,7 +1,7 @@
 """The viewer's overlay names each slice's own thickness (a real mixed series)."""
 
 from cranioscan.dicom import load_series
-from cranioscan.dicom.factory import mixed_thickness_series, write_series
+from cranioscan.testing.factory import mixed_thickness_series, write_series
 from cranioscan.visualize.slice_image import slice_annotations
 
 

@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 
-from cranioscan.dicom.factory import head_like_slice, make_series, to_bytes
+from cranioscan.testing.factory import head_like_slice, make_series, to_bytes
 from cranioscan.labels import CLASSES
 from cranioscan.visualize import case_view
 from cranioscan.ui import slice_nav

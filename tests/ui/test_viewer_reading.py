@@ -8,7 +8,7 @@ import os
 import pytest
 from streamlit.runtime.media_file_manager import MediaFileManager
 
-from cranioscan.dicom.factory import head_like_slice, make_series, to_bytes
+from cranioscan.testing.factory import head_like_slice, make_series, to_bytes
 
 APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                    "app.py")
