@@ -249,6 +249,14 @@ _META_NUMBER = {
     "pixel_representation": "PixelRepresentation",
 }
 
+#: Header tags read after a series is found (display metadata above, pixel
+#: parameters, character set): what :meth:`Header.compact
+#: <cranioscan.dicom.header.Header.compact>` keeps of a header held until loading.
+RETAINED_KEYWORDS = ("SpecificCharacterSet", "SeriesDescription", "PhotometricInterpretation",
+                     "PixelPaddingValue", "PixelPaddingRangeLimit", "ModalityLUTSequence",
+                     "BitsAllocated", "BitsStored", "PixelRepresentation", "RescaleType",
+                     *_META_TEXT.values(), *_META_NUMBER.values())
+
 
 def _tag_number(ds, keyword):
     """A display tag as a finite float, None when absent, damaged or not finite."""

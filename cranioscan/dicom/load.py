@@ -58,7 +58,7 @@ from .assemble import (
     _pixel_spacing,
 )
 from .geometry import gap_warnings, mm, tilt_degrees
-from .header import read_header
+from .header import ScannedFiles, read_header
 from .pixels import OUTSIDE_FOV_HU, PixelError, slice_hu
 from .series import Series, SeriesInfo
 from .sources import MAX_FILE_BYTES, MAX_ZIP_BYTES, MAX_ZIP_FILES, DicomLoadError, collect, describe
@@ -66,6 +66,10 @@ from .sources import MAX_FILE_BYTES, MAX_ZIP_BYTES, MAX_ZIP_FILES, DicomLoadErro
 
 def _scan(source, max_zip_bytes, max_zip_files):
     """Headers of every DICOM image in ``source``; raise when there is none."""
+    if isinstance(source, ScannedFiles):  # parsed when the series was found
+        if not source.headers:
+            raise DicomLoadError("No files were given: the list of files is empty.")
+        return list(source.headers), []
     files, skipped = collect(source, max_zip_bytes, max_zip_files)
     headers = []
     with warnings.catch_warnings():
@@ -251,7 +255,10 @@ def load_series(
         source: a folder (searched recursively), a .zip path, one file path,
             a list of paths, or a list of ``(name, bytes)`` pairs or file-like
             objects with ``.name`` (what ``st.file_uploader`` returns); zips
-            among them are read in memory, never extracted.
+            among them are read in memory, never extracted. Also a
+            :class:`~cranioscan.dicom.header.ScannedFiles` (a series
+            :func:`cranioscan.dicom.scan.find_series` found), whose headers
+            are not parsed again.
         series_uid: SeriesInstanceUID to load; ``None`` picks the CT series
             with the most slices (and says so in ``warnings`` when the source
             holds several series).
