@@ -184,7 +184,7 @@ class Worker:
 def _widen_pipe(fd):
     """Ask Linux for a :data:`PIPE_BYTES` pipe buffer (fewer round trips per slice); best effort."""
     try:
-        import fcntl
+        import fcntl  # Unix only: elsewhere the pipe keeps its default size
 
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
     except (ImportError, OSError):

@@ -156,7 +156,7 @@ def main():
     File descriptor 1 is pointed at stderr first, so that anything GDCM
     prints cannot corrupt the replies.
     """
-    import gdcm
+    import gdcm  # optional (python-gdcm), loaded in the worker process only
 
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)

@@ -53,6 +53,8 @@ import struct
 from dataclasses import dataclass
 
 import numpy as np
+from pydicom import dcmread
+from pydicom.pixels import apply_modality_lut, get_decoder
 
 from .checks import BOUNDARY_PASS, failure_text
 
@@ -246,8 +248,6 @@ SAFE_PLUGINS = ("pylibjpeg", "pydicom", "pyjpegls", "pillow")
 
 
 def _decode(value, params, header):
-    from pydicom.pixels import get_decoder
-
     try:
         decoder = get_decoder(params.transfer_syntax)
     except NotImplementedError:
@@ -331,8 +331,6 @@ def read_stored(source_file, offset, params, header):
 
 
 def _read_full(source_file, params):
-    from pydicom import dcmread
-
     with source_file.open() as fh:
         ds = dcmread(fh, force=True)
     if "PixelData" not in ds:
@@ -389,8 +387,6 @@ def stored_to_hu(stored, out, params):
         notes.add("rsna_12bit")
 
     if params.modality_lut is not None:
-        from pydicom.pixels import apply_modality_lut
-
         out[...] = apply_modality_lut(np.asarray(work), params.modality_lut)
     else:
         if not params.has_rescale:
