@@ -1,8 +1,8 @@
 """A ``predict`` worklist straight from the PACS: jobs for one study, one series or a date range.
 
 ``pacs_jobs`` turns ``--study`` / ``--series`` / ``--study-date`` into the
-:class:`~cranioscan.cli.worklist.SeriesJob` list that ``predict`` scores, and
-into :class:`~cranioscan.cli.worklist.Problem` entries for studies that
+:class:`~cranioscan.dicom.scan.SeriesJob` list that ``predict`` scores, and
+into :class:`~cranioscan.dicom.scan.Problem` entries for studies that
 cannot be listed. Each job's ``source`` is a :class:`PacsSeries`: called by
 the scoring loop, it retrieves that series into memory (WADO-RS), one series
 at a time, so a long worklist never holds more than one series.
@@ -14,7 +14,7 @@ at a time, so a long worklist never holds more than one series.
 
 __all__ = ["PacsSeries", "pacs_jobs", "result_sender"]
 
-from ..cli.worklist import Problem, SeriesJob
+from ..dicom.scan import Problem, SeriesJob
 from .client import PacsError
 from .results import build_results, source_headers
 

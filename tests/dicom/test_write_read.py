@@ -114,12 +114,13 @@ def test_worklist_scan_parses_each_file_once_and_loads_from_the_kept_headers(tmp
     real = header_module.dcmread
     monkeypatch.setattr(header_module, "dcmread", lambda *a, **k: parses.append(1) or real(*a, **k))
 
-    found, left_out = find_series([tmp_path])
+    found, problems = find_series([tmp_path])
 
-    assert [(f.uid, f.where.rsplit("/", 1)[-1], f.series_uid) for f in found] == [("1.2.3.1", "a", None)]
+    assert [(f.label.rsplit("/", 1)[-1], f.series_uid) for f in found] == [("a (series 1.2.3.1)", None)]
     assert isinstance(found[0].source, ScannedFiles) and len(found[0].source) == 4
-    assert [(e.kind, e.where.rsplit("/", 1)[-1], e.reason) for e in left_out] == [
-        ("file", "notes.txt", "not a DICOM file"), ("series", "b", "left out: it is MR, not CT")]
+    assert [(e.kind, e.where.rsplit("/", 1)[-1], e.reason, e.status) for e in problems] == [
+        ("file", "notes.txt", "not a DICOM file", "skipped"),
+        ("series", "b", "left out: it is MR, not CT", "skipped")]
     n_parsed = len(parses)
     series = load_series(found[0].source)
     assert len(parses) == n_parsed  # loading parsed no header again
