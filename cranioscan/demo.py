@@ -45,7 +45,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import phantom
+from .ctich import load_ctich, read_slice_hu
 from .ctich_series import write_ctich_series
+from .dicom import load_series
 from .labels import CLASSES, SUBTYPES
 
 #: Bump when the cases' content changes, so stale caches are not reused.
@@ -191,8 +194,6 @@ def _is_complete(folder):
 
 def _write_case(spec, folder):
     """Generate ``spec`` and write it into the new folder ``folder``."""
-    from . import phantom
-
     if spec.is_real:
         return _write_real_case(spec, folder)
     study = phantom.make_study(spec.seed, **spec.study_kwargs())
@@ -212,8 +213,6 @@ def _write_case(spec, folder):
 
 def _write_real_case(spec, folder):
     """Write CT-ICH patient ``spec.patient`` as a DICOM series (HU rebuilt from its JPGs)."""
-    from .ctich import load_ctich, read_slice_hu
-
     data = load_ctich(REAL_CASES_DIR, patients=[spec.patient])
     if not len(data) or data.report.problems:
         raise RuntimeError(f"the files of real demo case {spec.key!r} in {REAL_CASES_DIR} are "
@@ -285,8 +284,6 @@ def _generate(spec, folder):
 
 def load_demo(key, cache_dir):
     """Load demo case ``key`` (generated on first use) as a :class:`DemoCase`."""
-    from .dicom import load_series
-
     folder = ensure_demo(key, cache_dir)
     info = json.loads((folder / "case.json").read_text())
     series = load_series(str(folder / "dicom"))
