@@ -238,7 +238,8 @@ class SeriesResult:
     notes: tuple = ()
 
     def __post_init__(self):
-        probs = np.asarray(self.probabilities, dtype=np.float32)
+        # A copy: freezing the caller's own float32 array would be a side effect.
+        probs = np.array(self.probabilities, dtype=np.float32)
         _as_probs(probs, self.classes)
         probs.setflags(write=False)
         object.__setattr__(self, "probabilities", probs)
