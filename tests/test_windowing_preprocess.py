@@ -114,3 +114,12 @@ def test_restore_to_slice_inverts_geometry():
     assert restored.shape == (rows, cols)
     peak = np.unravel_index(np.argmax(restored), restored.shape)
     assert 10 <= peak[0] < 20 and 40 <= peak[1] < 50
+
+
+def test_apply_window_narrow_width_and_bad_level():
+    # Found by the mutation score (docs/testing.md): a width under 1 HU is still a window.
+    # Level 40, width 0.5: 39.75 HU maps to 0, 40 to 0.5, 40.25 to 1.
+    assert apply_window([39.75, 40.0, 40.25], 40, 0.5) == pytest.approx([0.0, 0.5, 1.0])
+    for level in (float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="Window level must be a finite number of HU"):
+            apply_window(np.zeros(3), level, 80)
