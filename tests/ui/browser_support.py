@@ -1,7 +1,9 @@
 """Shared parts of the real-browser tests: the server, Chromium and page helpers.
 
 ``server`` starts ``streamlit run app.py`` on a free localhost port with the
-tiny test model (the ``app_env`` fixture); ``browser`` launches Debian's
+tiny test model (the ``app_env`` fixture): once per session for the modules
+that need no settings of their own (``tests/ui/conftest.py``), once per module
+for those that import it from here; ``browser`` launches Debian's
 headless Chromium through Playwright. Test modules import the fixtures and
 helpers they use, and set ``pytestmark = BROWSER_MARKS`` plus
 ``pytest.importorskip("playwright.sync_api", ...)``.
@@ -32,9 +34,8 @@ BROWSER_MARKS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def server(app_env, tmp_path_factory):
-    """``streamlit run app.py`` on a free localhost port; yields its URL."""
+def dashboard_env(app_env):
+    """The server's environment: this process's, the test fixtures' settings and timing on."""
     env = {**os.environ, **app_env, "CRANIOSCAN_TIMING": "1", "PYTHONUNBUFFERED": "1"}
     if os.environ.get("CRANIOSCAN_SCREENSHOTS"):
         # Pictures for people: the model and runs given by the caller, else the shipped ones.
@@ -44,7 +45,19 @@ def server(app_env, tmp_path_factory):
                 env[name] = value
             elif shipped:
                 env.pop(name)
-    with running_dashboard(env, tmp_path_factory.mktemp("server") / "streamlit.log") as url:
+    return env
+
+
+@pytest.fixture(scope="module")
+def server(app_env, tmp_path_factory):
+    """A server of this module's own (``streamlit run app.py``); yields its URL.
+
+    For a module that sets a setting of its own (a review log, a PACS) before
+    the server starts; the others share the session's server
+    (``tests/ui/conftest.py``) by not importing this fixture.
+    """
+    with running_dashboard(dashboard_env(app_env),
+                           tmp_path_factory.mktemp("server") / "streamlit.log") as url:
         yield url
 
 

@@ -21,8 +21,8 @@ import re
 
 import pytest
 
-from browser_support import (  # noqa: F401 - fixtures: server, browser, shots
-    BROWSER_MARKS, browser, demo_picker, goto_slice, open_app, server, settle, shots, shown,
+from browser_support import (  # noqa: F401 - fixtures: browser, shots
+    BROWSER_MARKS, browser, demo_picker, goto_slice, open_app, settle, shots, shown,
     slice_heading)
 
 pytestmark = BROWSER_MARKS

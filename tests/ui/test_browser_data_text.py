@@ -20,8 +20,8 @@ import time
 import numpy as np
 import pytest
 
-from browser_support import (  # noqa: F401 - fixtures: server, browser, shots
-    BROWSER_MARKS, browser, open_app, server, settle, shots, shown)
+from browser_support import (  # noqa: F401 - fixtures: browser, shots
+    BROWSER_MARKS, browser, open_app, settle, shots, shown)
 
 from cranioscan.testing.factory import make_series, write_series
 

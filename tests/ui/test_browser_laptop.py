@@ -4,8 +4,8 @@ current slice's probabilities are visible at 1366 x 768 without scrolling (real 
 import numpy as np
 import pytest
 
-from browser_support import (  # noqa: F401 - fixtures: server, browser, shots
-    BROWSER_MARKS, browser, server, settle, shots, shown)
+from browser_support import (  # noqa: F401 - fixtures: browser, shots
+    BROWSER_MARKS, browser, settle, shots, shown)
 
 from cranioscan.testing.factory import make_series, write_series
 

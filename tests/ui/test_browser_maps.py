@@ -16,8 +16,8 @@ import re
 import numpy as np
 import pytest
 
-from browser_support import (  # noqa: F401 - fixtures: server, browser, shots
-    BROWSER_MARKS, browser, demo_picker, goto_slice, open_app, open_demo_options, server, settle, shots, shown)
+from browser_support import (  # noqa: F401 - fixtures: browser, shots
+    BROWSER_MARKS, browser, demo_picker, goto_slice, open_app, open_demo_options, settle, shots, shown)
 
 pytestmark = BROWSER_MARKS
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")

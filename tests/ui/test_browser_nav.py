@@ -11,8 +11,8 @@ import re
 
 import pytest
 
-from browser_support import (  # noqa: F401 - fixtures: server, browser
-    BROWSER_MARKS, browser, open_app, server, settle, shown, slice_heading)
+from browser_support import (  # noqa: F401 - fixtures: browser
+    BROWSER_MARKS, browser, open_app, settle, shown, slice_heading)
 
 pytestmark = BROWSER_MARKS
 pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
