@@ -1,6 +1,6 @@
 """Figures and tables of a training run's validation, for the dashboard.
 
-Pure functions of a :class:`cranioscan.evaluation.reports.RunFolder` (what
+Pure functions of a :class:`cranioscan.evaluation.reports.LoadedRun` (what
 ``reports.load_run`` reads back from a run folder): every number is
 recomputed from the run's ``val_predictions.csv`` with
 :mod:`cranioscan.evaluation.metrics`, except the bootstrap confidence intervals and
