@@ -27,6 +27,7 @@ import pandas as pd
 from .. import calibration
 from ..labels import CLASSES
 from ..run_folder import RunFolder, read_json, write_json
+from ..series_result import flag_matrix, verdict_of
 from . import metrics
 from .crossval import cross_fitted_report
 
@@ -140,13 +141,14 @@ def evaluate_oof(oof, n_boot=500, seed=0, verdict_from="series_head"):
     out["ece_any"] = fitted["ece"]["any"]["cross_fitted"]
     if NORMAL_DEMO in set(patients.tolist()):
         rows = patients == NORMAL_DEMO
+        flags = flag_matrix(calibrated[rows], thresholds)  # the product's rules, not a copy
+        score = float(per_patient.loc[NORMAL_DEMO, "s_any"])
         out["normal_demo"] = {
             "patient": NORMAL_DEMO, "slices": int(rows.sum()),
-            "flagged_any": int((calibrated[rows, 0] >= thresholds["any"]).sum()),
-            "flagged_some_class": int(np.any([calibrated[rows, c] >= thresholds[n]
-                                              for c, n in enumerate(CLASSES)], axis=0).sum()),
-            "series_score_any": float(per_patient.loc[NORMAL_DEMO, "s_any"]),
-            "verdict_any": bool(per_patient.loc[NORMAL_DEMO, "s_any"] >= series_thresholds["any"])}
+            "flagged_any": int(flags[:, 0].sum()),
+            "flagged_some_class": int(flags.any(axis=1).sum()),
+            "series_score_any": score,
+            "verdict_any": verdict_of({"any": score}, series_thresholds, classes=("any",))["any"]}
     return out
 
 
