@@ -1,6 +1,6 @@
 """Fuzz campaign against the DICOM loader: mutated real and phantom series.
 
-Builds ``--count`` cases from ``--seed`` (see :mod:`cranioscan.dicom.mutate`),
+Builds ``--count`` cases from ``--seed`` (see :mod:`cranioscan.testing.mutate`),
 loads each through ``load_series`` in its source form, and prints the outcome
 table. The contract: every case is ``loaded`` (finite HU) or a
 ``DicomLoadError``, within ``--max-seconds`` per case, under an address-space

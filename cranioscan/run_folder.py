@@ -3,8 +3,9 @@
 A training run folder (``python train.py ... --out runs/NAME``) holds
 ``config.json``, ``history.csv``, ``best_model.keras``,
 ``val_predictions.csv``, ``metrics.json``, ``roc.json`` and PNG plots (the
-contract in ``DESIGN.md``), with ``split.csv``, ``data_report.txt``,
-``pr.json`` and ``init_from.json`` beside them. The out-of-fold folder that
+layout of ``docs/training.md``, which the validation page and other tools
+read), with ``split.csv``, ``data_report.txt``, ``pr.json`` and
+``init_from.json`` beside them. The out-of-fold folder that
 ``cranioscan crossval`` writes adds ``folds.json`` and ``calibration.json``.
 The model folder (``model/``) holds the shipped ``best_model.keras`` with
 ``model_card.json``, ``series_model.keras`` and its ``validation_run/``. A

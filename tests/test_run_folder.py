@@ -16,7 +16,7 @@ from cranioscan.run_folder import (CARD_FILE, MODEL_FILE, SERIES_MODEL_FILE, VAL
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: The names on disk, spelled out here on purpose: changing one breaks every
-#: run folder already written (DESIGN.md, "Training and reports").
+#: run folder already written (docs/training.md).
 CONTRACT = {
     "config": "config.json", "history": "history.csv", "model": "best_model.keras",
     "model_state": "best_model.keras.json", "val_predictions": "val_predictions.csv",

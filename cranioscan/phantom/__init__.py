@@ -1,4 +1,4 @@
-"""Synthetic head CT phantoms with known hemorrhages (see DESIGN.md).
+"""Synthetic head CT phantoms with known hemorrhages.
 
 No labelled head CT can be downloaded where CranioScan is built and tested,
 so this package makes its own: seeded head CT volumes with believable

@@ -1,6 +1,6 @@
 """Series of any length in the Case viewer and on the Attention maps page.
 
-Real DICOM (``cranioscan.dicom.factory``) uploaded through Streamlit's
+Real DICOM (``cranioscan.testing.factory``) uploaded through Streamlit's
 AppTest with the tiny model of ``conftest.py``: a single slice (no slider,
 every panel shown), two slices, and a long thin-slice series (300 slices of
 0.625 mm on a small matrix). Also the navigator's value parsing and the
