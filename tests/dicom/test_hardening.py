@@ -20,6 +20,7 @@ import pytest
 from pydicom.uid import JPEGLSLossless, RLELossless
 
 from cranioscan.dicom import DicomLoadError, load_series, read_slice_hu
+from cranioscan.dicom.sources import collect
 from cranioscan.testing.factory import head_like_slice, make_ct_slice, make_series, to_bytes, write_series
 from cranioscan.testing.mutate import _rewrite
 from cranioscan.formats import terminal_safe
@@ -333,3 +334,25 @@ def test_zeros_after_a_dicom_preamble_stop_parsing_early(prefix):
     with pytest.raises(DicomLoadError, match=r"'zeros\.dcm': damaged DICOM file: its header is "
                                              r"not readable \(.*tiny elements"):
         load_series([("zeros.dcm", start + b"\0" * (16 * 1024**2))])
+
+
+def test_a_zip_of_real_slices_is_unpacked_once():
+    # 8 slices of 512 x 512 int16: 4 MiB of pixel data once unpacked
+    slices = series_bytes(8, size=512)
+    unpacked = sum(len(data) for _, data in slices)
+    raw = _zip(slices, method=zipfile.ZIP_STORED)
+    with allocated() as peak:
+        files, skipped = collect([("study.zip", raw)])
+    assert len(files) == 8 and skipped == []
+    assert sum(len(f.data) for f in files) == unpacked
+    # each member is read into memory once: the kept bytes plus a little
+    # (a second copy of every member would double it)
+    assert peak[0] < 1.5 * unpacked
+
+
+@pytest.mark.parametrize("name", ["export", "study.dat", "STUDY.ZIP"])
+def test_a_zip_is_known_by_its_bytes_not_only_by_its_name(tmp_path, name):
+    raw = _zip(series_bytes(3))
+    assert load_series([(name, raw)]).n_slices == 3  # an upload
+    (tmp_path / name).write_bytes(raw)
+    assert load_series(tmp_path / name).n_slices == 3  # a file on disk
