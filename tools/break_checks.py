@@ -12,8 +12,7 @@ For each break in ``BREAKS`` below it
 1. unpacks the committed tree (``git archive <commit> | tar -x``, the commit
    being HEAD when the script starts, or ``--rev``) into
    ``/tmp/breaks/<name>``; the working tree and its uncommitted edits are
-   never touched (where the commit itself does not import, ``repair()``
-   mends every copy alike and the table says so);
+   never touched;
 2. applies the break there: exact-text substitutions (each must match the
    file exactly once, or the script stops with an error: code that moved
    must be noticed, not silently left unbroken) or a replaced file;
@@ -211,52 +210,9 @@ BREAKS = [
 ]
 
 
-# ------------------------------------------------------------------------------ repairs
-def moved_to_testing(copy):
-    """Modules of ``cranioscan/testing/`` that code or tests import from ``cranioscan.dicom``."""
-    sources = [(p.relative_to(copy).as_posix(), p.read_text(encoding="utf-8", errors="replace"))
-               for p in sorted(copy.glob("cranioscan/**/*.py"))
-               + sorted(copy.glob("tests/**/*.py"))]
-    names, importers = [], set()
-    for module in sorted((copy / "cranioscan/testing").glob("*.py")):
-        name = module.stem
-        if name == "__init__" or (copy / "cranioscan/dicom" / module.name).exists():
-            continue
-        pattern = re.compile(rf"cranioscan\.dicom\.{name}\b|from \.+dicom\.{name}\b"
-                             rf"|from cranioscan\.dicom import [^\n]*\b{name}\b")
-        users = {path for path, text in sources if pattern.search(text)}
-        if users:
-            names.append(name)
-            importers |= users
-    return names, sorted(importers)
-
-
-def repair(copy):
-    """Make the copy's imports resolve where the commit moved a module; return what was done.
-
-    A commit can be inconsistent on its own (at c211ab0: ``cranioscan/dicom/{factory,mutate}.py``
-    had moved to ``cranioscan/testing/`` while ``pacs/orthanc_dev.py`` and the tests still
-    imported them from ``cranioscan.dicom``). Every test of a break would then fail for that
-    reason, not for the break. The repair, applied to every copy (broken and unbroken alike)
-    and only where the commit needs it, puts the moved file back at its old path too (a copy of
-    ``cranioscan/testing/<name>.py`` as ``cranioscan/dicom/<name>.py``: its relative imports,
-    such as mutate's ``from .sources import ...``, resolve there as before the move); it is
-    named above the table. ``--no-repairs`` skips it.
-    """
-    names, importers = moved_to_testing(copy)
-    for name in names:
-        shutil.copyfile(copy / "cranioscan/testing" / f"{name}.py",
-                        copy / "cranioscan/dicom" / f"{name}.py")
-    if not names:
-        return []
-    return [f"the commit has {', '.join(f'`cranioscan/testing/{n}.py`' for n in names)} while "
-            f"{', '.join(f'`{i}`' for i in importers)} import(s) it from `cranioscan.dicom`: each "
-            f"copy also gets it at `cranioscan/dicom/` (only the files named import it there)"]
-
-
 # ------------------------------------------------------------------------------ helpers
-def unpack(rev, dest, repairs=True):
-    """The committed tree of ``rev`` in ``dest`` (a fresh folder), repaired; return the repairs."""
+def unpack(rev, dest):
+    """The committed tree of ``rev`` in ``dest`` (a fresh folder)."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
@@ -265,7 +221,6 @@ def unpack(rev, dest, repairs=True):
     archive.stdout.close()
     if archive.wait() != 0:
         raise RuntimeError(f"git archive {rev} failed")
-    return repair(dest) if repairs else []
 
 
 def environment(copy, extra_path=None):
@@ -383,9 +338,9 @@ def tail(output, n=25):
     return "\n".join(output.rstrip().splitlines()[-n:])
 
 
-def run_break(brk, rev, timeout, keep, log, repairs=True):
+def run_break(brk, rev, timeout, keep, log):
     copy = WORK / brk.name
-    unpack(rev, copy, repairs)
+    unpack(rev, copy)
     fake_dir = None
     try:
         for edit in brk.edits:
@@ -430,10 +385,10 @@ def run_break(brk, rev, timeout, keep, log, repairs=True):
             shutil.rmtree(copy, ignore_errors=True)
 
 
-def run_baseline(breaks, rev, timeout, log, repairs=True):
+def run_baseline(breaks, rev, timeout, log):
     """{break key: (passed?, text)}: each break's tests on one unbroken copy."""
     copy = WORK / "unbroken"
-    unpack(rev, copy, repairs)
+    unpack(rev, copy)
     env = environment(copy)
     imported_from(copy, env)
     results = {}
@@ -480,8 +435,6 @@ def main(argv=None):
     parser.add_argument("--log", default="/tmp/breaks_log.txt",
                         help="pytest output of every run (its last lines)")
     parser.add_argument("--list", action="store_true", help="list the breaks and exit")
-    parser.add_argument("--no-repairs", action="store_true",
-                        help="copy the commit as it is, without repair()")
     args = parser.parse_args(argv)
 
     breaks = BREAKS
@@ -502,19 +455,13 @@ def main(argv=None):
     rows, status, printed_origin = [], 0, False
     with open(args.log, "w", encoding="utf-8") as log:
         log.write(f"commit {rev}\n")
-        probe = WORK / "probe"
-        applied = unpack(rev, probe, not args.no_repairs)
-        shutil.rmtree(probe, ignore_errors=True)
-        for text in applied:
-            print(f"repair: {text}", flush=True)
-            log.write(f"repair: {text}\n")
-        baseline = (run_baseline(breaks, rev, args.timeout, log, not args.no_repairs)
+        baseline = (run_baseline(breaks, rev, args.timeout, log)
                     if args.baseline else {})
         for brk in breaks:
             print(f"[break {brk.key}] {brk.what}", flush=True)
             try:
                 caught, text, seconds, origin, fast = run_break(brk, rev, args.timeout, args.keep,
-                                                                log, not args.no_repairs)
+                                                                log)
             except BreakNotApplied as exc:
                 caught, text, seconds, origin = False, f"BREAK NOT APPLIED: {exc}", 0.0, None
                 fast = "-"
@@ -535,7 +482,6 @@ def main(argv=None):
         head.append("same tests, unbroken copy")
     lines = [f"Commit `{rev[:12]}`; each break in a fresh `git archive` copy, "
              f"`{' '.join(['python3'] + PYTEST[1:])} <tests>` with PYTHONPATH=<copy>.", "",
-             *(f"Repair applied to every copy: {text}.\n" for text in applied),
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for brk, text, seconds, fast in rows:
         row = [f"{brk.key}. {brk.what}", " ".join(f"`{t}`" for t in brk.tests), text,
