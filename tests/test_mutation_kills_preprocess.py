@@ -85,6 +85,20 @@ def test_head_box_opens_away_thin_structures_and_keeps_the_largest_blob():
     assert head_box(thick) == (-1, 14, 112)
 
 
+def test_head_box_opening_is_5_pixels_wide_at_128_and_9_at_350():
+    four = head()
+    four[0, 50:54, 100:120] = 40.0  # 4 pixels thick: narrower than the 5x5 square, opened away
+    assert head_box(four) == HEAD_ONLY
+    five = head()
+    five[0, 50:55, 100:120] = 40.0  # 5 pixels: the square fits, kept (as the 6-pixel bar above)
+    assert head_box(five) == (-1, 14, 112)
+    # 350 x 350: radius round(3.5) = 4, a 9x9 square; an 8-pixel bar is opened away
+    big = np.full((1, 350, 350), -1000.0, np.float32)
+    big[0, 100:200, 100:250] = 40.0  # extent 150, side 168, top 150 - 84, left 175 - 84
+    big[0, 140:148, 250:300] = 40.0
+    assert head_box(big) == (66, 91, 168)
+
+
 def test_head_box_of_only_thin_structures_frames_them():
     hu = np.full((1, 100, 100), -1000.0, np.float32)
     hu[0, 50:52, 10:90] = 100.0  # all opened away: the mask before opening is the head

@@ -49,6 +49,14 @@ def test_seven_duplicate_positions_list_six(tmp_path):
                    f"the first): {listed}; and 1 more.")
 
 
+def test_six_duplicate_positions_are_all_listed(tmp_path):
+    z = [0.0] + [p for k in range(1, 7) for p in (5.0 * k, 5.0 * k)]
+    write_series(make_series(len(z), positions=z, pixels=ramp), tmp_path)
+    [msg] = [w for w in load_series(tmp_path).warnings if "duplicate" in w]
+    assert msg.startswith("6 duplicate slices") and msg.endswith("at 30.0 mm).")
+    assert "more" not in msg
+
+
 def test_the_same_image_twice_is_named_as_such(tmp_path):
     dss = make_series(3, pixels=ramp)
     paths = write_series(dss + [dss[1]], tmp_path)  # slice 2 again under another name
@@ -106,6 +114,19 @@ def test_without_orientation_the_defaults_and_the_stored_positions(tmp_path):
     assert all(math.isnan(v) for v in positions[2])
     # no geometry, so no tilt from the stored positions (they would give 21.8 degrees)
     assert series.tilt_degrees == 0.0
+
+
+def test_without_orientation_stored_positions_give_no_tilt(tmp_path):
+    dss = [make_ct_slice(ramp(i), position=(0.0, 2.0 * i, 5.0 * i), instance=i + 1)
+           for i in range(3)]
+    for ds in dss:
+        del ds.ImageOrientationPatient
+    write_series(dss, tmp_path)
+    series = load_series(tmp_path)
+    # the positions climb 2 mm in y per 5 mm in z (21.8 degrees), but without an
+    # orientation there is no normal to measure a tilt against
+    assert series.tilt_degrees == 0.0
+    assert series.image_positions[2].tolist() == [0.0, 4.0, 10.0]
 
 
 def test_parallel_direction_cosines_fall_back_to_instance_numbers(tmp_path):

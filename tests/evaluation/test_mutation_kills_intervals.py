@@ -99,6 +99,17 @@ def test_fraction_bootstrap_matches_the_reference():
                                                                            0.05, 0))
 
 
+def test_fraction_bootstrap_defaults_on_many_studies():
+    # 40 studies of 1 to 9 slices: the resampled fractions are nearly all distinct, so
+    # the percentiles move with the number of replicates
+    rng = np.random.default_rng(11)
+    groups = [s for s in range(40) for _ in range(int(rng.integers(1, 10)))]
+    hits = (rng.random(len(groups)) < 0.4).tolist()
+    expected = reference_fraction_ci(hits, groups, 1000, 0.05, 0)
+    assert same(bootstrap_fraction_ci(hits, groups), expected)
+    assert same(proportion_ci(hits, groups)[:2], expected)
+
+
 def test_fraction_bootstrap_edges():
     assert bootstrap_fraction_ci([True], ["a"]) == (1.0, 1.0)  # one slice is a fraction
     with pytest.raises(ValueError, match=r"must be the same \(n,\) shape"):
