@@ -58,7 +58,7 @@ def slice_normal(orientation):
     normal = np.cross(iop[:3], iop[3:])
     norm = float(np.linalg.norm(normal))
     if not np.isfinite(norm) or norm < 1e-6:
-        raise ValueError(f"Image Orientation (Patient) {list(iop)} has no valid normal")
+        raise ValueError(f"Image Orientation (Patient) {[float(v) for v in iop]} has no valid normal")
     normal /= norm
     axial = abs(normal[2]) >= max(abs(normal[0]), abs(normal[1]))
     if axial and normal[2] < 0:
