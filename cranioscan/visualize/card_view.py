@@ -281,12 +281,17 @@ def real_data_lines(card):
     data = card.get("data")
     if not isinstance(data, dict):
         return []
+    patients = (f"**Patients:** {data.get('real_patients_trained')} in the final fit; "
+                f"{data.get('real_patients_cross_validated')} in the cross-validation")
+    held_out = data.get("held_out_patients") or []
+    if held_out:  # a card without any says nothing of it (no empty list on screen)
+        patients += (f"; held out of the final fit: {', '.join(str(p) for p in held_out)} "
+                     f"({data.get('held_out_note', '')})")
     lines = [f"**Data:** {data.get('credit', 'unknown')}; licence {data.get('licence', '?')}.",
-             f"**Patients:** {data.get('real_patients_trained')} in the final fit; "
-             f"{data.get('real_patients_cross_validated')} in the cross-validation; held out of "
-             f"the final fit: {', '.join(str(p) for p in data.get('held_out_patients') or [])} "
-             f"({data.get('held_out_note', '')}).",
-             f"**Cohort:** {data.get('cohort_note', '')}."]
+             patients + "."]
+    if data.get("demo_note"):
+        lines.append(f"**Demo patients:** {data['demo_note']}.")
+    lines.append(f"**Cohort:** {data.get('cohort_note', '')}.")
     per_class = data.get("per_class") or {}
     if per_class:
         lines.append("**Patients with each finding (final fit):** " + ", ".join(

@@ -102,3 +102,14 @@ def test_real_data_lines_of_a_card():
     assert "ECE 0.210 raw, 0.040 after calibration" in text
     assert "platt scaling" in text and "sensitivity >= 0.90" in text
     assert card_view.real_data_lines({"synthetic": True}) == []
+
+
+def test_a_card_with_no_patient_held_out_says_nothing_of_it():
+    card = {"data": {"credit": "PhysioNet CT-ICH", "licence": "CC BY 4.0",
+                     "real_patients_trained": 62, "real_patients_cross_validated": 62,
+                     "demo_note": "the demo patients are in the cross-validation",
+                     "cohort_note": "TBI"}}
+    lines = card_view.real_data_lines(card)
+    assert lines[1] == "**Patients:** 62 in the final fit; 62 in the cross-validation."
+    assert lines[2] == "**Demo patients:** the demo patients are in the cross-validation."
+    assert "()" not in "\n".join(lines) and "held out" not in "\n".join(lines)
