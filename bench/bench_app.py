@@ -285,6 +285,7 @@ import json, statistics, sys, time
 sys.path.insert(0, "bench")  # run from the repository root
 from peak_memory import peak_rss_mib
 from streamlit.testing.v1 import AppTest
+from cranioscan.ui.state import SLICE_VIEW_MS
 at = AppTest.from_file(sys.argv[1], default_timeout=900)
 at.run()
 at.radio(key="source").set_value("Folder on the server").run()
@@ -296,7 +297,7 @@ n = at.slider(key="slice_no").max
 fragment = []
 for k in range(1, int(sys.argv[3]) + 1):
     at.slider(key="slice_no").set_value((k * 7) % n + 1).run()
-    fragment.append(at.session_state["cs_slice_view_ms"])
+    fragment.append(at.session_state[SLICE_VIEW_MS])
 assert not at.exception, [(e.message, e.stack_trace) for e in at.exception]
 print(json.dumps({"slices": int(n), "open_and_score_s": opened,
                   "fragment_ms_median": statistics.median(fragment),
@@ -341,6 +342,8 @@ def interaction(env, moves):
     os.environ.update(env)
     from streamlit.testing.v1 import AppTest
 
+    from cranioscan.ui.state import SLICE_VIEW_MS
+
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600)
     at.run()
     n = at.slider(key="slice_no").max
@@ -353,7 +356,7 @@ def interaction(env, moves):
             act()
             at.run()
             rerun.append((time.perf_counter() - t0) * 1000)
-            fragment.append(at.session_state["cs_slice_view_ms"])
+            fragment.append(at.session_state[SLICE_VIEW_MS])
             assert not at.exception, [(e.message, e.stack_trace) for e in at.exception]
         results[label] = {
             "fragment_ms_median": statistics.median(fragment), "fragment_ms_max": max(fragment),

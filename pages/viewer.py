@@ -23,9 +23,6 @@ cfg, predictor, _ = page_setup()
 log = logging.getLogger("cranioscan.app")
 
 DEMO, UPLOAD, FOLDER = "Demo cases", "Upload DICOM", "Folder on the server"
-#: Session flag: False once a single-series upload is loaded and folded to one line;
-#: True again after "Replace" (a multi-series upload keeps its uploader and picker).
-UPLOAD_OPEN = "cs_upload_open"
 PRESET_LABELS = {"brain": "Brain", "subdural": "Subdural", "bone": "Bone", "stroke": "Stroke",
                  "soft_tissue": "Soft tissue", "custom": "Custom"}
 
@@ -65,12 +62,12 @@ def choose_case():
             if source == UPLOAD:
                 previous = ui_state.active_case()
                 if (previous is not None and previous.source == "upload"
-                        and st.session_state.get(UPLOAD_OPEN, True) is False):
+                        and ui_state.upload_folded()):
                     # Loaded: one line, so that the image fits a laptop screen.
                     row = st.columns([5, 1], vertical_alignment="center")
                     row[0].markdown(f"**{md(previous.label)}**")
                     row[1].button("Replace", key="upload_replace", icon=":material/upload:",
-                                  on_click=st.session_state.__setitem__, args=(UPLOAD_OPEN, True),
+                                  on_click=ui_state.reopen_upload,
                                   help="Show the uploader again to load other files.")
                     return previous
                 files = st.file_uploader(
@@ -90,7 +87,7 @@ def choose_case():
                 if len([i for i in infos if i.is_ct]) <= 1:  # nothing left to choose: fold it away
                     opened = caches.opening_slice(predictor, case) if predictor is not None else None
                     ui_state.set_case(case, start_index=opened)
-                    st.session_state[UPLOAD_OPEN] = False
+                    ui_state.fold_upload()
                     st.rerun()
                 return case
             path = st.text_input("Folder on the server", key="folder_path", persist_state="session",
@@ -138,7 +135,7 @@ def reading_panel(case, result):
 
 # ------------------------------------------------------------------- image
 def chart_clicked(n_slices):
-    state = st.session_state.get("prob_chart")
+    state = ui_state.widget_state("prob_chart")
     index = case_view.clicked_slice(state["selection"] if state else None, n_slices)
     if index is not None:
         ui_state.set_slice_index(ui_state.active_case(), index)
@@ -260,7 +257,7 @@ def slice_view(case, result):
         downloads.download_row(case, index, rgb, predictor, result, level, width)
 
     elapsed_ms = (time.perf_counter() - started) * 1000
-    st.session_state["cs_slice_view_ms"] = elapsed_ms
+    ui_state.record_slice_view_ms(elapsed_ms)
     if cfg.show_timing:
         st.caption(f"slice view drawn in {elapsed_ms:.0f} ms on the server")
 

@@ -186,3 +186,13 @@ def test_relative_and_local_imports_are_resolved(tmp_path, source, expected):
     (package / "__init__.py").write_text("")
     (package / "ui" / "probe.py").write_text(source + "\n")
     assert import_graph(package)["cranioscan.ui.probe"] == expected
+
+
+def test_only_the_app_package_touches_the_session_state():
+    # the pages and app.py read and write a session through cranioscan.ui.state and friends
+    repo = ROOT.parent
+    scripts = [repo / "app.py", *sorted((repo / "pages").glob("*.py")),
+               *(p for p in sorted(ROOT.rglob("*.py")) if "ui" not in p.relative_to(ROOT).parts[:1])]
+    touching = [str(p.relative_to(repo)) for p in scripts
+                if "session_state" in p.read_text(encoding="utf-8")]
+    assert touching == []

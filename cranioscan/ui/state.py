@@ -28,6 +28,12 @@ __all__ = [
     "slice_widget_value",
     "slice_widget_changed",
     "step_slice",
+    "upload_folded",
+    "fold_upload",
+    "reopen_upload",
+    "widget_state",
+    "record_slice_view_ms",
+    "SLICE_VIEW_MS",
     "WINDOW_PRESET_KEY",
     "WINDOW_LEVEL_KEY",
     "WINDOW_WIDTH_KEY",
@@ -258,3 +264,36 @@ def window_edited():
     """Widget callback: name the preset of an edited level/width (``"custom"`` for none)."""
     name = preset_name(st.session_state[WINDOW_LEVEL_KEY], st.session_state[WINDOW_WIDTH_KEY])
     st.session_state[WINDOW_PRESET_KEY] = name or "custom"
+
+
+# ------------------------------------------------------------------- the viewer's upload row
+_UPLOAD_OPEN = "cs_upload_open"  # False once a single-series upload is folded to one line
+
+
+def upload_folded():
+    """True while the loaded upload is shown as one line (until "Replace")."""
+    return st.session_state.get(_UPLOAD_OPEN, True) is False
+
+
+def fold_upload():
+    """Fold the uploader to one line: a single-series upload is loaded."""
+    st.session_state[_UPLOAD_OPEN] = False
+
+
+def reopen_upload():
+    """Widget callback of "Replace": show the uploader again."""
+    st.session_state[_UPLOAD_OPEN] = True
+
+
+def widget_state(key):
+    """What Streamlit keeps for widget ``key`` (a chart's selection, say), or None."""
+    return st.session_state.get(key)
+
+
+#: Session key of the last slice view's server time in ms (the benchmark reads it).
+SLICE_VIEW_MS = "cs_slice_view_ms"
+
+
+def record_slice_view_ms(elapsed_ms):
+    """Keep the server-side time of the last slice view, in milliseconds."""
+    st.session_state[SLICE_VIEW_MS] = float(elapsed_ms)
