@@ -33,7 +33,7 @@ from pathlib import Path
 from .assemble import RETAINED_KEYWORDS
 from .header import ScannedFiles, read_header
 from .load import discover_series
-from .sources import MAX_FILE_BYTES, DicomLoadError, SourceFile, _too_large
+from .sources import MAX_FILE_BYTES, DicomLoadError, SourceFile, _too_large, file_kind
 
 
 @dataclass
@@ -92,10 +92,7 @@ def _special_file_reason(path):
         return f"could not be opened ({exc.strerror or exc})"
     if stat.S_ISREG(mode):
         return None
-    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
-            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
-            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-    return f"{kind}, not a file: not read"
+    return f"{file_kind(mode)}, not a file: not read"
 
 
 def _header(path):

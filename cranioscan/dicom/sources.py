@@ -78,6 +78,13 @@ class SourceFile:
         return open_regular(self.path)
 
 
+def file_kind(mode):
+    """What a non-regular file is, in words, from its ``st_mode`` ("a named pipe (FIFO)", ...)."""
+    return ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+            "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+
+
 def open_regular(path):
     """Open ``path`` for reading only if it is a regular file; never blocks.
 
@@ -93,10 +100,8 @@ def open_regular(path):
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else
-                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
-                    "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-            raise OSError(0, f"{kind}, not a regular file; it was not read", os.fspath(path))
+            raise OSError(0, f"{file_kind(mode)}, not a regular file; it was not read",
+                          os.fspath(path))
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
