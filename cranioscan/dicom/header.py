@@ -439,6 +439,15 @@ def read_index_entry(path):
             "instance": f["InstanceNumber"]}, None
 
 
+def dcmread_source(source):
+    """What ``dcmread`` takes for a path, the file's bytes or a binary file object."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return io.BytesIO(bytes(source))
+    if isinstance(source, os.PathLike):
+        return os.fspath(source)
+    return source
+
+
 def peek(source, tags=None):
     """The header of one DICOM file, without its pixel data.
 
@@ -458,10 +467,7 @@ def peek(source, tags=None):
         OSError: the file cannot be opened.
         Exception: whatever pydicom raises for bytes that are not DICOM.
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
-    elif isinstance(source, os.PathLike):
-        source = os.fspath(source)
+    source = dcmread_source(source)
     specific = None if tags is None else list(tags)
     try:
         return dcmread(source, stop_before_pixels=True, specific_tags=specific)

@@ -15,10 +15,9 @@ Headers alone: :func:`cranioscan.dicom.header.peek`.
 
 __all__ = ["read_dataset", "stored_pixels"]
 
-import io
-import os
-
 from pydicom import dcmread
+
+from .header import dcmread_source
 
 
 def read_dataset(source):
@@ -35,11 +34,7 @@ def read_dataset(source):
             datasets are refused: what is exported must be a conformant file).
         Exception: whatever else pydicom raises for damaged bytes.
     """
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(source))
-    elif isinstance(source, os.PathLike):
-        source = os.fspath(source)
-    return dcmread(source, force=False)
+    return dcmread(dcmread_source(source), force=False)
 
 
 def stored_pixels(source):
