@@ -18,6 +18,7 @@ __all__ = [
     "INDEX_TAGS",
     "ScannedFiles",
     "peek",
+    "dcmread_source",
     "read_index_entry",
 ]
 
