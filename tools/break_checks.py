@@ -53,6 +53,14 @@ PYTEST = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
 FAST = "not slow and not browser"  # the README's fast subset
 
 
+def _existing(copy, path):
+    """``copy / path``, which must be a file of the committed tree."""
+    target = copy / path
+    if not target.is_file():
+        raise BreakNotApplied(f"{path}: no such file in the committed tree")
+    return target
+
+
 @dataclass
 class Sub:
     """Replace ``old`` by ``new`` in ``path``; ``old`` must occur exactly once."""
@@ -62,9 +70,7 @@ class Sub:
     new: str
 
     def apply(self, copy):
-        target = copy / self.path
-        if not target.is_file():
-            raise BreakNotApplied(f"{self.path}: no such file in the committed tree")
+        target = _existing(copy, self.path)
         text = target.read_text(encoding="utf-8")
         found = text.count(self.old)
         if found != 1:
@@ -81,10 +87,7 @@ class Overwrite:
     text: str
 
     def apply(self, copy):
-        target = copy / self.path
-        if not target.is_file():
-            raise BreakNotApplied(f"{self.path}: no such file in the committed tree")
-        target.write_text(self.text, encoding="utf-8")
+        _existing(copy, self.path).write_text(self.text, encoding="utf-8")
 
 
 @dataclass
