@@ -45,9 +45,6 @@ from pathlib import Path
 
 import numpy as np
 
-from . import phantom
-from .ctich import load_ctich, read_slice_hu
-from .ctich_series import write_ctich_series
 from .dicom import load_series
 from .labels import CLASSES, SUBTYPES
 
@@ -194,6 +191,8 @@ def _is_complete(folder):
 
 def _write_case(spec, folder):
     """Generate ``spec`` and write it into the new folder ``folder``."""
+    from . import phantom  # generating a case is rare; the dashboard imports demo at start
+
     if spec.is_real:
         return _write_real_case(spec, folder)
     study = phantom.make_study(spec.seed, **spec.study_kwargs())
@@ -213,6 +212,9 @@ def _write_case(spec, folder):
 
 def _write_real_case(spec, folder):
     """Write CT-ICH patient ``spec.patient`` as a DICOM series (HU rebuilt from its JPGs)."""
+    from .ctich import load_ctich, read_slice_hu  # as above: only when a case is generated
+    from .ctich_series import write_ctich_series
+
     data = load_ctich(REAL_CASES_DIR, patients=[spec.patient])
     if not len(data) or data.report.problems:
         raise RuntimeError(f"the files of real demo case {spec.key!r} in {REAL_CASES_DIR} are "
