@@ -21,7 +21,6 @@ __all__ = [
 ]
 
 import numpy as np
-from scipy.optimize import minimize
 
 from .labels import CLASSES
 
@@ -53,6 +52,8 @@ def fit_platt(y_true_col, y_prob_col, l2=1e-3):
         ``(a, b)`` floats; ``(1.0, 0.0)`` (identity) when the column holds
         one label value only.
     """
+    from scipy.optimize import minimize  # only to fit: applying one (every score) needs numpy
+
     y = np.asarray(y_true_col, dtype=np.float64)
     z = _logit(y_prob_col)
     if y.shape != z.shape or y.ndim != 1:
