@@ -73,7 +73,6 @@ from ..formats import csv_header, csv_number, csv_row, plural, probability, term
 from ..inference import ModelLoadError, Predictor
 from ..labels import CLASSES
 from ..pacs.client import PacsClient, PacsError, parse_date_range
-from ..pacs.worklist import pacs_jobs, result_sender
 from ..uids import uid_argument
 from .quiet import import_tensorflow_quietly
 from .worklist import Problem, check_output, find_series
@@ -329,6 +328,8 @@ def run_predict(args):
 
     after_scored = None
     if args.send_results:
+        from ..pacs.worklist import result_sender  # the PACS results draw (scipy): --send-results only
+
         after_scored = result_sender(client, predictor, model_name(predictor.card, model_path),
                                      lambda text: _say(f"cranioscan predict: {text}"))
     results, slice_rows, failed = _score(jobs, predictor, args.batch_size, progress, after_scored)
@@ -379,6 +380,8 @@ def _pacs_worklist(args):
                           "--study-date FROM-TO")
     if args.study and args.study_date:
         raise _InputError("give either --study or --study-date, not both")
+    from ..pacs.worklist import pacs_jobs  # as result_sender: loads with --dicomweb only
+
     try:
         date_from, date_to = parse_date_range(args.study_date) if args.study_date else ("", "")
         client = PacsClient(args.dicomweb or None)
